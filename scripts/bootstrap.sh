@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs whatever the build and the tests need and is not there yet.
+# Idempotent: a second run on a ready machine only checks and returns in seconds.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/env.sh"
+
+debian_packages=(
+	linux-source-6.12 rustc-web rust-web-src
+	clang lld llvm libclang-dev
+	make flex bison bc libelf-dev libssl-dev cpio xz-utils rsync kmod
+	qemu-system-x86 busybox-static
+	ipvsadm socat iproute2 procps
+	python3-venv python3-pip
+)
+
+missing=()
+for pkg in "${debian_packages[@]}"; do
+	status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+	[ "$status" = "install ok installed" ] || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "bootstrap: installing Debian packages: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# bindgen must be exactly the version the kernel's Rust support was verified with.
+if ! "$SLH_CARGO_BIN/bindgen" --version 2>/dev/null | grep -qx 'bindgen 0.69.5'; then
+	echo "bootstrap: installing bindgen-cli 0.69.5"
+	cargo install --locked --quiet bindgen-cli --version 0.69.5
+fi
+
+# virtme-ng (vng) lives in a venv of the project's, outside the clone.
+if [ ! -x "$SLH_VENV/bin/vng" ]; then
+	echo "bootstrap: installing virtme-ng into $SLH_VENV"
+	python3 -m venv "$SLH_VENV"
+	"$SLH_VENV/bin/pip" install --quiet --disable-pip-version-check virtme-ng
+fi

@@ -1,0 +1,13 @@
+# Sourced by every script: where things live. Override any of these from the environment.
+# The kernel tree, its build and the tool venv are cached outside the clone so that a fresh
+# clone (CI) reuses them when kernel version, patches and config are unchanged.
+SLH_CACHE=${SLH_CACHE:-$HOME/.cache/socklevelhash}
+SLH_VENV=${SLH_VENV:-$SLH_CACHE/venv}
+SLH_KSRC=${SLH_KSRC:-$SLH_CACHE/linux}
+SLH_CARGO_BIN=${SLH_CARGO_BIN:-$HOME/.cargo/bin}
+SLH_TARBALL=${SLH_TARBALL:-$(ls /usr/src/linux-source-6.12.tar.xz 2>/dev/null || true)}
+export PATH="$SLH_CARGO_BIN:$PATH"
+export SLH_CACHE SLH_VENV SLH_KSRC SLH_CARGO_BIN SLH_TARBALL
+mkdir -p "$SLH_CACHE"
+SLH_KBUILD=${SLH_KBUILD:-$SLH_CACHE/build}
+export SLH_KBUILD
