@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: GPL-2.0
+//! IPVS weighted least-connection scheduler (`wlc`), in Rust.
+//!
+//! A new connection goes to the real server with the smallest
+//! `(activeconns * 256 + totalconns) / weight`, as the kernel's C `ip_vs_wlc` chooses. Load
+//! this module instead of the C one and `ipvsadm -A ... -s wlc` uses it.
+
+use kernel::prelude::*;
+
+#[path = "ipvs.rs"]
+mod ipvs;
+#[path = "core/src/wlc.rs"]
+mod wlc;
+
+use ipvs::{Dest, Scheduler, Service};
+
+module! {
+    type: WlcModule,
+    name: "ip_vs_wlc_rs",
+    author: "Socket Level Hash Developers",
+    description: "ipvs weighted least connection scheduler (Rust)",
+    license: "GPL",
+}
+
+struct Wlc;
+
+impl Scheduler for Wlc {
+    const NAME: &'static CStr = c_str!("wlc");
+    type ServiceData = ();
+
+    fn init_service(_svc: &Service) -> Result<()> {
+        Ok(())
+    }
+
+    fn schedule<'a>(svc: &'a Service, _data: &()) -> Option<&'a Dest> {
+        let loads = svc.destinations().map(|dest| {
+            let load = wlc::DestLoad {
+                weight: dest.weight(),
+                overloaded: dest.is_overloaded(),
+                activeconns: dest.activeconns(),
+                totalconns: dest.totalconns(),
+            };
+            (dest, load)
+        });
+        let chosen = wlc::pick(loads);
+        if chosen.is_none() {
+            svc.scheduler_err(c_str!("no destination available"));
+        }
+        chosen
+    }
+}
+
+struct WlcModule {
+    _registration: ipvs::Registration<Wlc>,
+}
+
+impl kernel::Module for WlcModule {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        Ok(WlcModule {
+            _registration: ipvs::Registration::new(module)?,
+        })
+    }
+}
