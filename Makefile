@@ -1,0 +1,39 @@
+# One target per thing a user does. Every target installs what it needs first (bootstrap).
+.PHONY: demo test bootstrap kernel modules host-test qemu-test checkpatch clean
+
+# Boot the VM and watch the Rust wlc scheduler balance real connections.
+demo: modules
+	@bash scripts/demo.sh
+
+# Everything: host tests, checkpatch, every qemu-test; ends with "N passed, N failed".
+test:
+	@bash scripts/test.sh
+
+# Install missing Debian packages, bindgen-cli and virtme-ng (idempotent).
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+# Build (or reuse) the patched 6.12 kernel in the cache ($$SLH_CACHE, default ~/.cache/socklevelhash).
+kernel: bootstrap
+	@bash scripts/kernel.sh
+
+# Build the Rust kernel modules against that kernel.
+modules: kernel
+	@bash scripts/modules.sh
+
+# Only the host tests (cargo).
+host-test:
+	cargo test --workspace
+
+# Only the qemu-tests; pick some with TESTS="wlc_module wlc_nat_ipv4".
+qemu-test: modules
+	@bash qemu-tests/run.sh $(TESTS)
+
+# checkpatch.pl on the patch series.
+checkpatch: kernel
+	@bash scripts/checkpatch.sh
+
+clean:
+	find rust -name '*.o' -o -name '*.ko' -o -name '*.mod*' -o -name '.*.cmd' -o -name '*.rmeta' | xargs rm -f
+	rm -f modules.order Module.symvers
+	cargo clean
