@@ -5,4 +5,7 @@
 //! exists so that the host can unit- and property-test them with cargo.
 #![no_std]
 
+pub mod lblc;
+pub mod lblcr;
 pub mod wlc;
+pub mod wrr;
