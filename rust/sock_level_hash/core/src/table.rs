@@ -1,0 +1,481 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The indirection table of the socket-level hash: hash → bucket → queue slot.
+//!
+//! Like a NIC's RSS indirection table, a connection's hash selects one of `B` buckets, and each
+//! bucket names the queue slot of the process that owns it, or none (the connection then goes
+//! to the listener's normal accept queue). The level of indirection is what makes processes
+//! come and go cheaply: when one registers or leaves, only bucket owners change, and only as
+//! few as possible, so every other client keeps reaching the process that holds its session.
+//!
+//! Invariants kept by every operation (the property tests check them):
+//! - every bucket is owned by a registered slot, or by none when no slot is registered;
+//! - the bucket counts of the registered slots differ by at most one;
+//! - a registration moves only `floor(B / n)` buckets (n counting the newcomer), all to the
+//!   newcomer and only from slots above their new fair share (all `B` buckets for the first
+//!   process); a deregistration moves only the leaving slot's buckets.
+//!
+//! Pure code: compiled into the kernel module and, unchanged, into the host crate
+//! `sock-level-hash-core`, so: `core` only, fixed-size arrays, no allocation, no panics.
+
+/// Most queue slots a table can have: the kernel allows up to 1024 queues per listener.
+pub const MAX_SLOTS: usize = 1024;
+
+/// Largest bucket count a table may be instantiated with.
+///
+/// Enough for 4 buckets per slot at [`MAX_SLOTS`]; keeps bucket counts in a `u16` and a table
+/// within a few pages.
+pub const MAX_BUCKETS: usize = 4096;
+
+/// The bucket count the kernel uses.
+///
+/// 256 buckets spread 2, 4, 8, ..., 256 processes exactly evenly and any other count up to a
+/// few dozen within a fraction of a percent (e.g. 86/85/85 for 3), finer than the hash's own
+/// statistical unevenness on real traffic; it is exactly the range of the 8-bit XOR folds, so
+/// every hash function can reach every bucket (more buckets would leave some empty under the
+/// folds); and the owner arrays stay at 1 KiB. NICs use 128 entries for the same job; we take
+/// the next power of two because processes, unlike NIC queues, are often not a power of two.
+pub const DEFAULT_BUCKETS: usize = 256;
+
+/// A queue slot index, `0..n_slots`.
+pub type Slot = u16;
+
+/// Why a table operation was refused; a refused operation changes nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableError {
+    /// More slots were asked for than [`MAX_SLOTS`].
+    TooManySlots,
+    /// The slot index is not below the table's slot count.
+    SlotOutOfRange,
+    /// `register` of a slot that is already registered.
+    AlreadyRegistered,
+    /// `deregister` of a slot that is not registered.
+    NotRegistered,
+    /// `register_any` with every slot taken.
+    NoFreeSlot,
+}
+
+/// One bucket whose owner the last successful register/deregister changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Move {
+    /// The bucket index.
+    pub bucket: usize,
+    /// Its owner before (`None`: the normal accept queue).
+    pub from: Option<Slot>,
+    /// Its owner now (`None`: the normal accept queue).
+    pub to: Option<Slot>,
+}
+
+/// Bucket owners are stored as `slot + 1`, with this meaning "none".
+///
+/// Then the all-zero bit pattern is a valid table (no slots, nothing registered, all buckets
+/// on the normal queue), so the kernel can allocate it zeroed and [`IndirectionTable::reset`]
+/// it in place instead of building a multi-KiB value on its small stack.
+const NONE: u16 = 0;
+
+fn decode(owner: u16) -> Option<Slot> {
+    owner.checked_sub(1)
+}
+
+fn is_set(bitmap: &[u64], bit: usize) -> bool {
+    bitmap
+        .get(bit / 64)
+        .is_some_and(|word| word & (1 << (bit % 64)) != 0)
+}
+
+/// A bucket → slot table with `B` buckets (a power of two, at most [`MAX_BUCKETS`]) and up to
+/// [`MAX_SLOTS`] slots.
+///
+/// `B` is a const generic so the arrays have a fixed size (no allocation) and tests can use
+/// tiny tables; the kernel uses the default, [`DEFAULT_BUCKETS`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndirectionTable<const B: usize = DEFAULT_BUCKETS> {
+    /// Owner of each bucket, encoded `slot + 1`, [`NONE`] for the normal queue.
+    owner: [u16; B],
+    /// `owner` before the last successful register/deregister, for [`Self::moves`].
+    prev: [u16; B],
+    /// Buckets owned by each slot (0 for unregistered slots).
+    count: [u16; MAX_SLOTS],
+    /// Bitmap of the registered slots.
+    registered: [u64; MAX_SLOTS / 64],
+    /// Number of registered slots.
+    n_registered: usize,
+    /// Slots usable by this table (the listener's queue count), at most [`MAX_SLOTS`].
+    n_slots: usize,
+    /// Buckets whose owner the last successful register/deregister changed.
+    moved: usize,
+}
+
+impl<const B: usize> IndirectionTable<B> {
+    /// The number of buckets.
+    pub const BUCKETS: usize = B;
+
+    /// Rejects a bad `B` at compile time (evaluated when a constructor is instantiated), so no
+    /// operation has to check it at run time.
+    const VALID_BUCKETS: () = assert!(
+        B.is_power_of_two() && B <= MAX_BUCKETS,
+        "bucket count must be a power of two, at most MAX_BUCKETS"
+    );
+
+    /// An empty table for `n_slots` queue slots: nothing registered, every bucket goes to the
+    /// normal accept queue.
+    pub const fn new(n_slots: usize) -> Result<Self, TableError> {
+        let () = Self::VALID_BUCKETS;
+        if n_slots > MAX_SLOTS {
+            return Err(TableError::TooManySlots);
+        }
+        Ok(Self {
+            owner: [NONE; B],
+            prev: [NONE; B],
+            count: [0; MAX_SLOTS],
+            registered: [0; MAX_SLOTS / 64],
+            n_registered: 0,
+            n_slots,
+            moved: 0,
+        })
+    }
+
+    /// Makes `self` what [`Self::new`] returns, in place (for zero-allocated tables).
+    pub fn reset(&mut self, n_slots: usize) -> Result<(), TableError> {
+        let () = Self::VALID_BUCKETS;
+        if n_slots > MAX_SLOTS {
+            return Err(TableError::TooManySlots);
+        }
+        self.owner = [NONE; B];
+        self.prev = [NONE; B];
+        self.count = [0; MAX_SLOTS];
+        self.registered = [0; MAX_SLOTS / 64];
+        self.n_registered = 0;
+        self.n_slots = n_slots;
+        self.moved = 0;
+        Ok(())
+    }
+
+    /// The bucket of a hash: its low bits, like RSS.
+    pub const fn bucket_of(hash: u32) -> usize {
+        // Lossless on every target the kernel supports (usize >= 32 bits).
+        hash as usize & (B - 1)
+    }
+
+    /// The slot whose queue a connection with this hash goes to; `None`: the normal queue.
+    ///
+    /// The hot path: one masked load.
+    pub fn lookup(&self, hash: u32) -> Option<Slot> {
+        self.owner(Self::bucket_of(hash))
+    }
+
+    /// The owner of `bucket` (`None`: the normal queue, or `bucket` out of range).
+    pub fn owner(&self, bucket: usize) -> Option<Slot> {
+        self.owner.get(bucket).and_then(|&owner| decode(owner))
+    }
+
+    /// The number of slots of this table.
+    pub fn n_slots(&self) -> usize {
+        self.n_slots
+    }
+
+    /// The number of registered slots.
+    pub fn registered_count(&self) -> usize {
+        self.n_registered
+    }
+
+    /// Whether `slot` is registered.
+    pub fn is_registered(&self, slot: Slot) -> bool {
+        is_set(&self.registered, usize::from(slot))
+    }
+
+    /// The registered slots, in increasing order.
+    pub fn registered_slots(&self) -> impl Iterator<Item = Slot> + '_ {
+        // `slot < n_slots <= MAX_SLOTS` fits a `Slot`.
+        (0..self.n_slots)
+            .filter(|&slot| is_set(&self.registered, slot))
+            .map(|slot| slot as Slot)
+    }
+
+    /// The number of buckets `slot` owns (0 when not registered).
+    pub fn bucket_count(&self, slot: Slot) -> usize {
+        self.count
+            .get(usize::from(slot))
+            .map_or(0, |&count| usize::from(count))
+    }
+
+    /// The lowest slot that is not registered, for a registration that names no slot.
+    pub fn first_free_slot(&self) -> Option<Slot> {
+        let (word_index, word) = self
+            .registered
+            .iter()
+            .enumerate()
+            .find(|(_, &word)| word != u64::MAX)?;
+        let slot = word_index * 64 + word.trailing_ones() as usize;
+        // Bits at and above `n_slots` are never set, so a free slot found there means none is
+        // free below it. `slot < n_slots <= MAX_SLOTS` fits a `Slot`.
+        (slot < self.n_slots).then_some(slot as Slot)
+    }
+
+    /// Registers `slot` (a process took its queue) and rebalances: the newcomer gets
+    /// `floor(B / n)` buckets (n: registered slots now), taken only from slots above their new
+    /// fair share; the first registered slot gets every bucket. Returns the number of buckets
+    /// moved, which is the least any balanced rebalancing can move: the newcomer starts with
+    /// none and needs at least `floor(B / n)` to be within one of everybody else.
+    pub fn register(&mut self, slot: Slot) -> Result<usize, TableError> {
+        let index = self.check_slot(slot)?;
+        if self.is_registered(slot) {
+            return Err(TableError::AlreadyRegistered);
+        }
+        self.prev = self.owner;
+        if let Some(word) = self.registered.get_mut(index / 64) {
+            *word |= 1 << (index % 64);
+        }
+        self.n_registered += 1;
+        // `slot < MAX_SLOTS`, so `slot + 1` neither overflows nor collides with `NONE`.
+        let newcomer = slot + 1;
+
+        if self.n_registered == 1 {
+            // Everybody's buckets were on the normal queue: all of them are the newcomer's.
+            self.owner = [newcomer; B];
+            self.set_count(index, B);
+            return Ok(self.finish_move());
+        }
+
+        let n = self.n_registered;
+        let (fair, extra) = (B / n, B % n);
+        // The old slots had `F` or `F + 1` buckets (F = floor(B / (n - 1)) >= fair); they must
+        // end with `fair` or `fair + 1`, exactly `extra` of them with `fair + 1` (the newcomer
+        // takes `fair`). A slot above `fair + 1` gives down to `fair + 1`; of the slots that
+        // reach `fair + 1` (there are at least `extra`), all but `extra` give one more. Every
+        // such slot still has `fair + 1 >= 1` buckets ahead in the scan when it gets there, so
+        // one pass moves exactly `fair` buckets, each straight to the newcomer.
+        let above = self
+            .count
+            .iter()
+            .filter(|&&count| usize::from(count) > fair)
+            .count();
+        let mut drops = above.saturating_sub(extra);
+        let mut taken = 0;
+        let Self { owner, count, .. } = self;
+        for entry in owner.iter_mut() {
+            if taken == fair {
+                break;
+            }
+            let Some(giver) = decode(*entry).and_then(|old| count.get_mut(usize::from(old))) else {
+                continue;
+            };
+            let has = usize::from(*giver);
+            let gives = has > fair + 1 || (has == fair + 1 && drops > 0);
+            if gives {
+                if has == fair + 1 {
+                    drops -= 1;
+                }
+                *giver -= 1;
+                *entry = newcomer;
+                taken += 1;
+            }
+        }
+        self.set_count(index, taken);
+        Ok(self.finish_move())
+    }
+
+    /// Registers the lowest free slot (see [`Self::first_free_slot`]); returns it and the
+    /// number of buckets moved.
+    pub fn register_any(&mut self) -> Result<(Slot, usize), TableError> {
+        let slot = self.first_free_slot().ok_or(TableError::NoFreeSlot)?;
+        let moved = self.register(slot)?;
+        Ok((slot, moved))
+    }
+
+    /// Deregisters `slot` (its process left) and rebalances: only the leaving slot's buckets
+    /// move, each to a remaining slot below its new fair share (the lowest such slot first), or
+    /// to the normal queue when `slot` was the last one. Returns the number of buckets moved,
+    /// which is the number `slot` owned: the least possible, since nobody else may own them.
+    pub fn deregister(&mut self, slot: Slot) -> Result<usize, TableError> {
+        let index = self.check_slot(slot)?;
+        if !self.is_registered(slot) {
+            return Err(TableError::NotRegistered);
+        }
+        self.prev = self.owner;
+        if let Some(word) = self.registered.get_mut(index / 64) {
+            *word &= !(1 << (index % 64));
+        }
+        self.n_registered -= 1;
+        self.set_count(index, 0);
+        let leaving = slot + 1;
+
+        if self.n_registered == 0 {
+            self.owner = [NONE; B];
+            return Ok(self.finish_move());
+        }
+
+        let n = self.n_registered;
+        let (fair, extra) = (B / n, B % n);
+        // The remaining slots have `F` or `F + 1` buckets (F = floor(B / (n + 1)) <= fair) and
+        // must end with `fair` or `fair + 1`, exactly `extra` of them with `fair + 1`. Those
+        // already at `fair + 1` keep it; `spare` more may grow to it. The leaving slot's count
+        // is exactly what fills everybody up, so the scan below never runs out of takers.
+        let full = self
+            .count
+            .iter()
+            .filter(|&&count| usize::from(count) > fair)
+            .count();
+        let mut spare = extra.saturating_sub(full);
+        let n_slots = self.n_slots;
+        let Self {
+            owner,
+            count,
+            registered,
+            ..
+        } = self;
+        // A slot skipped by the cursor can never take again (counts only grow and `spare` only
+        // shrinks), so one cursor over the slots serves all the buckets: O(B + slots).
+        let mut cursor = 0;
+        for entry in owner.iter_mut().filter(|entry| **entry == leaving) {
+            let taker = loop {
+                if cursor >= n_slots {
+                    break None;
+                }
+                if is_set(registered, cursor) {
+                    let has = count
+                        .get(cursor)
+                        .map_or(usize::MAX, |&count| usize::from(count));
+                    if has < fair || (has == fair && spare > 0) {
+                        break Some(cursor);
+                    }
+                }
+                cursor += 1;
+            };
+            match taker.and_then(|taker| Some((taker, count.get_mut(taker)?))) {
+                Some((taker, has)) => {
+                    if usize::from(*has) == fair {
+                        spare -= 1;
+                    }
+                    *has += 1;
+                    // `taker < n_slots <= MAX_SLOTS`, so `taker + 1` fits and is not `NONE`.
+                    *entry = taker as u16 + 1;
+                }
+                // Unreachable while the invariants hold; the normal queue is always safe.
+                None => *entry = NONE,
+            }
+        }
+        Ok(self.finish_move())
+    }
+
+    /// The number of buckets whose owner the last successful register/deregister changed.
+    pub fn moved_count(&self) -> usize {
+        self.moved
+    }
+
+    /// The buckets whose owner the last successful register/deregister changed, in bucket
+    /// order, so that connections already waiting in a queue can follow their bucket.
+    pub fn moves(&self) -> impl Iterator<Item = Move> + '_ {
+        self.prev
+            .iter()
+            .zip(self.owner.iter())
+            .enumerate()
+            .filter(|(_, (before, after))| before != after)
+            .map(|(bucket, (&before, &after))| Move {
+                bucket,
+                from: decode(before),
+                to: decode(after),
+            })
+    }
+
+    fn check_slot(&self, slot: Slot) -> Result<usize, TableError> {
+        let index = usize::from(slot);
+        if index < self.n_slots {
+            Ok(index)
+        } else {
+            Err(TableError::SlotOutOfRange)
+        }
+    }
+
+    fn set_count(&mut self, index: usize, buckets: usize) {
+        if let Some(count) = self.count.get_mut(index) {
+            // `buckets <= B <= MAX_BUCKETS` fits a `u16`.
+            *count = buckets as u16;
+        }
+    }
+
+    /// Records how many buckets the operation moved (counted, so it is exact by definition).
+    fn finish_move(&mut self) -> usize {
+        self.moved = self.moves().count();
+        self.moved
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owners<const B: usize>(table: &IndirectionTable<B>) -> [Option<Slot>; B] {
+        core::array::from_fn(|bucket| table.owner(bucket))
+    }
+
+    #[test]
+    fn empty_table_sends_everything_to_the_normal_queue() {
+        let table = IndirectionTable::<256>::new(4).unwrap();
+        assert!((0..=u32::from(u16::MAX)).all(|hash| table.lookup(hash).is_none()));
+        assert_eq!(table.first_free_slot(), Some(0));
+        assert_eq!(table.moves().count(), 0);
+    }
+
+    #[test]
+    fn too_many_slots_is_refused() {
+        assert_eq!(
+            IndirectionTable::<256>::new(MAX_SLOTS + 1),
+            Err(TableError::TooManySlots)
+        );
+        assert!(IndirectionTable::<256>::new(MAX_SLOTS).is_ok());
+    }
+
+    #[test]
+    fn powers_of_two_split_exactly() {
+        let mut table = IndirectionTable::<256>::new(64).unwrap();
+        assert_eq!(table.register(0), Ok(256));
+        assert_eq!(table.register(1), Ok(128));
+        assert_eq!(table.register(2), Ok(85));
+        assert_eq!(table.register(3), Ok(64));
+        for slot in 0..4 {
+            assert_eq!(table.bucket_count(slot), 64);
+        }
+        assert_eq!(table.deregister(1), Ok(64));
+        let counts = [0, 2, 3].map(|slot| table.bucket_count(slot));
+        assert_eq!(counts.iter().sum::<usize>(), 256);
+        assert!(counts.iter().all(|&count| count == 85 || count == 86));
+        assert!(table.moves().all(|m| m.from == Some(1)));
+    }
+
+    #[test]
+    fn refused_operations_change_nothing() {
+        let mut table = IndirectionTable::<16>::new(2).unwrap();
+        table.register(0).unwrap();
+        let before = table.clone();
+        assert_eq!(table.register(0), Err(TableError::AlreadyRegistered));
+        assert_eq!(table.register(2), Err(TableError::SlotOutOfRange));
+        assert_eq!(table.deregister(1), Err(TableError::NotRegistered));
+        assert_eq!(table, before);
+        table.register(1).unwrap();
+        assert_eq!(table.register_any(), Err(TableError::NoFreeSlot));
+    }
+
+    #[test]
+    fn zeroed_table_reset_in_place_equals_new() {
+        // What the kernel gets from a zeroing allocator (every field is an integer array).
+        let mut table = IndirectionTable::<64>::new(0).unwrap();
+        assert_eq!(table.register(0), Err(TableError::SlotOutOfRange));
+        table.reset(8).unwrap();
+        assert_eq!(table, IndirectionTable::<64>::new(8).unwrap());
+        table.register(3).unwrap();
+        table.reset(8).unwrap();
+        assert_eq!(owners(&table), [None; 64]);
+        assert_eq!(table.registered_count(), 0);
+    }
+
+    #[test]
+    fn more_slots_than_buckets() {
+        let mut table = IndirectionTable::<2>::new(4).unwrap();
+        assert_eq!(table.register_any(), Ok((0, 2)));
+        assert_eq!(table.register_any(), Ok((1, 1)));
+        // A third process gets no bucket: taking one would leave someone else with none.
+        assert_eq!(table.register_any(), Ok((2, 0)));
+        assert_eq!(table.deregister(0), Ok(1));
+        assert_eq!(owners(&table), [Some(1), Some(2)]);
+    }
+}

@@ -1,0 +1,239 @@
+//! The indirection table against a reference model: the set of registered slots.
+//!
+//! After every step of a random register/deregister sequence, the table must map every bucket
+//! to a registered slot (to none when nobody is registered), keep the slots' bucket counts
+//! within one of each other, and have moved the fewest buckets possible:
+//! - registering a slot when others are registered moves exactly `floor(B / n)` buckets (n
+//!   counting the newcomer), all to the newcomer: it starts with none and a balanced table
+//!   gives it at least `floor(B / n)`, while `floor` (rather than `ceil`) is always reachable
+//!   without moving buckets between old slots; the first slot takes all `B` buckets;
+//! - deregistering moves exactly the leaving slot's buckets, and nothing else: every other
+//!   client keeps its process.
+
+use proptest::prelude::*;
+use sock_level_hash_core::table::{
+    IndirectionTable, Move, Slot, TableError, MAX_BUCKETS, MAX_SLOTS,
+};
+use std::collections::BTreeSet;
+
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Register(Slot),
+    Deregister(Slot),
+    RegisterAny,
+}
+
+fn owners<const B: usize>(table: &IndirectionTable<B>) -> Vec<Option<Slot>> {
+    (0..B).map(|bucket| table.owner(bucket)).collect()
+}
+
+fn count_of(owners: &[Option<Slot>], slot: Slot) -> usize {
+    owners.iter().filter(|&&owner| owner == Some(slot)).count()
+}
+
+/// Applies `op` to the table and to the model, checking the outcome and every invariant.
+fn step<const B: usize>(
+    table: &mut IndirectionTable<B>,
+    model: &mut BTreeSet<Slot>,
+    op: Op,
+) -> Result<(), TestCaseError> {
+    let n_slots = table.n_slots();
+    let before = table.clone();
+    let owners_before = owners(table);
+    let lowest_free = (0..n_slots as Slot).find(|slot| !model.contains(slot));
+
+    // What the model says should happen: (slot, joining?) or the error.
+    let in_range = |slot: Slot| usize::from(slot) < n_slots;
+    let expected: Result<(Slot, bool), TableError> = match op {
+        Op::Register(slot) if !in_range(slot) => Err(TableError::SlotOutOfRange),
+        Op::Register(slot) if model.contains(&slot) => Err(TableError::AlreadyRegistered),
+        Op::Register(slot) => Ok((slot, true)),
+        Op::Deregister(slot) if !in_range(slot) => Err(TableError::SlotOutOfRange),
+        Op::Deregister(slot) if !model.contains(&slot) => Err(TableError::NotRegistered),
+        Op::Deregister(slot) => Ok((slot, false)),
+        Op::RegisterAny => lowest_free
+            .map(|slot| (slot, true))
+            .ok_or(TableError::NoFreeSlot),
+    };
+    let result = match op {
+        Op::Register(slot) => table.register(slot),
+        Op::Deregister(slot) => table.deregister(slot),
+        Op::RegisterAny => table.register_any().map(|(slot, moved)| {
+            assert_eq!(Some(slot), lowest_free);
+            moved
+        }),
+    };
+
+    let (slot, joining) = match expected {
+        Err(error) => {
+            prop_assert_eq!(result, Err(error));
+            // A refused operation changes nothing, not even the record of the last moves.
+            prop_assert_eq!(&*table, &before);
+            return Ok(());
+        }
+        Ok(expected) => expected,
+    };
+    let moved = result.map_err(|e| TestCaseError::fail(format!("{op:?} refused: {e:?}")))?;
+    let minimal = if joining {
+        model.insert(slot);
+        if model.len() == 1 {
+            B
+        } else {
+            B / model.len()
+        }
+    } else {
+        model.remove(&slot);
+        count_of(&owners_before, slot)
+    };
+    prop_assert_eq!(moved, minimal, "{:?} with {} registered", op, model.len());
+
+    // Every bucket goes to a registered slot, or to the normal queue when there is none.
+    let owners_after = owners(table);
+    for owner in &owners_after {
+        match owner {
+            Some(owner) => prop_assert!(model.contains(owner), "bucket owned by {}", owner),
+            None => prop_assert!(model.is_empty()),
+        }
+    }
+
+    // Balanced: counts over the registered slots differ by at most one.
+    let mut all_counts = vec![0; n_slots];
+    for owner in owners_after.iter().flatten() {
+        all_counts[usize::from(*owner)] += 1;
+    }
+    let counts: Vec<usize> = model.iter().map(|&s| all_counts[usize::from(s)]).collect();
+    if let (Some(max), Some(min)) = (counts.iter().max(), counts.iter().min()) {
+        prop_assert!(max - min <= 1, "counts {:?}", counts);
+    }
+    for s in 0..n_slots as Slot {
+        prop_assert_eq!(table.bucket_count(s), all_counts[usize::from(s)]);
+        prop_assert_eq!(table.is_registered(s), model.contains(&s));
+    }
+    prop_assert_eq!(table.registered_count(), model.len());
+    prop_assert!(table.registered_slots().eq(model.iter().copied()));
+    prop_assert_eq!(
+        table.first_free_slot(),
+        (0..n_slots as Slot).find(|s| !model.contains(s))
+    );
+
+    // Only the buckets that had to move moved, and `moves()` reports exactly those.
+    let changes: Vec<Move> = (0..B)
+        .filter(|&b| owners_before[b] != owners_after[b])
+        .map(|bucket| Move {
+            bucket,
+            from: owners_before[bucket],
+            to: owners_after[bucket],
+        })
+        .collect();
+    prop_assert_eq!(table.moves().collect::<Vec<_>>(), changes.clone());
+    prop_assert_eq!(table.moved_count(), changes.len());
+    prop_assert_eq!(changes.len(), moved);
+    for change in &changes {
+        if joining {
+            // Everyone else keeps their clients unless feeding the newcomer.
+            prop_assert_eq!(change.to, Some(slot));
+        } else {
+            // Exactly the leaving slot's clients move.
+            prop_assert_eq!(change.from, Some(slot));
+        }
+    }
+    if !joining {
+        prop_assert_eq!(changes.len(), count_of(&owners_before, slot));
+    }
+    Ok(())
+}
+
+fn run<const B: usize>(n_slots: usize, ops: &[Op]) -> Result<(), TestCaseError> {
+    let mut table = IndirectionTable::<B>::new(n_slots).unwrap();
+    let mut model = BTreeSet::new();
+    for &op in ops {
+        step(&mut table, &mut model, op)?;
+    }
+    Ok(())
+}
+
+/// Random operations on slots `0..n_slots + 2` (so some are out of range).
+fn ops(max_slot: Slot, len: usize) -> impl Strategy<Value = Vec<Op>> {
+    let slot = 0..max_slot + 2;
+    let op = prop_oneof![
+        3 => slot.clone().prop_map(Op::Register),
+        2 => slot.prop_map(Op::Deregister),
+        1 => Just(Op::RegisterAny),
+    ];
+    prop::collection::vec(op, 0..len)
+}
+
+/// `n_slots` in `1..=max`, and operations on around that many slots.
+fn scenario(max: usize, len: usize) -> impl Strategy<Value = (usize, Vec<Op>)> {
+    (1..=max).prop_flat_map(move |n| (Just(n), ops(n as Slot, len)))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    // Tiny tables: more processes than buckets, every remainder case.
+    #[test]
+    fn one_bucket((n, ops) in scenario(6, 40)) { run::<1>(n, &ops)?; }
+
+    #[test]
+    fn two_buckets((n, ops) in scenario(8, 60)) { run::<2>(n, &ops)?; }
+
+    #[test]
+    fn eight_buckets((n, ops) in scenario(20, 80)) { run::<8>(n, &ops)?; }
+
+    #[test]
+    fn sixteen_buckets((n, ops) in scenario(12, 80)) { run::<16>(n, &ops)?; }
+
+    #[test]
+    fn sixty_four_buckets((n, ops) in scenario(70, 120)) { run::<64>(n, &ops)?; }
+
+    // The kernel's size.
+    #[test]
+    fn default_buckets((n, ops) in scenario(40, 120)) { run::<256>(n, &ops)?; }
+
+    /// A hash goes where its bucket's owner says.
+    #[test]
+    fn lookup_follows_the_bucket(registered in prop::collection::btree_set(0..16 as Slot, 0..16), hash in any::<u32>()) {
+        let mut table = IndirectionTable::<256>::new(16).unwrap();
+        for slot in registered {
+            table.register(slot).unwrap();
+        }
+        let bucket = IndirectionTable::<256>::bucket_of(hash);
+        prop_assert_eq!(bucket, hash as usize % 256);
+        prop_assert_eq!(table.lookup(hash), table.owner(bucket));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// The full slot range and the largest table, with fewer cases (each step is O(B + slots)).
+    #[test]
+    fn all_slots((n, ops) in (1..=MAX_SLOTS).prop_flat_map(|n| (Just(n), ops(n as Slot, 300)))) {
+        run::<256>(n, &ops)?;
+    }
+
+    #[test]
+    fn largest_table((n, ops) in scenario(100, 150)) { run::<MAX_BUCKETS>(n, &ops)?; }
+}
+
+/// Filling every slot and emptying the table again, in scrambled order.
+#[test]
+fn fill_and_drain_every_slot() {
+    let mut table = IndirectionTable::<256>::new(MAX_SLOTS).unwrap();
+    let mut model = BTreeSet::new();
+    for _ in 0..MAX_SLOTS {
+        step(&mut table, &mut model, Op::RegisterAny).unwrap();
+    }
+    step(&mut table, &mut model, Op::RegisterAny).unwrap(); // NoFreeSlot
+                                                            // 7 is coprime with 1024, so this visits every slot once.
+    for i in 0..MAX_SLOTS {
+        step(
+            &mut table,
+            &mut model,
+            Op::Deregister((i * 7 % MAX_SLOTS) as Slot),
+        )
+        .unwrap();
+    }
+    assert!((0..256).all(|bucket| table.owner(bucket).is_none()));
+}
