@@ -9,7 +9,7 @@ shift
 export SLH_TOP SLH_KBUILD
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] || tests=("$SLH_TOP"/qemu-tests/tests/*.sh)
-kernel_errors='BUG:|WARNING:|Oops|KASAN|lockdep|RCU stall|rcu_.*detected stalls|detected stall'
+. "$SLH_TOP/qemu-tests/lib/kernel-errors.sh"
 
 echo "TAP version 13"
 echo "1..${#tests[@]}"
@@ -23,7 +23,7 @@ for t in "${tests[@]}"; do
 	rc=$?
 	echo "slh-test-end $name" >/dev/kmsg
 	dmesg | sed -n "/slh-test-start $name\$/,/slh-test-end $name\$/p" >"$results/$name.dmesg"
-	errors=$(grep -E "$kernel_errors" "$results/$name.dmesg" | head -5)
+	errors=$(kernel_errors "$results/$name.dmesg")
 	secs=$(($(date +%s) - start))
 	if [ $rc -eq 0 ] && [ -z "$errors" ]; then
 		echo "ok $n - $name (${secs}s)"

@@ -19,7 +19,7 @@ results=$(mktemp -d /tmp/slh-qemu.XXXXXX)
 echo "qemu-tests: booting $(cat "$SLH_KBUILD/include/config/kernel.release") under TCG; logs in $results"
 # KVM guests hang on these machines: always TCG. The guest sees the host's root read-only,
 # so it runs the clone's scripts and modules and the host's ipvsadm, python3 and iproute2.
-timeout 3000 "$SLH_VENV/bin/vng" --run "$SLH_KBUILD" --user root --disable-kvm \
+PATH="$SLH_VENV/bin:$PATH" timeout 3000 vng --run "$SLH_KBUILD" --user root --disable-kvm \
 	--cpus 2 --memory 2G --rwdir "$results" \
 	--exec "SLH_TOP=$top SLH_KBUILD=$SLH_KBUILD bash $top/qemu-tests/guest-runner.sh $results ${tests[*]}" \
 	</dev/null >"$results/console.txt" 2>&1
@@ -35,8 +35,11 @@ if [ -z "$planned" ] || [ $((passed + failed)) -ne "$planned" ]; then
 	failed=$((failed + 1))
 fi
 # The whole guest log too: an error at boot or between tests fails the run.
+. "$top/qemu-tests/lib/kernel-errors.sh"
 if [ -f "$results/dmesg.txt" ]; then
-	if grep -E 'BUG:|WARNING:|Oops|KASAN|lockdep|RCU stall|detected stall' "$results/dmesg.txt" | head -5 | sed 's/^/# kernel: /' | grep .; then
+	errors=$(kernel_errors "$results/dmesg.txt")
+	if [ -n "$errors" ]; then
+		printf '%s\n' "$errors" | sed 's/^/# kernel: /'
 		echo "not ok - guest kernel log has error reports"
 		failed=$((failed + 1))
 	fi

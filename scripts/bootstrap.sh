@@ -9,7 +9,7 @@ debian_packages=(
 	linux-source-6.12 rustc-web rust-web-src
 	clang lld llvm libclang-dev
 	make flex bison bc libelf-dev libssl-dev cpio xz-utils rsync kmod
-	qemu-system-x86 busybox-static
+	qemu-system-x86 busybox-static udev
 	ipvsadm socat iproute2 procps
 	python3-venv python3-pip
 )
@@ -37,4 +37,8 @@ if [ ! -x "$SLH_VENV/bin/vng" ]; then
 	echo "bootstrap: installing virtme-ng into $SLH_VENV"
 	python3 -m venv "$SLH_VENV"
 	"$SLH_VENV/bin/pip" install --quiet --disable-pip-version-check virtme-ng
+fi
+# checkpatch.pl runs scripts/spdxcheck.py, which needs ply and GitPython.
+if ! "$SLH_VENV/bin/python3" -c 'import ply, git' 2>/dev/null; then
+	"$SLH_VENV/bin/pip" install --quiet --disable-pip-version-check ply GitPython
 fi

@@ -81,7 +81,7 @@ topo_up() {
 		ip -n lb addr add "198.18.$k.1/24" dev "r$k"
 		ip -n lb addr add "2001:db8:$k::1/64" dev "r$k" nodad
 		ip -n lb link set "r$k" up
-		ip netns exec "rs$k" python3 "$LIB/namesrv.py" "rs$k" "$RS_PORT" >"/tmp/rs$k.log" 2>&1 &
+		ip netns exec "rs$k" /usr/bin/python3 "$LIB/namesrv.py" "rs$k" "$RS_PORT" >"/tmp/rs$k.log" 2>&1 &
 		SERVER_PIDS+=($!)
 	done
 	for k in $(seq 1 "$n"); do
@@ -115,7 +115,7 @@ ipvs() { ip netns exec lb ipvsadm "$@"; }
 # One client process holding its connections open across steps (a bash coprocess).
 
 client_start() {
-	coproc CLIENT { ip netns exec cl python3 "$LIB/client.py" "$1" "$2" 2>&1; }
+	coproc CLIENT { ip netns exec cl /usr/bin/python3 "$LIB/client.py" "$1" "$2" 2>&1; }
 }
 
 # client_open N: open N more connections; prints the server name of each, one per line.

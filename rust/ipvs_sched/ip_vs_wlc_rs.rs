@@ -5,10 +5,12 @@
 //! `(activeconns * 256 + totalconns) / weight`, as the kernel's C `ip_vs_wlc` chooses. Load
 //! this module instead of the C one and `ipvsadm -A ... -s wlc` uses it.
 
-use kernel::prelude::*;
+use kernel::{c_str, prelude::*};
 
 #[path = "ipvs.rs"]
 mod ipvs;
+// The pure decision code, the same file the host crate `ipvs-sched-core` tests.
+#[allow(unreachable_pub)]
 #[path = "core/src/wlc.rs"]
 mod wlc;
 

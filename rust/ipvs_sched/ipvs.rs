@@ -7,8 +7,9 @@
 //! table whose entries are the `extern "C"` trampolines below. The scheduler sees IPVS objects
 //! only through the safe views [`Service`] and [`Dest`].
 //!
-//! Each scheduler module includes this file with `#[path]`, so a module uses only part of it.
-#![allow(dead_code)]
+//! Each scheduler module includes this file with `#[path]` as a private module: a module uses
+//! only part of it, and its `pub` items are the API for the scheduler, not exports.
+#![allow(dead_code, unreachable_pub)]
 
 use core::{marker::PhantomData, pin::Pin, ptr::addr_of};
 use kernel::{
@@ -180,9 +181,13 @@ impl Dest {
         self.flags() & bindings::IP_VS_DEST_F_OVERLOAD != 0
     }
 
-    /// True while the server is part of its service (false once it was deleted).
+    /// True while the server is part of its service (false once it was deleted and waits in
+    /// the trash for its last connections).
     pub fn is_available(&self) -> bool {
-        self.flags() & bindings::IP_VS_DEST_F_AVAILABLE != 0
+        // SAFETY: `cflags` is a word inside a valid destination, changed only under IPVS's
+        // configuration mutex; C reads it without a lock too.
+        let cflags: usize = unsafe { core::ptr::read_volatile(addr_of!((*self.as_ptr()).cflags)) } as usize;
+        cflags & bindings::IP_VS_DEST_CF_AVAILABLE as usize != 0
     }
 
     /// Connections in the established state.
