@@ -55,33 +55,47 @@ rs_addr6() { echo "2001:db8:$1::2"; }
 
 SERVER_PIDS=()
 
+# Each namespace is configured by one `ip -batch` process: under TCG every exec costs
+# about half a second, so one command per line would make set-up take tens of seconds.
 topo_up() {
 	local n=$1 k
-	ip netns add cl
-	ip netns add lb
-	ip -n lb link set lo up
-	ip -n cl link set lo up
-	ip link add veth0 netns cl type veth peer name c0 netns lb
-	ip -n cl addr add 198.18.0.2/24 dev veth0
-	ip -n cl addr add 2001:db8::2/64 dev veth0 nodad
-	ip -n cl link set veth0 up
-	ip -n lb addr add 198.18.0.1/24 dev c0
-	ip -n lb addr add 2001:db8::1/64 dev c0 nodad
-	ip -n lb link set c0 up
-	ip netns exec lb sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+	{
+		echo "netns add cl"
+		echo "netns add lb"
+		echo "link add veth0 netns cl type veth peer name c0 netns lb"
+		for k in $(seq 1 "$n"); do
+			echo "netns add rs$k"
+			echo "link add veth0 netns rs$k type veth peer name r$k netns lb"
+		done
+	} | ip -batch -
+	ip -n cl -batch - <<-EOF
+		link set lo up
+		addr add 198.18.0.2/24 dev veth0
+		addr add 2001:db8::2/64 dev veth0 nodad
+		link set veth0 up
+	EOF
+	{
+		echo "link set lo up"
+		echo "addr add 198.18.0.1/24 dev c0"
+		echo "addr add 2001:db8::1/64 dev c0 nodad"
+		echo "link set c0 up"
+		for k in $(seq 1 "$n"); do
+			echo "addr add 198.18.$k.1/24 dev r$k"
+			echo "addr add 2001:db8:$k::1/64 dev r$k nodad"
+			echo "link set r$k up"
+		done
+	} | ip -n lb -batch -
+	ip netns exec lb sh -c 'echo 1 >/proc/sys/net/ipv4/ip_forward; echo 1 >/proc/sys/net/ipv6/conf/all/forwarding'
 	for k in $(seq 1 "$n"); do
-		ip netns add "rs$k"
-		ip -n "rs$k" link set lo up
-		ip link add veth0 netns "rs$k" type veth peer name "r$k" netns lb
-		ip -n "rs$k" addr add "$(rs_addr4 "$k")/24" dev veth0
-		ip -n "rs$k" addr add "$(rs_addr6 "$k")/64" dev veth0 nodad
-		ip -n "rs$k" link set veth0 up
-		ip -n "rs$k" route add default via "198.18.$k.1"
-		ip -n "rs$k" -6 route add default via "2001:db8:$k::1"
-		ip -n lb addr add "198.18.$k.1/24" dev "r$k"
-		ip -n lb addr add "2001:db8:$k::1/64" dev "r$k" nodad
-		ip -n lb link set "r$k" up
-		ip netns exec "rs$k" /usr/bin/python3 "$LIB/namesrv.py" "rs$k" "$RS_PORT" >"/tmp/rs$k.log" 2>&1 &
+		ip -n "rs$k" -batch - <<-EOF
+			link set lo up
+			addr add $(rs_addr4 "$k")/24 dev veth0
+			addr add $(rs_addr6 "$k")/64 dev veth0 nodad
+			link set veth0 up
+			route add default via 198.18.$k.1
+			route add ::/0 via 2001:db8:$k::1
+		EOF
+		ip netns exec "rs$k" /usr/bin/python3 -I -S "$LIB/namesrv.py" "rs$k" "$RS_PORT" >"/tmp/rs$k.log" 2>&1 &
 		SERVER_PIDS+=($!)
 	done
 	for k in $(seq 1 "$n"); do
@@ -115,7 +129,7 @@ ipvs() { ip netns exec lb ipvsadm "$@"; }
 # One client process holding its connections open across steps (a bash coprocess).
 
 client_start() {
-	coproc CLIENT { ip netns exec cl /usr/bin/python3 "$LIB/client.py" "$1" "$2" 2>&1; }
+	coproc CLIENT { ip netns exec cl /usr/bin/python3 -I -S "$LIB/client.py" "$1" "$2" 2>&1; }
 }
 
 # client_open N: open N more connections; prints the server name of each, one per line.

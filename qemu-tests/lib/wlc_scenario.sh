@@ -17,8 +17,11 @@ wlc_scenario() {
 		for k in 1 2 3; do rs[$k]="$(rs_addr4 $k):$RS_PORT"; done
 		client_start "$VIP4" 80
 	fi
-	ipvs -A -t "$vip" -s wlc
-	for k in 1 2 3; do ipvs -a -t "$vip" -r "${rs[$k]}" -m -w "$k"; done
+	# One ipvsadm process for the whole service (-R reads ipvsadm commands from stdin).
+	{
+		echo "-A -t $vip -s wlc"
+		for k in 1 2 3; do echo "-a -t $vip -r ${rs[$k]} -m -w $k"; done
+	} | ipvs -R
 
 	# The service must hold the implementation we loaded, and only that one.
 	module=$([ "$impl" = rust ] && echo ip_vs_wlc_rs || echo ip_vs_wlc)
