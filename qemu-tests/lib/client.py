@@ -5,12 +5,34 @@ usage: client.py ADDR PORT
 Reads commands on stdin, one per line:
   open N   open N connections one after the other; for each, wait for the server's name
            and print it on its own line; then print "done". Connections stay open.
+  short N  N short connections one after the other: connect, print the server's name,
+           close; then print "done".
   close    close every open connection, print "done".
   quit     exit.
 A connection that fails prints "error <reason>" in place of a name.
 """
 import socket
 import sys
+
+
+def connect(family, addr, port):
+    """One connection: print who answered and return the socket, or print the error."""
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(20)
+    try:
+        s.connect((addr, port))
+        name = b""
+        while not name.endswith(b"\n"):
+            chunk = s.recv(64)
+            if not chunk:
+                raise ConnectionError("closed before a name")
+            name += chunk
+        print(name.decode().strip(), flush=True)
+        return s
+    except OSError as e:
+        print(f"error {e}", flush=True)
+        s.close()
+        return None
 
 
 def main() -> None:
@@ -21,22 +43,14 @@ def main() -> None:
         cmd = line.split()
         if not cmd:
             continue
-        if cmd[0] == "open":
+        if cmd[0] in ("open", "short"):
             for _ in range(int(cmd[1])):
-                s = socket.socket(family, socket.SOCK_STREAM)
-                s.settimeout(20)
-                try:
-                    s.connect((addr, port))
-                    name = b""
-                    while not name.endswith(b"\n"):
-                        chunk = s.recv(64)
-                        if not chunk:
-                            raise ConnectionError("closed before a name")
-                        name += chunk
-                    print(name.decode().strip(), flush=True)
+                s = connect(family, addr, port)
+                if s is None:
+                    continue
+                if cmd[0] == "open":
                     open_conns.append(s)
-                except OSError as e:
-                    print(f"error {e}", flush=True)
+                else:
                     s.close()
         elif cmd[0] == "close":
             for s in open_conns:

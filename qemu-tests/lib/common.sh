@@ -133,9 +133,13 @@ client_start() {
 }
 
 # client_open N: open N more connections; prints the server name of each, one per line.
-client_open() {
+# client_short N: the same with connections closed right after the name arrived.
+client_open() { client_cmd open "$1"; }
+client_short() { client_cmd short "$1"; }
+
+client_cmd() {
 	local line
-	echo "open $1" >&"${CLIENT[1]}"
+	echo "$1 $2" >&"${CLIENT[1]}"
 	while read -r -t 120 line <&"${CLIENT[0]}"; do
 		[ "$line" = done ] && return 0
 		echo "$line"

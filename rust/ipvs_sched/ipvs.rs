@@ -11,7 +11,13 @@
 //! only part of it, and its `pub` items are the API for the scheduler, not exports.
 #![allow(dead_code, unreachable_pub)]
 
-use core::{marker::PhantomData, pin::Pin, ptr::addr_of};
+use core::{
+    cell::UnsafeCell,
+    marker::PhantomData,
+    ops::{Deref, DerefMut},
+    pin::Pin,
+    ptr::addr_of,
+};
 use kernel::{
     bindings,
     error::{from_result, to_result},
@@ -112,7 +118,9 @@ impl Service {
     }
 }
 
-/// Iterator over a service's real servers (`list_for_each_entry_rcu`).
+/// Iterator over a service's real servers (`list_for_each_entry_rcu`). Cloning it gives a
+/// second walk from the same position (schedulers that need two passes, as C's do).
+#[derive(Clone)]
 pub struct Destinations<'a> {
     head: *mut bindings::list_head,
     pos: *mut bindings::list_head,
@@ -220,6 +228,71 @@ impl Dest {
     pub fn port(&self) -> u16 {
         // SAFETY: `port` is set when the destination is created and never changes.
         u16::from_be(unsafe { (*self.as_ptr()).port })
+    }
+}
+
+/// Per-service scheduler state that the packet path changes (e.g. wrr's position), protected
+/// by the service's `sched_lock` taken with `spin_lock_bh`, as the C schedulers do: the packet
+/// path runs in softirq context and the configuration callbacks in process context.
+///
+/// # Invariants
+///
+/// `lock` is the `sched_lock` of the service this state belongs to; the state is reachable only
+/// from that service's callbacks, while the service is alive.
+pub struct SchedLocked<T> {
+    lock: *mut bindings::spinlock_t,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: the data is only accessed with the service's spinlock held.
+unsafe impl<T: Send> Send for SchedLocked<T> {}
+// SAFETY: as above: `lock()` serialises every access.
+unsafe impl<T: Send> Sync for SchedLocked<T> {}
+
+impl<T> SchedLocked<T> {
+    /// State for `svc`, to be returned from [`Scheduler::init_service`] of that service.
+    pub fn new(svc: &Service, data: T) -> Self {
+        // SAFETY: `sched_lock` is initialised when the service is created and lives as long
+        // as the service.
+        let lock = unsafe { core::ptr::addr_of_mut!((*svc.as_ptr()).sched_lock) };
+        Self {
+            lock,
+            data: UnsafeCell::new(data),
+        }
+    }
+
+    /// Takes the service's `sched_lock` (bottom halves disabled) until the guard is dropped.
+    pub fn lock(&self) -> SchedGuard<'_, T> {
+        // SAFETY: by the type invariant the lock belongs to a live service.
+        unsafe { bindings::spin_lock_bh(self.lock) };
+        SchedGuard { locked: self }
+    }
+}
+
+/// Access to [`SchedLocked`] data; releases `sched_lock` when dropped.
+pub struct SchedGuard<'a, T> {
+    locked: &'a SchedLocked<T>,
+}
+
+impl<T> Deref for SchedGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard holds the lock, so no other reference to the data is live.
+        unsafe { &*self.locked.data.get() }
+    }
+}
+
+impl<T> DerefMut for SchedGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the guard holds the lock, so no other reference to the data is live.
+        unsafe { &mut *self.locked.data.get() }
+    }
+}
+
+impl<T> Drop for SchedGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: taken in `SchedLocked::lock`, released exactly once here.
+        unsafe { bindings::spin_unlock_bh(self.locked.lock) };
     }
 }
 
