@@ -17,6 +17,10 @@
 
 use core::ffi::{c_long, c_ulong};
 
+// lblc's least-connection fallback is wlc's decision: a kernel module that includes this file
+// includes `wlc.rs` as the sibling module `wlc` too.
+use super::wlc;
+
 /// The kernel's `jiffies` (`unsigned long`).
 pub type Jiffies = c_ulong;
 
@@ -159,10 +163,19 @@ pub struct DestLoad {
 }
 
 impl DestLoad {
-    /// `ip_vs_dest_conn_overhead()` of Linux 6.12.117: `(activeconns << 8) + totalconns`, the
-    /// same overhead as wlc. C computes this in `int`; wrapping keeps the same result.
+    /// What wlc reads of this server: lblc's fallback is wlc's choice (see [`least_conn`]).
+    pub fn wlc(&self) -> wlc::DestLoad {
+        wlc::DestLoad {
+            weight: self.weight,
+            overloaded: self.overloaded,
+            activeconns: self.activeconns,
+            totalconns: self.totalconns,
+        }
+    }
+
+    /// `ip_vs_dest_conn_overhead()`, the same overhead as wlc.
     pub fn overhead(&self) -> i32 {
-        (self.activeconns << 8).wrapping_add(self.totalconns)
+        self.wlc().overhead()
     }
 }
 
@@ -198,21 +211,7 @@ pub fn least_conn<T, I>(dests: I) -> Option<T>
 where
     I: IntoIterator<Item = (T, DestLoad)>,
 {
-    let mut dests = dests.into_iter();
-    let (mut least, mut least_load) = dests.find(|(_, d)| !d.overloaded && d.weight > 0)?;
-    let mut loh = least_load.overhead();
-    for (dest, load) in dests {
-        if load.overloaded {
-            continue;
-        }
-        let doh = load.overhead();
-        if i64::from(loh) * i64::from(load.weight) > i64::from(doh) * i64::from(least_load.weight) {
-            least = dest;
-            least_load = load;
-            loh = doh;
-        }
-    }
-    Some(least)
+    wlc::pick(dests.into_iter().map(|(dest, load)| (dest, load.wlc())))
 }
 
 /// The outcome of [`schedule`].
