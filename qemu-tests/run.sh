@@ -2,9 +2,14 @@
 # Boots the kernel we built under QEMU (virtme-ng, TCG) and runs the qemu-tests inside it.
 # Prints TAP; the last line is "qemu-tests: N passed, N failed". Exit status 0 only if all passed.
 # usage: qemu-tests/run.sh [TEST...]   (test file names or paths; default: all)
+#
+# The tests are dealt out to SLH_QEMU_VMS virtual machines (default 2) that run side by side:
+# the guests spend most of their time in one sequential shell script each, so two TCG guests
+# use the machine's two cores about twice as well as one.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/env.sh"
+. "$top/qemu-tests/lib/kernel-errors.sh"
 
 tests=()
 for t in "$@"; do
@@ -14,35 +19,70 @@ for t in "$@"; do
 	*) tests+=("$top/qemu-tests/tests/${t%.sh}.sh") ;;
 	esac
 done
+[ ${#tests[@]} -gt 0 ] || tests=("$top"/qemu-tests/tests/*.sh)
+vms=${SLH_QEMU_VMS:-2}
+[ "$vms" -le ${#tests[@]} ] || vms=${#tests[@]}
 
 results=$(mktemp -d /tmp/slh-qemu.XXXXXX)
-echo "qemu-tests: booting $(cat "$SLH_KBUILD/include/config/kernel.release") under TCG; logs in $results"
-# KVM guests hang on these machines: always TCG. The guest sees the host's root read-only,
-# so it runs the clone's scripts and modules and the host's ipvsadm, python3 and iproute2.
-PATH="$SLH_VENV/bin:$PATH" timeout 3000 vng --run "$SLH_KBUILD" --user root --disable-kvm \
-	--cpus 2 --memory 2G --rwdir "$results" \
-	--exec "SLH_TOP=$top SLH_KBUILD=$SLH_KBUILD bash $top/qemu-tests/guest-runner.sh $results ${tests[*]}" \
-	</dev/null >"$results/console.txt" 2>&1
-vng_rc=$?
-grep -E '^(TAP|1\.\.|ok |not ok |#)' "$results/console.txt" | tee "$results/tap.txt"
+echo "qemu-tests: booting $vms VM(s) of $(cat "$SLH_KBUILD/include/config/kernel.release") under TCG; logs in $results"
+pids=()
+for ((v = 0; v < vms; v++)); do
+	shard=()
+	for ((i = v; i < ${#tests[@]}; i += vms)); do shard+=("${tests[$i]}"); done
+	dir="$results/vm$v"
+	mkdir -p "$dir"
+	# KVM guests hang on these machines: always TCG. The guest sees the host's root
+	# read-only, so it runs the clone's scripts and modules and the host's ipvsadm, python3
+	# and iproute2; it writes its logs to $dir.
+	PATH="$SLH_VENV/bin:$PATH" timeout 3000 vng --run "$SLH_KBUILD" --user root --disable-kvm \
+		--cpus 2 --memory 2G --rwdir "$dir" \
+		--exec "SLH_TOP=$top SLH_KBUILD=$SLH_KBUILD bash $top/qemu-tests/guest-runner.sh $dir ${shard[*]}" \
+		</dev/null >"$dir/console.txt" 2>&1 &
+	pids+=($!)
+	# vng links the kernel's modules into the build tree as it starts: do not race it.
+	sleep 5
+done
 
-passed=$(grep -c '^ok ' "$results/tap.txt")
-failed=$(grep -c '^not ok ' "$results/tap.txt")
-planned=$(sed -n 's/^1\.\.//p' "$results/tap.txt" | head -1)
-if [ -z "$planned" ] || [ $((passed + failed)) -ne "$planned" ]; then
-	echo "not ok - the VM did not run every test (vng exit $vng_rc); end of its console:"
-	tail -n 30 "$results/console.txt" | sed 's/^/# /'
-	failed=$((failed + 1))
-fi
-# The whole guest log too: an error at boot or between tests fails the run.
-. "$top/qemu-tests/lib/kernel-errors.sh"
-if [ -f "$results/dmesg.txt" ]; then
-	errors=$(kernel_errors "$results/dmesg.txt")
-	if [ -n "$errors" ]; then
-		printf '%s\n' "$errors" | sed 's/^/# kernel: /'
-		echo "not ok - guest kernel log has error reports"
+echo "TAP version 13"
+echo "1..${#tests[@]}"
+n=0
+passed=0
+failed=0
+for ((v = 0; v < vms; v++)); do
+	wait "${pids[$v]}"
+	vng_rc=$?
+	dir="$results/vm$v"
+	planned=$(sed -n 's/^1\.\.//p' "$dir/console.txt" | head -1)
+	ran=0
+	while IFS= read -r line; do
+		case $line in
+		"ok "* | "not ok "*)
+			n=$((n + 1))
+			ran=$((ran + 1))
+			status=${line%% [0-9]*}
+			rest=${line#* [0-9]* }
+			echo "$status $n $rest"
+			if [ "$status" = ok ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+			;;
+		"#"*) echo "$line" ;;
+		esac
+	done < <(grep -E '^(ok |not ok |#)' "$dir/console.txt")
+	if [ -z "$planned" ] || [ "$ran" -ne "$planned" ]; then
+		n=$((n + 1))
+		echo "not ok $n - VM $v did not run all its tests (vng exit $vng_rc); end of its console:"
+		tail -n 30 "$dir/console.txt" | sed 's/^/# /'
 		failed=$((failed + 1))
 	fi
-fi
+	# The whole guest log too: an error at boot or between tests fails the run.
+	if [ -f "$dir/dmesg.txt" ]; then
+		errors=$(kernel_errors "$dir/dmesg.txt")
+		if [ -n "$errors" ]; then
+			n=$((n + 1))
+			echo "not ok $n - VM $v: guest kernel log has error reports"
+			printf '%s\n' "$errors" | sed 's/^/# kernel: /'
+			failed=$((failed + 1))
+		fi
+	fi
+done
 echo "qemu-tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
