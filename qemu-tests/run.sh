@@ -3,9 +3,9 @@
 # Prints TAP; the last line is "qemu-tests: N passed, N failed". Exit status 0 only if all passed.
 # usage: qemu-tests/run.sh [TEST...]   (test file names or paths; default: all)
 #
-# The tests are dealt out to SLH_QEMU_VMS virtual machines (default 2) that run side by side:
-# the guests spend most of their time in one sequential shell script each, so two TCG guests
-# use the machine's two cores about twice as well as one.
+# SLH_QEMU_VMS=N deals the tests out to N virtual machines side by side (default 1: measured
+# on 2 cores, two TCG guests finish no sooner than one, which already uses both cores);
+# SLH_QEMU_CPUS sets each guest's CPUs (default 2).
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/env.sh"
@@ -20,27 +20,53 @@ for t in "$@"; do
 	esac
 done
 [ ${#tests[@]} -gt 0 ] || tests=("$top"/qemu-tests/tests/*.sh)
-vms=${SLH_QEMU_VMS:-2}
+vms=${SLH_QEMU_VMS:-1}
 [ "$vms" -le ${#tests[@]} ] || vms=${#tests[@]}
 
 results=$(mktemp -d /tmp/slh-qemu.XXXXXX)
 echo "qemu-tests: booting $vms VM(s) of $(cat "$SLH_KBUILD/include/config/kernel.release") under TCG; logs in $results"
-pids=()
-for ((v = 0; v < vms; v++)); do
-	shard=()
-	for ((i = v; i < ${#tests[@]}; i += vms)); do shard+=("${tests[$i]}"); done
-	dir="$results/vm$v"
+# boot_vm DIR TEST...: one VM running TESTs; its TAP goes to DIR/console.txt, its kernel
+# console (vng -v) to DIR/kernel-console.txt, the tests' logs to DIR.
+boot_vm() {
+	local dir=$1
+	shift
 	mkdir -p "$dir"
 	# KVM guests hang on these machines: always TCG. The guest sees the host's root
 	# read-only, so it runs the clone's scripts and modules and the host's ipvsadm, python3
 	# and iproute2; it writes its logs to $dir.
-	PATH="$SLH_VENV/bin:$PATH" timeout 3000 vng --run "$SLH_KBUILD" --user root --disable-kvm \
-		--cpus 2 --memory 2G --rwdir "$dir" \
-		--exec "SLH_TOP=$top SLH_KBUILD=$SLH_KBUILD bash $top/qemu-tests/guest-runner.sh $dir ${shard[*]}" \
-		</dev/null >"$dir/console.txt" 2>&1 &
+	PATH="$SLH_VENV/bin:$PATH" timeout 3000 vng -v --run "$SLH_KBUILD" --user root --disable-kvm \
+		--cpus "${SLH_QEMU_CPUS:-2}" --memory 2G --rwdir "$dir" \
+		--exec "SLH_TOP=$top SLH_KBUILD=$SLH_KBUILD bash $top/qemu-tests/guest-runner.sh $dir $*" \
+		</dev/null >"$dir/console.txt" 2>"$dir/kernel-console.txt"
+}
+
+shards=()
+pids=()
+for ((v = 0; v < vms; v++)); do
+	shard=()
+	for ((i = v; i < ${#tests[@]}; i += vms)); do shard+=("${tests[$i]}"); done
+	shards+=("${shard[*]}")
+	boot_vm "$results/vm$v" "${shard[@]}" &
 	pids+=($!)
 	# vng links the kernel's modules into the build tree as it starts: do not race it.
-	sleep 5
+	[ "$v" -eq $((vms - 1)) ] || sleep 5
+done
+vng_rcs=()
+for ((v = 0; v < vms; v++)); do
+	wait "${pids[$v]}"
+	vng_rcs+=($?)
+done
+# A VM that never started its runner (no TAP plan: a boot failure, not a test failure) is
+# booted once more, alone; its first console is kept for diagnosis.
+for ((v = 0; v < vms; v++)); do
+	dir="$results/vm$v"
+	if ! grep -q '^1\.\.' "$dir/console.txt"; then
+		echo "# VM $v did not start its tests (vng exit ${vng_rcs[$v]}); booting it again alone"
+		mv "$dir" "$dir.failed-boot"
+		# shellcheck disable=SC2086 # the shard is a list of paths without spaces
+		boot_vm "$dir" ${shards[$v]}
+		vng_rcs[$v]=$?
+	fi
 done
 
 echo "TAP version 13"
@@ -49,8 +75,7 @@ n=0
 passed=0
 failed=0
 for ((v = 0; v < vms; v++)); do
-	wait "${pids[$v]}"
-	vng_rc=$?
+	vng_rc=${vng_rcs[$v]}
 	dir="$results/vm$v"
 	planned=$(sed -n 's/^1\.\.//p' "$dir/console.txt" | head -1)
 	ran=0
