@@ -67,7 +67,7 @@ if [ -n "$lost" ]; then
 fi
 cmp -s "$gen/.config" "$SLH_KBUILD/.config" || cp "$gen/.config" "$SLH_KBUILD/.config"
 
-echo "kernel: building in $SLH_KBUILD (make -j$jobs ${make_flags[*]}); a cold build takes about 20 minutes"
+echo "kernel: building in $SLH_KBUILD (make -j$jobs ${make_flags[*]}); a cold build takes 20-35 minutes on 2 cores"
 start=$(date +%s)
 make -s -C "$SLH_KSRC" O="$SLH_KBUILD" "${make_flags[@]}" -j"$jobs" olddefconfig
 make -s -C "$SLH_KSRC" O="$SLH_KBUILD" "${make_flags[@]}" -j"$jobs" bzImage modules
