@@ -53,6 +53,11 @@ RS_PORT=8080
 rs_addr4() { echo "198.18.$1.2"; }
 rs_addr6() { echo "2001:db8:$1::2"; }
 
+# By address family (4 or 6): the VIP, the virtual service and real server K in ipvsadm form.
+vip_addr() { if [ "$1" = 6 ]; then echo "$VIP6"; else echo "$VIP4"; fi; }
+vip_of() { if [ "$1" = 6 ]; then echo "[$VIP6]:80"; else echo "$VIP4:80"; fi; }
+rs_of() { if [ "$1" = 6 ]; then echo "[$(rs_addr6 "$2")]:$RS_PORT"; else echo "$(rs_addr4 "$2"):$RS_PORT"; fi; }
+
 SERVER_PIDS=()
 
 # Each namespace is configured by one `ip -batch` process: under TCG every exec costs

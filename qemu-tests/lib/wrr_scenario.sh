@@ -16,8 +16,6 @@ wrr_service() {
 	} | ipvs -R
 }
 
-vip_of() { if [ "$1" = 6 ]; then echo "[$VIP6]:80"; else echo "$VIP4:80"; fi; }
-rs_of() { if [ "$1" = 6 ]; then echo "[$(rs_addr6 "$2")]:$RS_PORT"; else echo "$(rs_addr4 "$2"):$RS_PORT"; fi; }
 
 # wrr_scenario rust|c OUT
 wrr_scenario() {
@@ -26,7 +24,7 @@ wrr_scenario() {
 	topo_up 4
 	use_scheduler "$impl" wrr
 	for family in 4 6; do
-		client_start "$([ $family = 6 ] && echo "$VIP6" || echo "$VIP4")" 80
+		client_start "$(vip_addr $family)" 80
 		wrr_service $family 1 1 1
 		module=$([ "$impl" = rust ] && echo ip_vs_wrr_rs || echo ip_vs_wrr)
 		assert_eq "$impl: references on $module" 1 "$(cat /sys/module/$module/refcnt)"
