@@ -25,7 +25,7 @@ modules: kernel
 host-test:
 	cargo test --workspace
 
-# Only the qemu-tests; pick some with TESTS="wlc_module wlc_nat_ipv4".
+# Only the qemu-tests; pick some with TESTS="wlc_module wrr_nat".
 qemu-test: modules
 	@bash qemu-tests/run.sh $(TESTS)
 
