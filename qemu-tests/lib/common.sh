@@ -171,3 +171,16 @@ counts() {
 	done
 	echo "${out#/}"
 }
+
+# same_choices SCHED RUST_DIR C_DIR: every case file the Rust run wrote must list the same
+# servers, connection by connection, as the C module's run of the same case (the oracle).
+same_choices() {
+	local sched=$1 rust=$2 c=$3 f
+	for f in "$rust"/*; do
+		f=$(basename "$f")
+		if ! diff -u "$c/$f" "$rust/$f"; then
+			fail "$f: the Rust $sched chose differently from the C $sched (diff above)"
+		fi
+		echo "ok: $f: Rust and C chose the same server for all $(wc -l <"$rust/$f") connections"
+	done
+}
