@@ -10,7 +10,7 @@ debian_packages=(
 	clang lld llvm libclang-dev
 	make flex bison bc libelf-dev libssl-dev cpio xz-utils rsync kmod
 	qemu-system-x86 busybox-static udev
-	ipvsadm socat iproute2 procps
+	ipvsadm socat iproute2 procps iptables
 	python3-venv python3-pip
 )
 
