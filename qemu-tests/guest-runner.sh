@@ -22,6 +22,8 @@ for t in "${tests[@]}"; do
 	timeout 900 bash "$t" >"$results/$name.log" 2>&1
 	rc=$?
 	echo "slh-test-end $name" >/dev/kmsg
+	# A test that failed half-way must not break the next one: drop its namespaces.
+	ip -all netns delete 2>/dev/null
 	dmesg | sed -n "/slh-test-start $name\$/,/slh-test-end $name\$/p" >"$results/$name.dmesg"
 	errors=$(kernel_errors "$results/$name.dmesg")
 	secs=$(($(date +%s) - start))

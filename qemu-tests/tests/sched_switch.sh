@@ -1,19 +1,20 @@
 #!/bin/bash
-# Switching a live service between the Rust wlc and the Rust wrr (ipvsadm -E -s) under
+# Switching a live service between the Rust wlc, wrr, lblc and lblcr (ipvsadm -E -s) under
 # traffic: every connection is served, except that IPVS itself refuses a new connection that
 # arrives while it has unbound the old scheduler and waits for an RCU grace period before
 # binding the new one (svc->scheduler is NULL then; the same with the C schedulers): at most one
 # refusal per switch, nothing else (no reset, no timeout, no kernel error). IPVS moves its
 # module reference from one module to the other, and both modules unload once the service is
-# gone. Exercises init_service/done_service and the
-# per-service state freed after an RCU grace period while the packet path may still read it.
+# gone. Exercises init_service/done_service, the per-service state freed after an RCU grace
+# period while the packet path may still read it, and lblc/lblcr's timers and tables torn down.
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"
 
-unload_schedulers wlc
-unload_schedulers wrr
-insmod "$(rust_module wlc)"
-insmod "$(rust_module wrr)"
+schedulers="wlc wrr lblc lblcr"
+for name in $schedulers; do
+	unload_schedulers "$name"
+	insmod "$(rust_module "$name")"
+done
 topo_up 3
 {
 	echo "-A -t $VIP4:80 -s wlc"
@@ -24,13 +25,14 @@ ip netns exec cl /usr/bin/python3 -I -S "$LIB/client.py" "$VIP4" 80 <<<"short 15
 traffic=$!
 switches=0
 while kill -0 $traffic 2>/dev/null; do
-	ipvs -E -t "$VIP4:80" -s wrr
-	ipvs -E -t "$VIP4:80" -s wlc
-	switches=$((switches + 2))
+	for name in wrr lblc lblcr wlc; do
+		ipvs -E -t "$VIP4:80" -s $name
+		switches=$((switches + 1))
+	done
 done
 wait $traffic
 echo "ok: $switches scheduler switches during the traffic"
-[ "$switches" -ge 4 ] || fail "the traffic ended before the schedulers were switched"
+[ "$switches" -ge 8 ] || fail "the traffic ended before the schedulers were switched twice round"
 answered=$(grep -c '^rs' /tmp/traffic.txt || true)
 refused=$(grep -c '^error .*Connection refused' /tmp/traffic.txt || true)
 grep -v '^rs' /tmp/traffic.txt || true
@@ -39,9 +41,11 @@ assert_eq "connections answered or refused" 150 $((answered + refused))
 echo "ok: $answered answered, $refused refused during $switches switches"
 
 assert_eq "references on ip_vs_wlc_rs (in use)" 1 "$(cat /sys/module/ip_vs_wlc_rs/refcnt)"
-assert_eq "references on ip_vs_wrr_rs (switched away)" 0 "$(cat /sys/module/ip_vs_wrr_rs/refcnt)"
-rmmod ip_vs_wrr_rs
-echo "ok: wrr unloaded while the service uses wlc"
+for name in wrr lblc lblcr; do
+	assert_eq "references on ip_vs_${name}_rs (switched away)" 0 "$(cat /sys/module/ip_vs_${name}_rs/refcnt)"
+	rmmod ip_vs_${name}_rs
+	echo "ok: $name unloaded while the service uses wlc"
+done
 if rmmod ip_vs_wlc_rs 2>/dev/null; then fail "wlc unloaded while in use"; fi
 echo "ok: wlc refused to unload while in use"
 ipvs -C

@@ -14,7 +14,7 @@ mod ipvs;
 #[path = "core/src/wlc.rs"]
 mod wlc;
 
-use ipvs::{Dest, Scheduler, Service};
+use ipvs::{Dest, Packet, Scheduler, Service};
 
 module! {
     type: WlcModule,
@@ -34,7 +34,7 @@ impl Scheduler for Wlc {
         Ok(())
     }
 
-    fn schedule<'a>(svc: &'a Service, _data: &()) -> Option<&'a Dest> {
+    fn schedule<'a>(svc: &'a Service, _data: &(), _pkt: &Packet) -> Option<&'a Dest> {
         let loads = svc.destinations().map(|dest| {
             let load = wlc::DestLoad {
                 weight: dest.weight(),

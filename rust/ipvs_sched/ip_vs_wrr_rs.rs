@@ -16,7 +16,7 @@ mod ipvs;
 #[path = "core/src/wrr.rs"]
 mod wrr;
 
-use ipvs::{Dest, SchedLocked, Scheduler, Service};
+use ipvs::{Dest, Packet, SchedLocked, Scheduler, Service};
 
 module! {
     type: WrrModule,
@@ -58,7 +58,7 @@ impl Scheduler for Wrr {
         dest_changed(svc, mark)
     }
 
-    fn schedule<'a>(svc: &'a Service, mark: &Self::ServiceData) -> Option<&'a Dest> {
+    fn schedule<'a>(svc: &'a Service, mark: &Self::ServiceData, _pkt: &Packet) -> Option<&'a Dest> {
         let dests = svc.destinations().map(|dest| {
             let load = wrr::DestWeight {
                 weight: dest.weight(),

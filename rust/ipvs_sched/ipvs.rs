@@ -13,10 +13,12 @@
 
 use core::{
     cell::UnsafeCell,
+    ffi::{c_int, c_uint},
     marker::PhantomData,
     ops::{Deref, DerefMut},
     pin::Pin,
-    ptr::addr_of,
+    ptr::{addr_of, addr_of_mut, NonNull},
+    sync::atomic::{AtomicPtr, Ordering},
 };
 use kernel::{
     bindings,
@@ -62,9 +64,45 @@ pub trait Scheduler: 'static {
         Ok(())
     }
 
-    /// Chooses the real server for a new connection, or `None` to refuse it (call
-    /// [`Service::scheduler_err`] to say why, as the C schedulers do).
-    fn schedule<'a>(svc: &'a Service, data: &Self::ServiceData) -> Option<&'a Dest>;
+    /// Chooses the real server for a new connection, whose first packet is `pkt`, or `None`
+    /// to refuse it (call [`Service::scheduler_err`] to say why, as the C schedulers do).
+    /// The returned server is one of the service's list or one the scheduler holds a
+    /// [`DestRef`] to; both stay valid until the RCU read-side section of the packet ends.
+    fn schedule<'a>(svc: &'a Service, data: &'a Self::ServiceData, pkt: &'a Packet) -> Option<&'a Dest>;
+
+    /// Period, in jiffies, of a timer per service that calls [`Scheduler::periodic`] (C's
+    /// garbage-collection timers); `None` for no timer. The timer is armed after
+    /// `init_service` and stopped synchronously before `done_service`.
+    const PERIOD: Option<Jiffies> = None;
+
+    /// Runs every [`Scheduler::PERIOD`] jiffies in timer (softirq) context.
+    fn periodic(_svc: &Service, _data: &Self::ServiceData) {}
+}
+
+/// The kernel's tick rate (`HZ`, i.e. `CONFIG_HZ`; the bindings' `HZ` is the user-space 100).
+pub const HZ: i32 = bindings::CONFIG_HZ as i32;
+
+/// The kernel's `unsigned long`, the type of jiffies (`usize` in the kernel's `ffi`, while
+/// `core::ffi::c_ulong` is `u64`).
+pub type Jiffies = usize;
+
+/// The current time in jiffies.
+pub fn jiffies() -> Jiffies {
+    // SAFETY: `jiffies` is a kernel variable updated by the timer interrupt; reading it with
+    // a volatile load is what the C macro does.
+    unsafe { core::ptr::read_volatile(addr_of!(bindings::jiffies)) }
+}
+
+/// What a scheduler sees of the first packet of a new connection (`struct ip_vs_iphdr`).
+pub struct Packet {
+    daddr: Addr,
+}
+
+impl Packet {
+    /// The destination address: the key of the locality-based schedulers.
+    pub fn daddr(&self) -> Addr {
+        self.daddr
+    }
 }
 
 /// A virtual service (`struct ip_vs_service`), seen from inside a scheduler callback.
@@ -108,6 +146,12 @@ impl Service {
             pos: head,
             _service: PhantomData,
         }
+    }
+
+    /// The network namespace of the service.
+    fn net(&self) -> *mut bindings::net {
+        // SAFETY: `ipvs` is set when the service is created, and its netns outlives it.
+        unsafe { (*(*self.as_ptr()).ipvs).net }
     }
 
     /// Reports that the scheduler could not choose a server (rate-limited kernel log line
@@ -296,12 +340,22 @@ impl<T> Drop for SchedGuard<'_, T> {
     }
 }
 
-/// Per-service state as stored in `svc->sched_data`: the scheduler's data and the RCU head
-/// used to free it after a grace period.
+/// Per-service state as stored in `svc->sched_data`: the scheduler's data, the service's
+/// periodic timer (when [`Scheduler::PERIOD`] asks for one) and the RCU head used to free it
+/// all after a grace period. Boxed, so the timer never moves.
 struct ServiceState<T> {
     rcu: Opaque<bindings::callback_head>,
+    timer: Opaque<bindings::timer_list>,
+    svc: *mut bindings::ip_vs_service,
     data: T,
 }
+
+/// The lockdep class of the periodic timers of this module's services (`timer_setup()`
+/// gives each call site a static key; lockdep requires static storage).
+struct TimerLockClass(Opaque<bindings::lock_class_key>);
+// SAFETY: lockdep synchronises its use of the key itself.
+unsafe impl Sync for TimerLockClass {}
+static TIMER_LOCK_CLASS: TimerLockClass = TimerLockClass(Opaque::uninit());
 
 /// # Safety
 ///
@@ -318,18 +372,49 @@ unsafe extern "C" fn init_service_cb<T: Scheduler>(svc: *mut bindings::ip_vs_ser
         // SAFETY: IPVS passes a valid service, used only during this call.
         let service = unsafe { Service::from_raw(svc) };
         let data = T::init_service(service)?;
-        let state = KBox::new(
+        let state = KBox::into_raw(KBox::new(
             ServiceState {
                 rcu: Opaque::uninit(),
+                timer: Opaque::uninit(),
+                svc,
                 data,
             },
             GFP_KERNEL,
-        )?;
+        )?);
+        if let Some(period) = T::PERIOD {
+            // SAFETY: the timer lives in our fresh heap allocation, which stays put until
+            // `done_service_cb` has shut the timer down; the key is static.
+            unsafe {
+                let timer = (*state).timer.get();
+                bindings::init_timer_key(
+                    timer,
+                    Some(periodic_cb::<T>),
+                    0,
+                    kernel::c_str!("ipvs_sched_periodic").as_char_ptr(),
+                    TIMER_LOCK_CLASS.0.get(),
+                );
+                bindings::mod_timer(timer, jiffies().wrapping_add(period));
+            }
+        }
         // SAFETY: the service is valid and IPVS's mutex serialises its configuration; the
         // packet path reads `sched_data` only after IPVS publishes the scheduler.
-        unsafe { (*svc).sched_data = KBox::into_raw(state).cast() };
+        unsafe { (*svc).sched_data = state.cast() };
         Ok(0)
     })
+}
+
+unsafe extern "C" fn periodic_cb<T: Scheduler>(timer: *mut bindings::timer_list) {
+    // SAFETY: the timer is the `timer` field of a `ServiceState<T::ServiceData>` (only
+    // `init_service_cb` sets this callback), alive until `done_service_cb` has shut the timer
+    // down synchronously, which waits for this callback.
+    let state = unsafe { &*kernel::container_of!(timer, ServiceState<T::ServiceData>, timer) };
+    // SAFETY: the service outlives its scheduler state (see above).
+    T::periodic(unsafe { Service::from_raw(state.svc) }, &state.data);
+    if let Some(period) = T::PERIOD {
+        // SAFETY: re-arming from the callback is allowed; after `timer_shutdown_sync` the
+        // call is a no-op, so this cannot revive a timer being torn down.
+        unsafe { bindings::mod_timer(timer, jiffies().wrapping_add(period)) };
+    }
 }
 
 unsafe extern "C" fn free_state_rcu<T: Scheduler>(head: *mut bindings::callback_head) {
@@ -341,13 +426,19 @@ unsafe extern "C" fn free_state_rcu<T: Scheduler>(head: *mut bindings::callback_
 }
 
 unsafe extern "C" fn done_service_cb<T: Scheduler>(svc: *mut bindings::ip_vs_service) {
+    // SAFETY: `sched_data` is the `ServiceState` that `init_service_cb` stored.
+    let state = unsafe { (*svc).sched_data.cast::<ServiceState<T::ServiceData>>() };
+    if T::PERIOD.is_some() {
+        // SAFETY: the timer was initialised in `init_service_cb`; this waits for a running
+        // callback and makes later `mod_timer` calls no-ops.
+        unsafe { bindings::timer_shutdown_sync((*state).timer.get()) };
+    }
     // SAFETY: IPVS passes a valid service bound to `T`, used only during this call.
     let (service, data) = unsafe { (Service::from_raw(svc), service_data::<T>(svc)) };
     T::done_service(service, data);
-    // SAFETY: `sched_data` is our `ServiceState`; readers on the packet path may still hold
-    // it, so it is freed by `call_rcu` after a grace period, as C schedulers use `kfree_rcu`.
+    // SAFETY: readers on the packet path may still hold the state, so it is freed by
+    // `call_rcu` after a grace period, as C schedulers use `kfree_rcu`.
     unsafe {
-        let state = (*svc).sched_data.cast::<ServiceState<T::ServiceData>>();
         (*svc).sched_data = core::ptr::null_mut();
         bindings::call_rcu((*state).rcu.get(), Some(free_state_rcu::<T>));
     }
@@ -398,12 +489,21 @@ unsafe extern "C" fn upd_dest_cb<T: Scheduler>(
 unsafe extern "C" fn schedule_cb<T: Scheduler>(
     svc: *mut bindings::ip_vs_service,
     _skb: *const bindings::sk_buff,
-    _iph: *mut bindings::ip_vs_iphdr,
+    iph: *mut bindings::ip_vs_iphdr,
 ) -> *mut bindings::ip_vs_dest {
     // SAFETY: IPVS calls `schedule` under the RCU read lock with a service bound to `T`; the
     // service, its data and its destinations stay valid until the lock is dropped.
     let (service, data) = unsafe { (Service::from_raw(svc), service_data::<T>(svc)) };
-    match T::schedule(service, data) {
+    // SAFETY: `iph` is the parsed header of the packet being scheduled; the union holds an
+    // address of the service's family (IPVS only matches packets of that family).
+    let daddr = unsafe {
+        if service.is_ipv6() {
+            Addr::V6((*iph).daddr.in6.in6_u.u6_addr8)
+        } else {
+            Addr::V4((*iph).daddr.ip.to_ne_bytes())
+        }
+    };
+    match T::schedule(service, data, &Packet { daddr }) {
         Some(dest) => dest.as_ptr(),
         None => core::ptr::null_mut(),
     }
@@ -473,5 +573,365 @@ impl<T: Scheduler> Drop for Registration<T> {
             bindings::synchronize_rcu();
             bindings::rcu_barrier();
         }
+    }
+}
+
+/// A counted reference to a real server (C's `ip_vs_dest_hold()` / `ip_vs_dest_put_and_free()`):
+/// a scheduler that remembers a server beyond one callback (lblc's table entries) keeps one, so
+/// that a server deleted from the service stays allocated, in the trash, while referenced.
+///
+/// # Invariants
+///
+/// `dest` points to a destination on which this value owns one reference.
+pub struct DestRef {
+    dest: NonNull<bindings::ip_vs_dest>,
+}
+
+// SAFETY: the reference count is atomic and a destination may be used from any CPU.
+unsafe impl Send for DestRef {}
+// SAFETY: a shared `DestRef` only gives `&Dest`, whose accessors are all thread-safe.
+unsafe impl Sync for DestRef {}
+
+impl DestRef {
+    /// Takes a reference on `dest`.
+    pub fn new(dest: &Dest) -> Self {
+        // SAFETY: `dest` is valid for the call; `refcnt` counts the references to it.
+        unsafe { bindings::refcount_inc(addr_of_mut!((*dest.as_ptr()).refcnt)) };
+        // INVARIANT: we took one reference just above.
+        Self {
+            // SAFETY: the pointer comes from a reference, so it is not null.
+            dest: unsafe { NonNull::new_unchecked(dest.as_ptr()) },
+        }
+    }
+}
+
+impl Deref for DestRef {
+    type Target = Dest;
+    fn deref(&self) -> &Dest {
+        // SAFETY: our reference keeps the destination allocated (type invariant).
+        unsafe { Dest::from_raw(self.dest.as_ptr()) }
+    }
+}
+
+impl Drop for DestRef {
+    fn drop(&mut self) {
+        let dest = self.dest.as_ptr();
+        // SAFETY: we own one reference (type invariant); when it is the last one the
+        // destination was already removed from the service and IPVS left freeing it to the
+        // last holder, as `ip_vs_dest_put_and_free()` does.
+        unsafe {
+            if bindings::refcount_dec_and_test(addr_of_mut!((*dest).refcnt)) {
+                bindings::kfree(dest.cast());
+            }
+        }
+    }
+}
+
+/// Proof that RCU-protected data cannot be freed under the holder: the RCU read-side section
+/// of the packet being scheduled ([`Packet`]) or the service's `sched_lock`, which every writer
+/// of the scheduler's RCU lists takes ([`SchedGuard`]).
+pub trait ReadSide {}
+impl ReadSide for Packet {}
+impl<T> ReadSide for SchedGuard<'_, T> {}
+
+/// A singly linked list read under RCU and written under the service's `sched_lock`: what
+/// C's schedulers build from `hlist_head`/`list_head` with the `_rcu` list primitives.
+/// Readers walk it with [`RcuList::iter`] while writers add and remove entries; a removed
+/// entry is dropped one grace period later (`call_rcu`), so a reader that reached it can
+/// still use it until its read-side section ends.
+///
+/// # Invariants
+///
+/// `head` and every node's `next` are null or point to a node made by [`RcuList::push_front`]
+/// (a leaked `KBox`) that is reachable only from this list. Writers of one list are serialised
+/// by one service's `sched_lock` (every list lives in the state of one service).
+pub struct RcuList<T> {
+    head: AtomicPtr<RcuNode<T>>,
+}
+
+struct RcuNode<T> {
+    next: AtomicPtr<RcuNode<T>>,
+    rcu: Opaque<bindings::callback_head>,
+    value: T,
+}
+
+// SAFETY: values are shared between CPUs (readers) and dropped on any CPU.
+unsafe impl<T: Send + Sync> Send for RcuList<T> {}
+// SAFETY: as above; writers are serialised by `sched_lock`, readers only get `&T`.
+unsafe impl<T: Send + Sync> Sync for RcuList<T> {}
+
+impl<T> RcuList<T> {
+    /// An empty list.
+    pub const fn new() -> Self {
+        Self {
+            head: AtomicPtr::new(core::ptr::null_mut()),
+        }
+    }
+
+    /// The entries, newest first. `read_side` bounds how long they may be used.
+    pub fn iter<'a, R: ReadSide>(&'a self, _read_side: &'a R) -> RcuIter<'a, T> {
+        RcuIter {
+            next: self.head.load(Ordering::Acquire),
+            _list: PhantomData,
+        }
+    }
+
+    /// Adds `value` at the front (`hlist_add_head_rcu()`); allocates atomically, as the
+    /// packet path must. On failure the list is unchanged.
+    pub fn push_front<W>(&self, _writer: &SchedGuard<'_, W>, value: T) -> Result {
+        let node = KBox::new(
+            RcuNode {
+                next: AtomicPtr::new(self.head.load(Ordering::Relaxed)),
+                rcu: Opaque::uninit(),
+                value,
+            },
+            GFP_ATOMIC,
+        )?;
+        // Release: a reader that sees the node sees it initialised (`rcu_assign_pointer`).
+        self.head.store(KBox::into_raw(node), Ordering::Release);
+        Ok(())
+    }
+
+    /// Unlinks every entry for which `keep` says false and drops it after a grace period
+    /// (`hlist_del_rcu()` + `call_rcu()`). Returns how many were removed.
+    pub fn retain<W>(&self, _writer: &SchedGuard<'_, W>, mut keep: impl FnMut(&T) -> bool) -> usize {
+        let mut removed = 0;
+        let mut link = &self.head;
+        loop {
+            let node = link.load(Ordering::Relaxed);
+            if node.is_null() {
+                return removed;
+            }
+            // SAFETY: non-null links point to live nodes of this list (type invariant); the
+            // writer lock keeps other writers away, so the node stays linked during the call.
+            let node_ref = unsafe { &*node };
+            if keep(&node_ref.value) {
+                link = &node_ref.next;
+                continue;
+            }
+            // Readers standing on the node still find its successor; new readers skip it.
+            link.store(node_ref.next.load(Ordering::Relaxed), Ordering::Release);
+            removed += 1;
+            // SAFETY: the node is unlinked, so after a grace period no reader holds it; the
+            // callback then frees it, once.
+            unsafe { bindings::call_rcu(node_ref.rcu.get(), Some(free_rcu_node::<T>)) };
+        }
+    }
+
+    /// Unlinks the first entry for which `matches` says true, as [`RcuList::retain`] does.
+    /// Returns whether one was found.
+    pub fn remove_first<W>(&self, writer: &SchedGuard<'_, W>, mut matches: impl FnMut(&T) -> bool) -> bool {
+        let mut found = false;
+        self.retain(writer, |value| {
+            if !found && matches(value) {
+                found = true;
+                return false;
+            }
+            true
+        }) > 0
+    }
+}
+
+impl<T> Default for RcuList<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Drop for RcuList<T> {
+    fn drop(&mut self) {
+        // Dropping the list means no reader can reach it any more: the glue drops scheduler
+        // state one grace period after `done_service`, and list entries (which may own lists
+        // themselves) one grace period after they were unlinked.
+        let mut node = *self.head.get_mut();
+        while !node.is_null() {
+            // SAFETY: every node of the list is a leaked `KBox` owned by the list (type
+            // invariant) and unreachable by readers (see above).
+            let boxed = unsafe { KBox::from_raw(node) };
+            node = boxed.next.load(Ordering::Relaxed);
+        }
+    }
+}
+
+unsafe extern "C" fn free_rcu_node<T>(head: *mut bindings::callback_head) {
+    // SAFETY: `head` is the `rcu` field of a node unlinked by `RcuList::retain`.
+    let node = unsafe { kernel::container_of!(head, RcuNode<T>, rcu) };
+    // SAFETY: the node came from `KBox::into_raw`, and a grace period has passed since it was
+    // unlinked, so no reader holds it.
+    drop(unsafe { KBox::from_raw(node.cast_mut()) });
+}
+
+/// Iterator over an [`RcuList`] (`hlist_for_each_entry_rcu`).
+pub struct RcuIter<'a, T> {
+    next: *mut RcuNode<T>,
+    _list: PhantomData<&'a T>,
+}
+
+impl<T> Clone for RcuIter<'_, T> {
+    fn clone(&self) -> Self {
+        Self {
+            next: self.next,
+            _list: PhantomData,
+        }
+    }
+}
+
+impl<'a, T> Iterator for RcuIter<'a, T> {
+    type Item = &'a T;
+
+    fn next(&mut self) -> Option<&'a T> {
+        if self.next.is_null() {
+            return None;
+        }
+        // SAFETY: the node was linked when we loaded its address, and the read-side proof the
+        // iterator borrows keeps it from being freed for `'a`.
+        let node = unsafe { &*self.next };
+        self.next = node.next.load(Ordering::Acquire);
+        Some(&node.value)
+    }
+}
+
+/// An integer sysctl in `net/ipv4/vs/` of every network namespace, in jiffies and shown in
+/// seconds (`proc_dointvec_jiffies`), as C's `lblc_expiration` and `lblcr_expiration`. Kept
+/// in per-namespace storage of our own (`net_generic`), not in `struct netns_ipvs`, so that
+/// the C module of the same name, if someone tries to load it beside ours, cannot overwrite
+/// our state before its registration fails.
+///
+/// A module declares one as a `static`, names it through [`NetSysctlDef`] and keeps the
+/// [`NetSysctlRegistration`] while loaded. It must register the sysctl before its scheduler
+/// (and drop it after), since [`NetSysctl::get`] reads the storage the registration creates.
+pub struct NetSysctl {
+    name: &'static CStr,
+    default: i32,
+    ops: Opaque<bindings::pernet_operations>,
+    id: UnsafeCell<c_uint>,
+}
+
+// SAFETY: `ops` and `id` are written once, in `register`, before the kernel or any reader
+// sees them; afterwards only the kernel's pernet code uses them, under its own lock.
+unsafe impl Sync for NetSysctl {}
+
+/// Names a module's `static` [`NetSysctl`] (the pernet callbacks receive only the namespace).
+pub trait NetSysctlDef: 'static {
+    /// The module's sysctl.
+    fn sysctl() -> &'static NetSysctl;
+}
+
+/// The per-namespace storage: the value, its table and the registration of that table.
+#[repr(C)]
+struct NetSysctlValue {
+    value: c_int,
+    header: *mut bindings::ctl_table_header,
+    table: [bindings::ctl_table; 1],
+}
+
+/// # Safety
+///
+/// `net` is a live namespace and `id` the id of pernet operations with storage registered
+/// for it.
+unsafe fn net_generic(net: *mut bindings::net, id: c_uint) -> *mut NetSysctlValue {
+    // SAFETY: `net->gen` is an RCU-protected array holding the storage of every registered
+    // id (C's `net_generic()`); the storage itself lives as long as the namespace.
+    unsafe {
+        bindings::rcu_read_lock();
+        let generic = core::ptr::read_volatile(addr_of!((*net).gen));
+        let ptrs = (*generic).__bindgen_anon_1.__bindgen_anon_1.as_ref().ptr.as_ptr();
+        let value = *ptrs.add(id as usize);
+        bindings::rcu_read_unlock();
+        value.cast()
+    }
+}
+
+unsafe extern "C" fn net_sysctl_init<D: NetSysctlDef>(net: *mut bindings::net) -> c_int {
+    let sysctl = D::sysctl();
+    // SAFETY: the kernel calls `init` for a live namespace after allocating our zeroed
+    // storage; `id` was assigned by `register_pernet_subsys`. The table points to the value in
+    // the same storage, which outlives the registration (removed in `net_sysctl_exit`).
+    unsafe {
+        let v = net_generic(net, *sysctl.id.get());
+        (*v).value = sysctl.default;
+        (*v).table[0] = bindings::ctl_table {
+            procname: sysctl.name.as_char_ptr(),
+            data: addr_of_mut!((*v).value).cast(),
+            maxlen: core::mem::size_of::<c_int>() as c_int,
+            mode: 0o644,
+            proc_handler: Some(bindings::proc_dointvec_jiffies),
+            ..Default::default()
+        };
+        // Like C: namespaces of other user namespaces get the directory but not the entry.
+        let entries = if (*net).user_ns == addr_of_mut!(bindings::init_user_ns) { 1 } else { 0 };
+        (*v).header = bindings::register_net_sysctl_sz(
+            net,
+            kernel::c_str!("net/ipv4/vs").as_char_ptr(),
+            (*v).table.as_mut_ptr(),
+            entries,
+        );
+        if (*v).header.is_null() {
+            return ENOMEM.to_errno();
+        }
+    }
+    0
+}
+
+unsafe extern "C" fn net_sysctl_exit<D: NetSysctlDef>(net: *mut bindings::net) {
+    // SAFETY: `init` succeeded for this namespace, so `header` is our registration.
+    unsafe {
+        let v = net_generic(net, *D::sysctl().id.get());
+        bindings::unregister_net_sysctl_table((*v).header);
+    }
+}
+
+impl NetSysctl {
+    /// A sysctl `net.ipv4.vs.<name>` whose value starts at `default` jiffies.
+    pub const fn new(name: &'static CStr, default: i32) -> Self {
+        Self {
+            name,
+            default,
+            ops: Opaque::uninit(),
+            id: UnsafeCell::new(0),
+        }
+    }
+
+    /// Creates the sysctl in every namespace, present and future.
+    pub fn register<D: NetSysctlDef>() -> Result<NetSysctlRegistration> {
+        let sysctl = D::sysctl();
+        let ops = sysctl.ops.get();
+        // SAFETY: called once from module init, before the kernel knows `ops`; the static
+        // outlives the registration, which `NetSysctlRegistration` removes on drop.
+        unsafe {
+            ops.write(bindings::pernet_operations {
+                init: Some(net_sysctl_init::<D>),
+                exit: Some(net_sysctl_exit::<D>),
+                id: sysctl.id.get(),
+                size: core::mem::size_of::<NetSysctlValue>(),
+                ..Default::default()
+            });
+            to_result(bindings::register_pernet_subsys(ops))?;
+        }
+        Ok(NetSysctlRegistration { ops })
+    }
+
+    /// The value in the namespace of `svc`.
+    pub fn get(&self, svc: &Service) -> i32 {
+        // SAFETY: a service's namespace is alive, and it has our storage: a module registers
+        // its sysctl before its scheduler, so before any service can call this.
+        unsafe { core::ptr::read_volatile(addr_of!((*net_generic(svc.net(), *self.id.get())).value)) }
+    }
+}
+
+/// A registered [`NetSysctl`]; removed from every namespace when dropped.
+pub struct NetSysctlRegistration {
+    ops: *mut bindings::pernet_operations,
+}
+
+// SAFETY: only dropped, from module exit.
+unsafe impl Send for NetSysctlRegistration {}
+// SAFETY: a shared registration exposes nothing.
+unsafe impl Sync for NetSysctlRegistration {}
+
+impl Drop for NetSysctlRegistration {
+    fn drop(&mut self) {
+        // SAFETY: `ops` was registered by `NetSysctl::register`.
+        unsafe { bindings::unregister_pernet_subsys(self.ops) };
     }
 }

@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: GPL-2.0
+//! IPVS locality-based least-connection with replication scheduler (`lblcr`), in Rust.
+//!
+//! Like lblc, but each target (destination address) maps to a *set* of real servers: a
+//! connection goes to the set's weighted least-connection member; when that member is
+//! overloaded, the service's least-connection server joins the set and gets the connection;
+//! when the set has more than one member and has not changed for
+//! `net.ipv4.vs.lblcr_expiration` (default 24 h), its most loaded member is dropped. Exactly
+//! the kernel's C `ip_vs_lblcr`, with the same table cap and garbage collection as lblc. The
+//! decisions are the pure code of `core/src/lblcr.rs`; the table and the sets are read under
+//! RCU on the packet path and written under the service's `sched_lock`.
+
+use core::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use kernel::{c_str, prelude::*};
+
+#[path = "ipvs.rs"]
+mod ipvs;
+// The pure decision code, the same files the host crate `ipvs-sched-core` tests.
+#[allow(dead_code, unreachable_pub)]
+#[path = "core/src/lblc.rs"]
+mod lblc;
+#[allow(dead_code, unreachable_pub, unused_imports)]
+#[path = "core/src/lblcr.rs"]
+mod lblcr;
+#[allow(dead_code, unreachable_pub)]
+#[path = "core/src/wlc.rs"]
+mod wlc;
+
+use ipvs::{
+    jiffies, Addr, Dest, DestRef, NetSysctl, NetSysctlDef, Packet, RcuList, ReadSide,
+    SchedGuard, SchedLocked, Scheduler, Service, HZ,
+};
+
+module! {
+    type: LblcrModule,
+    name: "ip_vs_lblcr_rs",
+    author: "Socket Level Hash Developers",
+    description: "ipvs locality-based least-connection with replication scheduler (Rust)",
+    license: "GPL",
+}
+
+/// `net.ipv4.vs.lblcr_expiration`, per network namespace.
+static EXPIRATION: NetSysctl =
+    NetSysctl::new(c_str!("lblcr_expiration"), lblcr::default_expiration(HZ));
+
+struct Expiration;
+
+impl NetSysctlDef for Expiration {
+    fn sysctl() -> &'static NetSysctl {
+        &EXPIRATION
+    }
+}
+
+/// One target's server set (C's `struct ip_vs_lblcr_entry` with its `ip_vs_dest_set`).
+struct Entry {
+    addr: Addr,
+    /// Newest member first, as C's `list_add_rcu()` at the head.
+    set: RcuList<DestRef>,
+    /// Jiffies of the set's last change (C's `set.lastmod`).
+    lastmod: AtomicUsize,
+    /// Jiffies of the last connection to the target; set by readers without the lock, as C.
+    lastuse: AtomicUsize,
+}
+
+/// What the writers change under `sched_lock`.
+struct Writer {
+    gc: lblcr::Gc,
+    /// Set by `done_service`: the table is being flushed, no entry may be added.
+    dead: bool,
+}
+
+/// The per-service table (C's `struct ip_vs_lblcr_table`).
+struct Table {
+    buckets: KVec<RcuList<Entry>>,
+    /// Number of entries; changed under `sched_lock`, read without it, as C's `atomic_t`.
+    entries: AtomicI32,
+    writer: SchedLocked<Writer>,
+}
+
+fn load(dest: &Dest) -> lblcr::DestLoad {
+    lblcr::DestLoad {
+        weight: dest.weight(),
+        overloaded: dest.is_overloaded(),
+        available: dest.is_available(),
+        activeconns: dest.activeconns(),
+        totalconns: dest.totalconns(),
+    }
+}
+
+fn loads(svc: &Service) -> impl Iterator<Item = (&Dest, lblcr::DestLoad)> + Clone + '_ {
+    svc.destinations().map(|dest| (dest, load(dest)))
+}
+
+impl Entry {
+    /// The members with their loads, in list order.
+    fn members<'a>(
+        &'a self,
+        read_side: &'a impl ReadSide,
+    ) -> impl Iterator<Item = (&'a Dest, lblcr::DestLoad)> + 'a {
+        self.set.iter(read_side).map(|member| (&**member, load(member)))
+    }
+
+    /// C's `ip_vs_dest_set_insert(set, dest, true)`: adds `dest` unless already a member.
+    fn insert(&self, writer: &SchedGuard<'_, Writer>, dest: &Dest) {
+        if self.set.iter(writer).any(|member| core::ptr::eq(&**member, dest)) {
+            return;
+        }
+        // Like C, an allocation failure leaves the set as it is.
+        if self.set.push_front(writer, DestRef::new(dest)).is_ok() {
+            self.lastmod.store(jiffies() as usize, Ordering::Relaxed);
+        }
+    }
+
+    /// C's `ip_vs_dest_set_erase()`.
+    fn erase(&self, writer: &SchedGuard<'_, Writer>, dest: &Dest) {
+        if self.set.remove_first(writer, |member| core::ptr::eq(&**member, dest)) {
+            self.lastmod.store(jiffies() as usize, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Table {
+    fn bucket(&self, addr: &Addr) -> &RcuList<Entry> {
+        let hash = match addr {
+            Addr::V4(a) => lblcr::hashkey_v4(*a),
+            Addr::V6(a) => lblcr::hashkey_v6(*a),
+        };
+        // `hashkey_*` return `hash_32(.., TAB_BITS)`, below `TAB_SIZE` = `buckets.len()`.
+        &self.buckets[hash as usize]
+    }
+
+    fn get<'a>(&'a self, addr: &Addr, read_side: &'a impl ReadSide) -> Option<&'a Entry> {
+        self.bucket(addr).iter(read_side).find(|en| en.addr == *addr)
+    }
+
+    /// C's `ip_vs_lblcr_new()`: a new entry whose set holds `dest`, unless the table is full;
+    /// if another CPU created the entry meanwhile, `dest` joins its set.
+    fn record(&self, writer: &SchedGuard<'_, Writer>, addr: Addr, dest: &Dest) {
+        if let Some(en) = self.get(&addr, writer) {
+            en.insert(writer, dest);
+            return;
+        }
+        if !lblcr::may_create(self.entries.load(Ordering::Relaxed)) {
+            return;
+        }
+        let now = jiffies() as usize;
+        let entry = Entry {
+            addr,
+            set: RcuList::new(),
+            lastmod: AtomicUsize::new(now),
+            lastuse: AtomicUsize::new(now),
+        };
+        // The entry is not published yet: nobody else can see its set.
+        if entry.set.push_front(writer, DestRef::new(dest)).is_err() {
+            return;
+        }
+        if self.bucket(&addr).push_front(writer, entry).is_ok() {
+            self.entries.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+struct Lblcr;
+
+impl Scheduler for Lblcr {
+    const NAME: &'static CStr = c_str!("lblcr");
+    type ServiceData = Table;
+    const PERIOD: Option<ipvs::Jiffies> = Some(lblcr::check_expire_interval(HZ) as _);
+
+    fn init_service(svc: &Service) -> Result<Table> {
+        let mut buckets = KVec::with_capacity(lblcr::TAB_SIZE, GFP_KERNEL)?;
+        for _ in 0..lblcr::TAB_SIZE {
+            buckets.push(RcuList::new(), GFP_KERNEL)?;
+        }
+        Ok(Table {
+            buckets,
+            entries: AtomicI32::new(0),
+            writer: SchedLocked::new(
+                svc,
+                Writer {
+                    gc: lblcr::Gc::new(),
+                    dead: false,
+                },
+            ),
+        })
+    }
+
+    /// C's `ip_vs_lblcr_flush()`: every entry goes with its set (after a grace period, with
+    /// the server references), and no new one may be added.
+    fn done_service(_svc: &Service, tbl: &Table) {
+        let mut writer = tbl.writer.lock();
+        writer.dead = true;
+        for bucket in tbl.buckets.iter() {
+            let removed = bucket.retain(&writer, |_| false);
+            tbl.entries.fetch_sub(removed as i32, Ordering::Relaxed);
+        }
+    }
+
+    /// C's `ip_vs_lblcr_schedule()`.
+    fn schedule<'a>(svc: &'a Service, tbl: &'a Table, pkt: &'a Packet) -> Option<&'a Dest> {
+        let addr = pkt.daddr();
+        let Some(en) = tbl.get(&addr, pkt) else {
+            // No entry: the least-connection server, recorded in a new entry. Without a
+            // server C only logs a debug message here.
+            let dest = lblcr::schedule_uncached(loads(svc))?;
+            let writer = tbl.writer.lock();
+            if !writer.dead {
+                tbl.record(&writer, addr, dest);
+            }
+            return Some(dest);
+        };
+        en.lastuse.store(jiffies() as usize, Ordering::Relaxed);
+        // The candidate is taken before a stale set loses its most loaded member.
+        let candidate = lblcr::set_min(en.members(pkt));
+        let expiration = EXPIRATION.get(svc);
+        let lastmod = en.lastmod.load(Ordering::Relaxed) as _;
+        if lblcr::should_drop_most_loaded(en.members(pkt).count(), lastmod, jiffies() as _, expiration) {
+            let writer = tbl.writer.lock();
+            if en.members(&writer).count() > 1 {
+                if let Some(most) = lblcr::set_max(en.members(&writer)) {
+                    en.erase(&writer, most);
+                }
+            }
+        }
+        if let Some(dest) = candidate {
+            if !lblcr::is_overloaded(&load(dest), loads(svc).map(|(_, l)| l)) {
+                return Some(dest);
+            }
+        }
+        let Some(dest) = lblcr::least_conn(loads(svc)) else {
+            svc.scheduler_err(c_str!("no destination available"));
+            return None;
+        };
+        let writer = tbl.writer.lock();
+        if !writer.dead {
+            en.insert(&writer, dest);
+        }
+        Some(dest)
+    }
+
+    /// C's `ip_vs_lblcr_check_expire()`.
+    fn periodic(svc: &Service, tbl: &Table) {
+        let now = jiffies();
+        let Some(mut sweep) = tbl.writer.lock().gc.start(tbl.entries.load(Ordering::Relaxed))
+        else {
+            return;
+        };
+        let timeout = sweep.timeout(EXPIRATION.get(svc), HZ);
+        while let Some(j) = sweep.next_bucket() {
+            let writer = tbl.writer.lock();
+            let removed = tbl.buckets[j].retain(&writer, |en| {
+                !lblcr::is_stale(now as _, en.lastuse.load(Ordering::Relaxed) as _, timeout)
+            });
+            tbl.entries.fetch_sub(removed as i32, Ordering::Relaxed);
+            for _ in 0..removed {
+                sweep.removed();
+            }
+        }
+        tbl.writer.lock().gc.finish(sweep);
+    }
+}
+
+struct LblcrModule {
+    // Dropped in this order: the scheduler goes before the sysctl it reads.
+    _scheduler: ipvs::Registration<Lblcr>,
+    _sysctl: ipvs::NetSysctlRegistration,
+}
+
+impl kernel::Module for LblcrModule {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let sysctl = NetSysctl::register::<Expiration>()?;
+        Ok(LblcrModule {
+            _scheduler: ipvs::Registration::new(module)?,
+            _sysctl: sysctl,
+        })
+    }
+}
