@@ -34,7 +34,7 @@ boot_vm() {
 	# KVM guests hang on these machines: always TCG. The guest sees the host's root
 	# read-only, so it runs the clone's scripts and modules and the host's ipvsadm, python3
 	# and iproute2; it writes its logs to $dir.
-	PATH="$SLH_VENV/bin:$PATH" timeout 3000 vng -v --run "$SLH_KBUILD" --user root --disable-kvm \
+	timeout 3000 bash "$top/scripts/vng.sh" -v \
 		--cpus "${SLH_QEMU_CPUS:-2}" --memory 2G --rwdir "$dir" \
 		--exec "SLH_TOP=$top SLH_KBUILD=$SLH_KBUILD bash $top/qemu-tests/guest-runner.sh $dir $*" \
 		</dev/null >"$dir/console.txt" 2>"$dir/kernel-console.txt"

@@ -32,11 +32,13 @@ if ! "$SLH_CARGO_BIN/bindgen" --version 2>/dev/null | grep -qx 'bindgen 0.69.5';
 	cargo install --locked --quiet bindgen-cli --version 0.69.5
 fi
 
-# virtme-ng (vng) lives in a venv of the project's, outside the clone.
-if [ ! -x "$SLH_VENV/bin/vng" ]; then
-	echo "bootstrap: installing virtme-ng into $SLH_VENV"
-	python3 -m venv "$SLH_VENV"
-	"$SLH_VENV/bin/pip" install --quiet --disable-pip-version-check virtme-ng
+# virtme-ng (vng) lives in a venv of the project's, outside the clone. Pinned: scripts/vng.sh
+# repeats the root mount options of this version.
+vng_version=1.42
+if ! "$SLH_VENV/bin/vng" --version 2>/dev/null | grep -qx "virtme-ng $vng_version"; then
+	echo "bootstrap: installing virtme-ng $vng_version into $SLH_VENV"
+	[ -x "$SLH_VENV/bin/pip" ] || python3 -m venv "$SLH_VENV"
+	"$SLH_VENV/bin/pip" install --quiet --disable-pip-version-check "virtme-ng==$vng_version"
 fi
 # checkpatch.pl runs scripts/spdxcheck.py, which needs ply and GitPython.
 if ! "$SLH_VENV/bin/python3" -c 'import ply, git' 2>/dev/null; then

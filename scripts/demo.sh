@@ -4,5 +4,5 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/env.sh"
 echo "demo: booting $(cat "$SLH_KBUILD/include/config/kernel.release") under QEMU (TCG, about 20 s)"
-PATH="$SLH_VENV/bin:$PATH" exec vng --run "$SLH_KBUILD" --user root --disable-kvm --cpus 2 --memory 2G \
+exec bash "$top/scripts/vng.sh" --cpus 2 --memory 2G \
 	--exec "SLH_TOP=$top SLH_KBUILD=$SLH_KBUILD bash $top/qemu-tests/demo/wlc.sh" </dev/null
