@@ -170,7 +170,10 @@ impl Mark {
             self.cw = self.mw;
         } else if self.di > 1 {
             // 0 < cw <= mw here, so the result is in 1..=mw (mw = 1 mod di): no overflow.
-            self.cw = (self.cw / self.di).wrapping_mul(self.di).wrapping_add(1);
+            // `checked_div`: `di >= 1` always (see `gcd_and_max`), but the kernel must not
+            // carry a panic path for a division by zero.
+            let levels = self.cw.checked_div(self.di).unwrap_or(0);
+            self.cw = levels.wrapping_mul(self.di).wrapping_add(1);
         }
     }
 
@@ -294,13 +297,15 @@ impl Mark {
 /// largest weight of a server that is not overloaded) or a change of `last_pass`.
 fn dead_passes(cw: i32, di: i32, best: i32) -> i32 {
     let (cw, di, best) = (i64::from(cw), i64::from(di), i64::from(best));
+    // `di >= 1` always; `checked_div` keeps a panic path out of the kernel all the same.
+    let div = |n: i64| n.checked_div(di).unwrap_or(0);
     // Smallest k with cw - k * di <= di: the pass that will be the last one.
-    let to_last = (cw - 1) / di;
+    let to_last = div(cw - 1);
     // Smallest k with cw - k * di <= best: the first pass that finds a server.
     let to_found = if best >= cw {
         0
     } else if best >= 1 {
-        (cw - best + di - 1) / di
+        div(cw - best + di - 1)
     } else {
         to_last
     };
