@@ -142,6 +142,13 @@ client_start() {
 client_open() { client_cmd open "$1"; }
 client_short() { client_cmd short "$1"; }
 
+# client_close: close every connection the client holds open.
+# client_from SRC: later connections bind to source address SRC ("any": the kernel picks).
+# client_to ADDR [PORT]: later connections go to ADDR (and PORT).
+client_close() { client_cmd close ""; }
+client_from() { client_cmd from "$1"; }
+client_to() { client_cmd to "$1${2:+ $2}"; }
+
 client_cmd() {
 	local line
 	echo "$1 $2" >&"${CLIENT[1]}"
