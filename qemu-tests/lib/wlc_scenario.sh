@@ -1,5 +1,6 @@
 # The wlc scenario: three real servers with weights 1:2:3 behind a NAT virtual service,
-# long-lived connections opened in steps with configuration changes in between; first over
+# long-lived connections opened in steps with configuration changes in between, then short and
+# long-lived connections interleaved; first over
 # IPv4, then over IPv6, in one topology. Each step's server names go to OUT/v<family>-<step>.
 
 # wlc_scenario rust|c OUT
@@ -27,6 +28,15 @@ wlc_scenario() {
 		client_open 12 >"$out/v$family-C-rs1-weight-1-again"
 		ipvs -d -t "$vip" -r "$(rs_of $family 3)"
 		client_open 12 >"$out/v$family-D-rs3-deleted"
+		# Short connections interleaved with long-lived ones: each short one leaves an
+		# inactive connection behind, which the overhead counts (activeconns * 256 +
+		# inactconns), so they steer the long-lived ones differently than weights alone.
+		{
+			client_short 6
+			client_open 3
+			client_short 6
+			client_open 3
+		} >"$out/v$family-E-short-and-long"
 		ipvs -Ln --stats
 		client_stop
 		ipvs -C
@@ -47,6 +57,8 @@ check_wlc_scenario() {
 			"$(counts "rs1 rs2 rs3" <"$rust/v$family-C-rs1-weight-1-again")"
 		assert_eq "IPv$family rs3 deleted with connections open, 12 more" 4/8/0 \
 			"$(counts "rs1 rs2 rs3" <"$rust/v$family-D-rs3-deleted")"
+		assert_eq "IPv$family short and long-lived interleaved: 18 served, none by rs3" "18 0" \
+			"$(grep -c '^rs' "$rust/v$family-E-short-and-long") $(grep -c '^rs3' "$rust/v$family-E-short-and-long")"
 	done
 	same_choices wlc "$rust" "$c"
 }
