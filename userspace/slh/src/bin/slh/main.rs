@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `slh`: shows a listening socket's socket-level hash queues and runs a demo pre-fork server.
+
+mod demo;
+mod fdgrab;
+mod procnet;
+mod report;
+
+use std::net::IpAddr;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use slh::config::{parse_hash_fn, parse_hash_input};
+use slh::{HashFn, HashInput, Queues};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "slh",
+    version,
+    about = "Socket-level hash (SO_SOCKLEVELHASH) tool: queue tables and a demo pre-fork server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show the queues and counters of a listening socket of any process
+    ///
+    /// The socket is fetched with pidfd_getfd(2), which needs ptrace access to its owner
+    /// (same user, or CAP_SYS_PTRACE).
+    Info(InfoArgs),
+    /// Run a pre-fork TCP server that prints which worker served which client
+    ///
+    /// Binds, enables SO_SOCKLEVELHASH (unless --off), forks the workers; each registers to a
+    /// queue, then prints "<worker pid> <client address>" for every connection it accepts and
+    /// answers the client with a line naming its pid. Stop it with Ctrl-C or SIGTERM (the
+    /// workers exit with it).
+    DemoServer(DemoArgs),
+    /// Tell whether the running kernel has the socket-level hash (exit status 0 if so)
+    Check,
+}
+
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("target").required(true).args(["pid", "port"]))]
+struct InfoArgs {
+    /// Process holding the socket (with --fd)
+    #[arg(long, requires = "fd")]
+    pid: Option<i32>,
+    /// The socket's file descriptor number in that process
+    #[arg(long, requires = "pid")]
+    fd: Option<i32>,
+    /// Find the TCP socket(s) listening on this local port (via /proc/net/tcp{,6} and the
+    /// owners' /proc/PID/fd)
+    #[arg(long, conflicts_with_all = ["pid", "fd"])]
+    port: Option<u16>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// TCP port to listen on (0: any free port; the one chosen is printed)
+    #[arg(long)]
+    port: u16,
+    /// Number of worker processes
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    workers: u32,
+    /// Local address to bind
+    #[arg(long, default_value = "0.0.0.0")]
+    address: IpAddr,
+    /// Priority queues: 1..=1024, or "cpus" for one per possible CPU [default: the number of
+    /// workers]
+    #[arg(long)]
+    queues: Option<Queues>,
+    /// Hash function: toeplitz, src-ip-mod, xor-src, xor-src-dst or crc16
+    #[arg(long, default_value = "toeplitz", value_parser = parse_hash_fn)]
+    hash: HashFn,
+    /// What the hash covers: client (persistent per client), client-server or four-tuple
+    #[arg(long, default_value = "client", value_parser = parse_hash_input)]
+    input: HashInput,
+    /// Do not enable SO_SOCKLEVELHASH: a plain pre-fork server, for comparison
+    #[arg(long)]
+    off: bool,
+    /// Serve without the option when the kernel does not support it (otherwise: exit 1)
+    #[arg(long)]
+    allow_unsupported: bool,
+    /// Workers block in accept(2) (the default)
+    #[arg(long, conflicts_with = "epoll")]
+    blocking: bool,
+    /// Workers wait in epoll_wait(2) on a non-blocking socket, then accept until EAGAIN
+    #[arg(long)]
+    epoll: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Info(args) => info(&args),
+        Command::DemoServer(args) => demo::run(&args),
+        Command::Check => check(),
+    }
+}
+
+fn info(args: &InfoArgs) -> ExitCode {
+    let targets = match (args.pid, args.fd, args.port) {
+        (Some(pid), Some(fd), _) => vec![procnet::Target {
+            pid,
+            fd,
+            local: None,
+        }],
+        (_, _, Some(port)) => match procnet::listening_sockets(port) {
+            Ok(targets) if targets.is_empty() => {
+                eprintln!("slh info: no process holds a TCP socket listening on port {port}");
+                return ExitCode::FAILURE;
+            }
+            Ok(targets) => targets,
+            Err(error) => {
+                eprintln!("slh info: scanning /proc for port {port}: {error}");
+                return ExitCode::FAILURE;
+            }
+        },
+        // clap's group makes one of the two forms required.
+        _ => unreachable!("clap requires --pid/--fd or --port"),
+    };
+    let mut status = ExitCode::SUCCESS;
+    for target in &targets {
+        if let Err(message) = report::show(target) {
+            eprintln!("slh info: {}: {message}", target.label());
+            status = ExitCode::FAILURE;
+        }
+    }
+    status
+}
+
+fn check() -> ExitCode {
+    use slh::SocketLevelHash;
+    let socket = match std::net::TcpListener::bind("127.0.0.1:0") {
+        Ok(socket) => socket,
+        Err(error) => {
+            eprintln!("slh check: cannot create a TCP socket: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match socket.queue_count() {
+        Ok(_) => {
+            println!("socket-level hash: supported by this kernel");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            println!("socket-level hash: not supported: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn demo_options_parse() {
+        let cli = Cli::try_parse_from([
+            "slh", "demo-server", "--port", "0", "--workers", "3", "--queues", "cpus", "--hash",
+            "crc16", "--input", "four-tuple", "--epoll",
+        ])
+        .unwrap();
+        let Command::DemoServer(args) = cli.command else {
+            panic!("not demo-server")
+        };
+        assert_eq!(args.queues, Some(Queues::PerCpu));
+        assert_eq!(args.hash, HashFn::Crc16);
+        assert_eq!(args.input, HashInput::FourTuple);
+        assert!(args.epoll && !args.blocking && !args.off);
+        for bad in [
+            &["--workers", "0"][..],
+            &["--workers", "2", "--queues", "0"],
+            &["--workers", "2", "--hash", "md5"],
+            &["--workers", "2", "--blocking", "--epoll"],
+        ] {
+            let argv = ["slh", "demo-server", "--port", "1"].iter().chain(bad);
+            assert!(Cli::try_parse_from(argv).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn info_needs_a_whole_target() {
+        assert!(Cli::try_parse_from(["slh", "info"]).is_err());
+        assert!(Cli::try_parse_from(["slh", "info", "--pid", "1"]).is_err());
+        assert!(Cli::try_parse_from(["slh", "info", "--port", "80", "--pid", "1", "--fd", "3"]).is_err());
+        assert!(Cli::try_parse_from(["slh", "info", "--pid", "1", "--fd", "3"]).is_ok());
+        assert!(Cli::try_parse_from(["slh", "info", "--port", "80"]).is_ok());
+    }
+}

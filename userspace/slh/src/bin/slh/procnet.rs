@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Finding the process and descriptor behind a listening port: `/proc/net/tcp{,6}` maps the
+//! port to a socket inode, `/proc/PID/fd/*` links (`socket:[INODE]`) map the inode to holders.
+
+use std::fs;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// TCP_LISTEN in the `st` column.
+const TCP_LISTEN: &str = "0A";
+
+/// A socket to inspect: descriptor `fd` of process `pid`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub pid: i32,
+    pub fd: i32,
+    /// The listening address, when known from /proc/net.
+    pub local: Option<SocketAddr>,
+}
+
+impl Target {
+    pub fn label(&self) -> String {
+        match self.local {
+            Some(local) => format!("{local} (pid {} fd {})", self.pid, self.fd),
+            None => format!("pid {} fd {}", self.pid, self.fd),
+        }
+    }
+}
+
+/// A listening socket from /proc/net/tcp{,6}.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listening {
+    pub local: SocketAddr,
+    pub inode: u64,
+}
+
+/// Parses /proc/net/tcp (`v6 == false`) or /proc/net/tcp6 text; keeps listening sockets only.
+pub fn parse_proc_net_tcp(text: &str, v6: bool) -> Vec<Listening> {
+    text.lines()
+        .skip(1) // column titles
+        .filter_map(|line| {
+            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode ...
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() < 10 || fields[3] != TCP_LISTEN {
+                return None;
+            }
+            let local = parse_address(fields[1], v6)?;
+            let inode = fields[9].parse().ok()?;
+            Some(Listening { local, inode })
+        })
+        .collect()
+}
+
+/// `HEXADDR:HEXPORT`. The kernel prints the address as 32-bit words in host byte order
+/// (`%08X` of the in-memory `__be32`s), the port as a number.
+fn parse_address(text: &str, v6: bool) -> Option<SocketAddr> {
+    let (addr, port) = text.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let words_expected = if v6 { 4 } else { 1 };
+    if addr.len() != 8 * words_expected {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(4 * words_expected);
+    for i in 0..words_expected {
+        let word = u32::from_str_radix(&addr[8 * i..8 * i + 8], 16).ok()?;
+        bytes.extend_from_slice(&word.to_ne_bytes());
+    }
+    let ip = if v6 {
+        IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(bytes).ok()?))
+    } else {
+        IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(bytes).ok()?))
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
+/// The inode number of a `/proc/PID/fd/N` link target `socket:[INODE]`.
+pub fn socket_inode(link: &str) -> Option<u64> {
+    link.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+}
+
+/// Every (pid, fd) whose descriptor is one of `inodes`, in pid order. Processes that vanish
+/// or whose fds we may not read are skipped.
+fn holders(inodes: &[u64]) -> io::Result<Vec<(i32, i32, u64)>> {
+    let mut pids: Vec<i32> = fs::read_dir("/proc")?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    pids.sort_unstable();
+    let mut found = Vec::new();
+    for pid in pids {
+        let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        for entry in fds.flatten() {
+            let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+                continue;
+            };
+            let Ok(link) = fs::read_link(entry.path()) else {
+                continue;
+            };
+            if let Some(inode) = link.to_str().and_then(socket_inode) {
+                if inodes.contains(&inode) {
+                    found.push((pid, fd, inode));
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The TCP sockets listening on `port`, each with the first process (lowest pid) holding it:
+/// a pre-fork server's workers all share the one socket, any of them will do.
+pub fn listening_sockets(port: u16) -> io::Result<Vec<Target>> {
+    let mut listening = Vec::new();
+    for (path, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
+        match fs::read_to_string(path) {
+            Ok(text) => listening.extend(parse_proc_net_tcp(&text, v6)),
+            // No IPv6 in this kernel: no tcp6 file.
+            Err(error) if v6 && error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(io::Error::new(error.kind(), format!("{path}: {error}"))),
+        }
+    }
+    listening.retain(|l| l.local.port() == port);
+    let inodes: Vec<u64> = listening.iter().map(|l| l.inode).collect();
+    if inodes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let holders = holders(&inodes)?;
+    Ok(listening
+        .iter()
+        .filter_map(|l| {
+            let &(pid, fd, _) = holders.iter().find(|h| h.2 == l.inode)?;
+            Some(Target {
+                pid,
+                fd,
+                local: Some(l.local),
+            })
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Real lines (little-endian host): 127.0.0.1:8080 and 0.0.0.0:22 listening, one
+    // established connection, and in tcp6 [::]:8080 and [::1]:631.
+    const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 41203 1 0000000000000000 100 0 0 10 0
+   1: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1234 1 0000000000000000 100 0 0 10 0
+   2: 0100007F:1F90 0100007F:D3C2 01 00000000:00000000 00:00000000 00000000     0        0 41999 1 0000000000000000 20 4 30 10 -1
+";
+    const TCP6: &str = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 52000 1 0000000000000000 100 0 0 10 0
+   1: 00000000000000000000000001000000:0277 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 52001 1 0000000000000000 100 0 0 10 0
+";
+
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn parses_listening_sockets_only() {
+        let v4 = parse_proc_net_tcp(TCP, false);
+        assert_eq!(
+            v4,
+            vec![
+                Listening {
+                    local: "127.0.0.1:8080".parse().unwrap(),
+                    inode: 41203
+                },
+                Listening {
+                    local: "0.0.0.0:22".parse().unwrap(),
+                    inode: 1234
+                },
+            ]
+        );
+        let v6 = parse_proc_net_tcp(TCP6, true);
+        assert_eq!(v6[0].local, "[::]:8080".parse().unwrap());
+        assert_eq!(v6[1].local, "[::1]:631".parse().unwrap());
+        assert_eq!(v6[1].inode, 52001);
+    }
+
+    #[test]
+    fn ignores_garbage() {
+        assert!(parse_proc_net_tcp("title\nnonsense line\n   0: zz:1F90 x 0A a b c d e f\n", false).is_empty());
+        // A v6 address in the v4 file is not silently truncated.
+        assert!(parse_proc_net_tcp(TCP6, false).is_empty());
+    }
+
+    #[test]
+    fn socket_links() {
+        assert_eq!(socket_inode("socket:[41203]"), Some(41203));
+        assert_eq!(socket_inode("pipe:[41203]"), None);
+        assert_eq!(socket_inode("/dev/null"), None);
+    }
+
+    #[test]
+    fn finds_a_socket_of_this_process() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let targets = listening_sockets(port).unwrap();
+        use std::os::fd::AsRawFd;
+        let me = Target {
+            pid: std::process::id() as i32,
+            fd: listener.as_raw_fd(),
+            local: Some(listener.local_addr().unwrap()),
+        };
+        assert_eq!(targets, vec![me]);
+        drop(listener);
+        assert!(listening_sockets(port).unwrap().is_empty());
+    }
+}

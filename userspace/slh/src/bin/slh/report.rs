@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `slh info`: the readable table of a socket's queues and counters.
+
+use std::fmt::Write as _;
+
+use slh::config::{hash_fn_name, hash_input_name};
+use slh::{Info, SocketLevelHash};
+
+use crate::fdgrab;
+use crate::procnet::Target;
+
+/// Prints the report of one socket, or says why there is none.
+pub fn show(target: &Target) -> Result<(), String> {
+    let socket = fdgrab::take_fd(target.pid, target.fd)?;
+    let local = fdgrab::check_listening_tcp(&socket)?;
+    let target = Target {
+        local: target.local.or(local),
+        ..target.clone()
+    };
+    // The configuration first: it tells "off" apart from "no kernel support" before the
+    // info call, whose answer on a socket without the option is an error.
+    let text = match socket.config().map_err(|e| e.to_string())? {
+        None => format!("{}\nsocket-level hash: off\n", target.label()),
+        Some(_) => format_report(&target.label(), &socket.info().map_err(|e| e.to_string())?),
+    };
+    print!("{text}");
+    Ok(())
+}
+
+/// The report: a title line, the configuration and normal-queue counters, one row per queue.
+pub fn format_report(title: &str, info: &Info) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{title}");
+    let _ = writeln!(
+        out,
+        "socket-level hash: {} queues, hash {}, input {}, {} registered",
+        info.queues,
+        hash_fn_name(info.hash),
+        hash_input_name(info.input),
+        info.registered
+    );
+    let _ = writeln!(
+        out,
+        "normal queue: {} queued, {} accepted",
+        info.normal_queued, info.normal_accepted
+    );
+    let _ = writeln!(
+        out,
+        "{:>5} {:>9} {:>6} {:>10} {:>10} {:>8} {:>10}",
+        "queue", "owner pid", "depth", "queued", "accepted", "moved", "wakeups"
+    );
+    for queue in &info.queue_stats {
+        let owner = queue
+            .owner_pid
+            .map_or_else(|| "-".to_string(), |pid| pid.to_string());
+        let _ = writeln!(
+            out,
+            "{:>5} {:>9} {:>6} {:>10} {:>10} {:>8} {:>10}",
+            queue.index, owner, queue.depth, queue.queued, queue.accepted, queue.moved, queue.wakeups
+        );
+    }
+    if !info.is_complete() {
+        let _ = writeln!(
+            out,
+            "({} of {} queues shown: the count changed while reading)",
+            info.queue_stats.len(),
+            info.queues
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slh::{HashFn, HashInput, QueueStats};
+
+    fn queue(index: u32, owner_pid: Option<u32>, queued: u64) -> QueueStats {
+        QueueStats {
+            index,
+            owner_pid,
+            depth: index,
+            queued,
+            accepted: queued.saturating_sub(1),
+            moved: 2,
+            wakeups: 7,
+        }
+    }
+
+    #[test]
+    fn one_row_per_queue_with_free_queues_marked() {
+        let info = Info {
+            queues: 2,
+            hash: HashFn::XorFoldSrcDst,
+            input: HashInput::ClientServerAddr,
+            registered: 1,
+            normal_queued: 40,
+            normal_accepted: 39,
+            queue_stats: vec![queue(0, Some(4242), 12345), queue(1, None, 0)],
+        };
+        let text = format_report("127.0.0.1:80 (pid 1 fd 3)", &info);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "127.0.0.1:80 (pid 1 fd 3)");
+        assert_eq!(
+            lines[1],
+            "socket-level hash: 2 queues, hash xor-src-dst, input client-server, 1 registered"
+        );
+        assert_eq!(lines[2], "normal queue: 40 queued, 39 accepted");
+        let header: Vec<&str> = lines[3].split_whitespace().collect();
+        assert_eq!(header, ["queue", "owner", "pid", "depth", "queued", "accepted", "moved", "wakeups"]);
+        let row0: Vec<&str> = lines[4].split_whitespace().collect();
+        assert_eq!(row0, ["0", "4242", "0", "12345", "12344", "2", "7"]);
+        let row1: Vec<&str> = lines[5].split_whitespace().collect();
+        assert_eq!(row1, ["1", "-", "1", "0", "0", "2", "7"]);
+        assert_eq!(lines.len(), 6);
+        // Columns line up: every row as wide as the header.
+        assert_eq!(lines[3].len(), lines[4].len());
+        assert_eq!(lines[3].len(), lines[5].len());
+    }
+
+    #[test]
+    fn says_when_queues_are_missing() {
+        let info = Info {
+            queues: 3,
+            hash: HashFn::Toeplitz,
+            input: HashInput::ClientAddr,
+            registered: 0,
+            normal_queued: 0,
+            normal_accepted: 0,
+            queue_stats: vec![queue(0, None, 1)],
+        };
+        assert!(format_report("t", &info).contains("(1 of 3 queues shown"));
+    }
+}

@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The kernel's user-space interface, transcribed: option numbers, limits and the three
+//! `#[repr(C)]` structs, with compile-time checks of their layout. `userspace/README.md` is the
+//! reference this file follows.
+
+use core::mem::{offset_of, size_of};
+use libc::c_int;
+
+/// `SOL_SOCKET`: the three options are generic socket options.
+pub const SOL_SOCKET: c_int = libc::SOL_SOCKET;
+
+// The option numbers follow each architecture's numbering of the generic socket options
+// (asm/socket.h). Alpha and parisc (0x4051..0x4053) have no Rust target.
+#[cfg(any(target_arch = "sparc", target_arch = "sparc64"))]
+mod numbers {
+    pub const SO_SOCKLEVELHASH: libc::c_int = 0x005A;
+    pub const SO_SOCKADDLSPH: libc::c_int = 0x005B;
+    pub const SO_SOCKLEVELHASH_INFO: libc::c_int = 0x005C;
+}
+#[cfg(not(any(target_arch = "sparc", target_arch = "sparc64")))]
+mod numbers {
+    pub const SO_SOCKLEVELHASH: libc::c_int = 81;
+    pub const SO_SOCKADDLSPH: libc::c_int = 82;
+    pub const SO_SOCKLEVELHASH_INFO: libc::c_int = 83;
+}
+
+/// Turns the per-process priority queues of a TCP listen socket on or off (int or
+/// [`SockLevelHash`]); reads back the queue count or the configuration.
+pub const SO_SOCKLEVELHASH: c_int = numbers::SO_SOCKLEVELHASH;
+/// Registers the calling process to a queue (int: index, [`SLOT_ANY`], [`SLOT_DEREGISTER`]);
+/// reads back the caller's index or [`NOT_REGISTERED`].
+pub const SO_SOCKADDLSPH: c_int = numbers::SO_SOCKADDLSPH;
+/// Read only: [`SockLevelHashInfo`] followed by one [`SockLevelHashQueue`] per queue.
+pub const SO_SOCKLEVELHASH_INFO: c_int = numbers::SO_SOCKLEVELHASH_INFO;
+
+/// `SO_SOCKLEVELHASH` int value: the option is off (also what reading it returns then).
+pub const QUEUES_OFF: i32 = 0;
+/// `SO_SOCKLEVELHASH` int value: one queue per possible CPU (`nr_cpu_ids`).
+pub const QUEUES_PER_CPU: i32 = -1;
+/// The largest explicit queue count the kernel accepts.
+pub const MAX_QUEUES: u32 = 1024;
+
+/// `SO_SOCKADDLSPH` value: register to any free queue.
+pub const SLOT_ANY: i32 = -1;
+/// `SO_SOCKADDLSPH` value: deregister the calling process.
+pub const SLOT_DEREGISTER: i32 = -2;
+/// What reading `SO_SOCKADDLSPH` returns for a process that is not registered.
+pub const NOT_REGISTERED: i32 = -1;
+
+/// `struct sock_level_hash`, the extended `SO_SOCKLEVELHASH` value (optlen >= 16).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SockLevelHash {
+    /// 0 off, -1 one per possible CPU, 1..=1024 that many; reading returns the resolved count.
+    pub queues: i32,
+    /// A [`crate::HashFn`] number.
+    pub hash: u32,
+    /// A [`crate::HashInput`] number.
+    pub input: u32,
+    /// Must be 0 (room for later extensions that old kernels then refuse with `EINVAL`).
+    pub flags: u32,
+}
+
+/// `struct sock_level_hash_info`, the header `SO_SOCKLEVELHASH_INFO` writes first.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SockLevelHashInfo {
+    /// Total number of queues, whether or not all their entries fitted in the buffer.
+    pub queues: u32,
+    pub hash: u32,
+    pub input: u32,
+    /// How many processes are registered.
+    pub registered: u32,
+    /// Connections that went to the normal accept queue (hashed to a queue nobody owns).
+    pub normal_queued: u64,
+    pub normal_accepted: u64,
+}
+
+/// `struct sock_level_hash_queue`, one per queue after the header.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SockLevelHashQueue {
+    /// The owning thread group, 0 when free.
+    pub owner_pid: i32,
+    /// Connections waiting in the queue now.
+    pub depth: u32,
+    pub queued: u64,
+    pub accepted: u64,
+    /// Connections moved away when the owner exited or deregistered.
+    pub moved: u64,
+    pub wakeups: u64,
+}
+
+// The layouts are the kernel's; a mismatch would silently garble every field.
+const _: () = {
+    assert!(size_of::<SockLevelHash>() == 16);
+    assert!(offset_of!(SockLevelHash, queues) == 0);
+    assert!(offset_of!(SockLevelHash, hash) == 4);
+    assert!(offset_of!(SockLevelHash, input) == 8);
+    assert!(offset_of!(SockLevelHash, flags) == 12);
+
+    assert!(size_of::<SockLevelHashInfo>() == 32);
+    assert!(offset_of!(SockLevelHashInfo, queues) == 0);
+    assert!(offset_of!(SockLevelHashInfo, hash) == 4);
+    assert!(offset_of!(SockLevelHashInfo, input) == 8);
+    assert!(offset_of!(SockLevelHashInfo, registered) == 12);
+    assert!(offset_of!(SockLevelHashInfo, normal_queued) == 16);
+    assert!(offset_of!(SockLevelHashInfo, normal_accepted) == 24);
+
+    assert!(size_of::<SockLevelHashQueue>() == 40);
+    assert!(offset_of!(SockLevelHashQueue, owner_pid) == 0);
+    assert!(offset_of!(SockLevelHashQueue, depth) == 4);
+    assert!(offset_of!(SockLevelHashQueue, queued) == 8);
+    assert!(offset_of!(SockLevelHashQueue, accepted) == 16);
+    assert!(offset_of!(SockLevelHashQueue, moved) == 24);
+    assert!(offset_of!(SockLevelHashQueue, wakeups) == 32);
+};
+
+/// Plain integer structs that any byte pattern is a valid value of.
+///
+/// # Safety
+/// Implement only for `#[repr(C)]` structs made of integers, without padding.
+pub(crate) unsafe trait Pod: Copy {
+    /// Reads a value from the start of `bytes`, or `None` when `bytes` is too short.
+    fn read_from(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() < size_of::<Self>() {
+            return None;
+        }
+        // SAFETY: `bytes` holds at least `size_of::<Self>()` bytes (checked above), the read is
+        // unaligned-safe, and by the trait's contract every bit pattern is a valid `Self`.
+        Some(unsafe { bytes.as_ptr().cast::<Self>().read_unaligned() })
+    }
+
+    /// The value's bytes, as the kernel reads them.
+    fn as_bytes(&self) -> &[u8] {
+        // SAFETY: `self` is a live value of `size_of::<Self>()` bytes; by the trait's contract
+        // it has no padding, so every byte is initialised.
+        unsafe { core::slice::from_raw_parts((self as *const Self).cast::<u8>(), size_of::<Self>()) }
+    }
+}
+
+// SAFETY: the three structs are `#[repr(C)]`, all-integer, and the asserts above prove their
+// sizes equal the sums of their fields (no padding).
+unsafe impl Pod for SockLevelHash {}
+// SAFETY: as above.
+unsafe impl Pod for SockLevelHashInfo {}
+// SAFETY: as above.
+unsafe impl Pod for SockLevelHashQueue {}
+// SAFETY: a plain integer.
+unsafe impl Pod for i32 {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn option_numbers_follow_the_generic_numbering() {
+        #[cfg(not(any(target_arch = "sparc", target_arch = "sparc64")))]
+        assert_eq!(
+            (SO_SOCKLEVELHASH, SO_SOCKADDLSPH, SO_SOCKLEVELHASH_INFO),
+            (81, 82, 83)
+        );
+        // The generic option before ours on Linux 6.12 (SO_DEVMEM_DONTNEED) is 80.
+        assert_eq!(SO_SOCKLEVELHASH, libc::SO_DEVMEM_DONTNEED + 1);
+        assert_eq!(SOL_SOCKET, 1);
+    }
+
+    #[test]
+    fn struct_sizes_and_alignment_fit_the_kernel_layout() {
+        assert_eq!(size_of::<SockLevelHash>(), 16);
+        assert_eq!(size_of::<SockLevelHashInfo>(), 32);
+        assert_eq!(size_of::<SockLevelHashQueue>(), 40);
+        // An array of entries after the header must not need padding between them.
+        assert_eq!(size_of::<SockLevelHashInfo>() % core::mem::align_of::<SockLevelHashQueue>(), 0);
+    }
+
+    #[test]
+    fn byte_images_are_native_endian_fields_at_their_offsets() {
+        let value = SockLevelHash {
+            queues: -1,
+            hash: 4,
+            input: 2,
+            flags: 0x0102_0304,
+        };
+        let bytes = value.as_bytes();
+        assert_eq!(&bytes[0..4], &(-1i32).to_ne_bytes());
+        assert_eq!(&bytes[4..8], &4u32.to_ne_bytes());
+        assert_eq!(&bytes[8..12], &2u32.to_ne_bytes());
+        assert_eq!(&bytes[12..16], &0x0102_0304u32.to_ne_bytes());
+        assert_eq!(SockLevelHash::read_from(bytes), Some(value));
+        assert_eq!(SockLevelHash::read_from(&bytes[..15]), None);
+
+        let mut raw = [0u8; 40];
+        raw[0..4].copy_from_slice(&4321i32.to_ne_bytes());
+        raw[4..8].copy_from_slice(&7u32.to_ne_bytes());
+        raw[8..16].copy_from_slice(&11u64.to_ne_bytes());
+        raw[16..24].copy_from_slice(&12u64.to_ne_bytes());
+        raw[24..32].copy_from_slice(&13u64.to_ne_bytes());
+        raw[32..40].copy_from_slice(&14u64.to_ne_bytes());
+        // Unaligned on purpose: the reader must not assume the buffer's alignment.
+        let mut shifted = [0u8; 41];
+        shifted[1..].copy_from_slice(&raw);
+        let queue = SockLevelHashQueue::read_from(&shifted[1..]).unwrap();
+        assert_eq!(
+            queue,
+            SockLevelHashQueue {
+                owner_pid: 4321,
+                depth: 7,
+                queued: 11,
+                accepted: 12,
+                moved: 13,
+                wakeups: 14
+            }
+        );
+    }
+}
