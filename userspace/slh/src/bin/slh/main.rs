@@ -125,7 +125,7 @@ fn info(args: &InfoArgs) -> ExitCode {
     let mut status = ExitCode::SUCCESS;
     for target in &targets {
         if let Err(message) = report::show(target) {
-            eprintln!("slh info: {}: {message}", target.label());
+            eprintln!("slh info: {message}");
             status = ExitCode::FAILURE;
         }
     }

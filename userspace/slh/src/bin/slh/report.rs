@@ -9,19 +9,21 @@ use slh::{Info, SocketLevelHash};
 use crate::fdgrab;
 use crate::procnet::Target;
 
-/// Prints the report of one socket, or says why there is none.
+/// Prints the report of one socket, or returns why there is none (naming the socket).
 pub fn show(target: &Target) -> Result<(), String> {
-    let socket = fdgrab::take_fd(target.pid, target.fd)?;
-    let local = fdgrab::check_listening_tcp(&socket)?;
+    let label = target.label();
+    let socket = fdgrab::take_fd(target.pid, target.fd).map_err(|e| format!("{label}: {e}"))?;
+    let local = fdgrab::check_listening_tcp(&socket).map_err(|e| format!("{label}: {e}"))?;
     let target = Target {
         local: target.local.or(local),
         ..target.clone()
     };
+    let label = target.label();
     // The configuration first: it tells "off" apart from "no kernel support" before the
     // info call, whose answer on a socket without the option is an error.
-    let text = match socket.config().map_err(|e| e.to_string())? {
-        None => format!("{}\nsocket-level hash: off\n", target.label()),
-        Some(_) => format_report(&target.label(), &socket.info().map_err(|e| e.to_string())?),
+    let text = match socket.config().map_err(|e| format!("{label}: {e}"))? {
+        None => format!("{label}\nsocket-level hash: off\n"),
+        Some(_) => format_report(&label, &socket.info().map_err(|e| format!("{label}: {e}"))?),
     };
     print!("{text}");
     Ok(())
