@@ -171,6 +171,22 @@ fwd_stats() {
 	fail "no service $1:$FWD_PORT in ipvsadm -Ln --stats"
 }
 
+# fwd_wait_idle VIP: wait until no real server of VIP:8080 has an active connection (the
+# director has seen the client close them all), for up to 10 s.
+fwd_wait_idle() {
+	local i line fields active
+	for ((i = 0; i < 20; i++)); do
+		active=0
+		while read -r line; do
+			read -ra fields <<<"$line"
+			case $line in "-> "[0-9]*) active=$((active + fields[4])) ;; esac
+		done < <(ipvs -Ln -t "$1:$FWD_PORT")
+		[ "$active" -ne 0 ] || return 0
+		sleep 0.5
+	done
+	fail "$1: connections still active 10 s after the client closed them"
+}
+
 # rx_packets LINE: the received-packets counter in one line of `ip -s -o link`.
 rx_packets() {
 	local rest=${1#*RX:*\\} bytes packets

@@ -30,6 +30,7 @@ fwd_scenario() {
 	client_to "$vip2"
 	client_open 8 >"$out/lblc-A-open"
 	client_close
+	fwd_wait_idle "$vip2"
 	client_short 6 >"$out/lblc-B-after-close"
 	# The entry's server quiesced (weight 0): the entry is re-pointed at the least loaded.
 	ipvs -e -t "$vip2:$FWD_PORT" -r "$(rs_addr4 3):$FWD_PORT" "$(fwd_flag "$method")" -w 0
