@@ -96,7 +96,11 @@ impl Config {
         let queues = match raw.queues {
             0 => return Ok(None),
             n if n > 0 => Queues::Count(n as u32),
-            n => return Err(malformed(format!("queue count {n} (never negative when read)"))),
+            n => {
+                return Err(malformed(format!(
+                    "queue count {n} (never negative when read)"
+                )))
+            }
         };
         let hash = HashFn::try_from(raw.hash)
             .map_err(|e| malformed(format!("unknown hash function {}", e.0)))?;
@@ -160,7 +164,11 @@ pub fn parse_hash_fn(text: &str) -> Result<HashFn, String> {
         .iter()
         .find(|(_, name)| name.eq_ignore_ascii_case(text))
         .map(|(hash, _)| *hash)
-        .or_else(|| text.parse::<u32>().ok().and_then(|n| HashFn::try_from(n).ok()))
+        .or_else(|| {
+            text.parse::<u32>()
+                .ok()
+                .and_then(|n| HashFn::try_from(n).ok())
+        })
         .ok_or_else(|| {
             format!(
                 "unknown hash {text:?}: expected one of {}",
@@ -176,7 +184,11 @@ pub fn parse_hash_input(text: &str) -> Result<HashInput, String> {
         .iter()
         .find(|(_, name)| name.eq_ignore_ascii_case(text))
         .map(|(input, _)| *input)
-        .or_else(|| text.parse::<u32>().ok().and_then(|n| HashInput::try_from(n).ok()))
+        .or_else(|| {
+            text.parse::<u32>()
+                .ok()
+                .and_then(|n| HashInput::try_from(n).ok())
+        })
         .ok_or_else(|| {
             format!(
                 "unknown hash input {text:?}: expected one of {}",
@@ -244,7 +256,11 @@ mod tests {
     fn config_read_back_rejects_what_the_uapi_never_returns() {
         let off = SockLevelHash::default();
         assert_eq!(Config::from_raw(off, Op::ReadConfig).unwrap(), None);
-        let bad = |raw| Config::from_raw(raw, Op::ReadConfig).unwrap_err().to_string();
+        let bad = |raw| {
+            Config::from_raw(raw, Op::ReadConfig)
+                .unwrap_err()
+                .to_string()
+        };
         let base = SockLevelHash {
             queues: 2,
             ..Default::default()
@@ -266,7 +282,9 @@ mod tests {
             assert_eq!(parse_hash_input(hash_input_name(input)), Ok(input));
         }
         assert_eq!(parse_hash_fn("CRC16"), Ok(HashFn::Crc16));
-        assert!(parse_hash_fn("md5").unwrap_err().contains("toeplitz, src-ip-mod"));
+        assert!(parse_hash_fn("md5")
+            .unwrap_err()
+            .contains("toeplitz, src-ip-mod"));
         assert!(parse_hash_fn("5").is_err());
         assert!(parse_hash_input("server").is_err());
     }

@@ -206,12 +206,18 @@ mod tests {
             Error::from_io(op, os(libc::ENOPROTOOPT)),
             Error::Unsupported { op: Op::Register }
         ));
-        assert!(matches!(Error::from_io(op, os(libc::EBUSY)), Error::Busy { .. }));
+        assert!(matches!(
+            Error::from_io(op, os(libc::EBUSY)),
+            Error::Busy { .. }
+        ));
         assert!(matches!(
             Error::from_io(op, os(libc::ENOSPC)),
             Error::NoFreeQueue { .. }
         ));
-        assert!(matches!(Error::from_io(op, os(libc::EINVAL)), Error::Invalid { .. }));
+        assert!(matches!(
+            Error::from_io(op, os(libc::EINVAL)),
+            Error::Invalid { .. }
+        ));
         assert!(matches!(
             Error::from_io(op, os(libc::EOPNOTSUPP)),
             Error::NotApplicable { .. }

@@ -74,7 +74,7 @@ pub fn parse_info(bytes: &[u8]) -> Result<Info, Error> {
     })?;
     let entries = &bytes[HEADER_LEN..];
     // The kernel writes whole entries; a remainder means its layout differs from ours.
-    if entries.len() % ENTRY_LEN != 0 {
+    if !entries.len().is_multiple_of(ENTRY_LEN) {
         return Err(malformed(format!(
             "{} bytes after the header, not a multiple of the {ENTRY_LEN}-byte entry",
             entries.len()
@@ -95,8 +95,8 @@ pub fn parse_info(bytes: &[u8]) -> Result<Info, Error> {
         .chunks_exact(ENTRY_LEN)
         .zip(0u32..)
         .map(|(chunk, index)| {
-            let raw = SockLevelHashQueue::read_from(chunk)
-                .expect("chunks_exact yields whole entries");
+            let raw =
+                SockLevelHashQueue::read_from(chunk).expect("chunks_exact yields whole entries");
             QueueStats {
                 index,
                 owner_pid: u32::try_from(raw.owner_pid).ok().filter(|&pid| pid != 0),
@@ -194,7 +194,12 @@ mod tests {
     }
 
     /// A fake `getsockopt` whose socket has `queues[call]` queues on successive calls.
-    fn fake_kernel(queues: Vec<u32>) -> (impl FnMut(&mut [u8]) -> io::Result<usize>, std::rc::Rc<std::cell::Cell<usize>>) {
+    fn fake_kernel(
+        queues: Vec<u32>,
+    ) -> (
+        impl FnMut(&mut [u8]) -> io::Result<usize>,
+        std::rc::Rc<std::cell::Cell<usize>>,
+    ) {
         let calls = std::rc::Rc::new(std::cell::Cell::new(0));
         let counter = calls.clone();
         let fetch = move |buf: &mut [u8]| {
@@ -306,7 +311,8 @@ mod tests {
 
     #[test]
     fn errors_of_the_call_are_typed() {
-        let error = read_info(|_| Err(io::Error::from_raw_os_error(libc::ENOPROTOOPT))).unwrap_err();
+        let error =
+            read_info(|_| Err(io::Error::from_raw_os_error(libc::ENOPROTOOPT))).unwrap_err();
         assert!(error.is_unsupported());
         let error = read_info(|buf| Ok(buf.len() + 1)).unwrap_err();
         assert!(error.to_string().contains("exceeds"));

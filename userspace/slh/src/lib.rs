@@ -37,7 +37,9 @@ pub use info::{Info, QueueStats};
 /// core crate so that their uapi numbers exist in one place.
 pub use sock_level_hash_core::hash::{HashFn, HashInput};
 
-use uapi::{Pod, SockLevelHash, SO_SOCKADDLSPH, SO_SOCKLEVELHASH, SO_SOCKLEVELHASH_INFO, SOL_SOCKET};
+use uapi::{
+    Pod, SockLevelHash, SOL_SOCKET, SO_SOCKADDLSPH, SO_SOCKLEVELHASH, SO_SOCKLEVELHASH_INFO,
+};
 
 /// Which queue [`SocketLevelHash::register`] asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -174,10 +176,12 @@ fn queue_count(fd: BorrowedFd<'_>, op: Op) -> Result<u32, Error> {
 fn read_slot(fd: BorrowedFd<'_>, op: Op) -> Result<Option<u32>, Error> {
     match get_int(fd, SO_SOCKADDLSPH, op)? {
         uapi::NOT_REGISTERED => Ok(None),
-        index => u32::try_from(index).map(Some).map_err(|_| Error::Malformed {
-            op,
-            detail: format!("queue index {index}"),
-        }),
+        index => u32::try_from(index)
+            .map(Some)
+            .map_err(|_| Error::Malformed {
+                op,
+                detail: format!("queue index {index}"),
+            }),
     }
 }
 

@@ -135,7 +135,9 @@ pub(crate) unsafe trait Pod: Copy {
     fn as_bytes(&self) -> &[u8] {
         // SAFETY: `self` is a live value of `size_of::<Self>()` bytes; by the trait's contract
         // it has no padding, so every byte is initialised.
-        unsafe { core::slice::from_raw_parts((self as *const Self).cast::<u8>(), size_of::<Self>()) }
+        unsafe {
+            core::slice::from_raw_parts((self as *const Self).cast::<u8>(), size_of::<Self>())
+        }
     }
 }
 
@@ -171,7 +173,10 @@ mod tests {
         assert_eq!(size_of::<SockLevelHashInfo>(), 32);
         assert_eq!(size_of::<SockLevelHashQueue>(), 40);
         // An array of entries after the header must not need padding between them.
-        assert_eq!(size_of::<SockLevelHashInfo>() % core::mem::align_of::<SockLevelHashQueue>(), 0);
+        assert_eq!(
+            size_of::<SockLevelHashInfo>() % core::mem::align_of::<SockLevelHashQueue>(),
+            0
+        );
     }
 
     #[test]

@@ -23,9 +23,15 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn every_subcommand_has_help() {
     for (args, expected) in [
-        (&["--help"][..], &["Usage: slh <COMMAND>", "info", "demo-server", "check"][..]),
+        (
+            &["--help"][..],
+            &["Usage: slh <COMMAND>", "info", "demo-server", "check"][..],
+        ),
         (&["help"], &["Usage: slh <COMMAND>"]),
-        (&["info", "--help"], &["Usage: slh info", "--pid", "--fd", "--port"]),
+        (
+            &["info", "--help"],
+            &["Usage: slh info", "--pid", "--fd", "--port"],
+        ),
         (&["help", "info"], &["Usage: slh info"]),
         (
             &["demo-server", "--help"],
@@ -50,7 +56,10 @@ fn every_subcommand_has_help() {
         assert!(output.status.success(), "slh {args:?}: {output:?}");
         let stdout = text(&output.stdout);
         for needle in expected {
-            assert!(stdout.contains(needle), "slh {args:?} lacks {needle:?}:\n{stdout}");
+            assert!(
+                stdout.contains(needle),
+                "slh {args:?} lacks {needle:?}:\n{stdout}"
+            );
         }
     }
     // Usage errors are not help: exit status 2, message on stderr.
@@ -64,7 +73,10 @@ fn check_says_the_host_kernel_has_no_support() {
     let output = slh(&["check"]);
     assert_eq!(output.status.code(), Some(1));
     let stdout = text(&output.stdout);
-    assert!(stdout.contains("not supported") && stdout.contains("ENOPROTOOPT"), "{stdout}");
+    assert!(
+        stdout.contains("not supported") && stdout.contains("ENOPROTOOPT"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -84,7 +96,10 @@ fn info_finds_a_listening_socket_of_another_process_by_port_and_by_fd() {
         assert_eq!(output.status.code(), Some(1), "{output:?}");
         let stderr = text(&output.stderr);
         assert!(stderr.contains(&label), "expected {label:?} in {stderr}");
-        assert!(stderr.contains("no socket-level hash (ENOPROTOOPT)"), "{stderr}");
+        assert!(
+            stderr.contains("no socket-level hash (ENOPROTOOPT)"),
+            "{stderr}"
+        );
     }
 }
 
@@ -96,16 +111,24 @@ fn info_explains_what_it_cannot_show() {
     };
     let output = slh(&["info", "--port", &port.to_string()]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(text(&output.stderr).contains(&format!("no process holds a TCP socket listening on port {port}")));
+    assert!(text(&output.stderr).contains(&format!(
+        "no process holds a TCP socket listening on port {port}"
+    )));
 
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
     let pid = std::process::id().to_string();
     let output = slh(&["info", "--pid", &pid, "--fd", &udp.as_raw_fd().to_string()]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(text(&output.stderr).contains("not a TCP socket"), "{output:?}");
+    assert!(
+        text(&output.stderr).contains("not a TCP socket"),
+        "{output:?}"
+    );
 
     let output = slh(&["info", "--pid", &pid, "--fd", "999999"]);
-    assert!(text(&output.stderr).contains("has no descriptor 999999"), "{output:?}");
+    assert!(
+        text(&output.stderr).contains("has no descriptor 999999"),
+        "{output:?}"
+    );
 }
 
 /// A running `slh demo-server`, killed when dropped.
@@ -137,8 +160,16 @@ impl DemoServer {
             stderr,
         };
         let line = server.stderr_until(|line| line.contains("listening on "));
-        let addr = line.split("listening on ").nth(1).unwrap().split(',').next().unwrap();
-        server.addr = addr.parse().unwrap_or_else(|_| panic!("address in {line:?}"));
+        let addr = line
+            .split("listening on ")
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap();
+        server.addr = addr
+            .parse()
+            .unwrap_or_else(|_| panic!("address in {line:?}"));
         server.banner = line;
         server
     }
@@ -159,7 +190,11 @@ impl DemoServer {
     /// `n` lines of stdout ("<worker pid> <client address>").
     fn served_lines(&self, n: usize) -> Vec<String> {
         (0..n)
-            .map(|_| self.stdout.recv_timeout(TIMEOUT).expect("a line per connection"))
+            .map(|_| {
+                self.stdout
+                    .recv_timeout(TIMEOUT)
+                    .expect("a line per connection")
+            })
             .collect()
     }
 }
@@ -219,19 +254,30 @@ fn parent_and_state(pid: u32) -> Option<(u32, char)> {
 fn serve_and_check(server: &DemoServer, batches: usize, batch: usize) -> BTreeSet<u32> {
     let mut answers = Vec::new();
     for _ in 0..batches {
-        let open: Vec<(u32, SocketAddr, TcpStream)> = (0..batch).map(|_| request(server.addr)).collect();
+        let open: Vec<(u32, SocketAddr, TcpStream)> =
+            (0..batch).map(|_| request(server.addr)).collect();
         answers.extend(open.into_iter().map(|(pid, addr, _)| (pid, addr)));
     }
     let mut reported = server.served_lines(answers.len());
     reported.sort();
-    let mut expected: Vec<String> = answers.iter().map(|(pid, addr)| format!("{pid} {addr}")).collect();
+    let mut expected: Vec<String> = answers
+        .iter()
+        .map(|(pid, addr)| format!("{pid} {addr}"))
+        .collect();
     expected.sort();
-    assert_eq!(reported, expected, "stdout lines must match what the clients were told");
+    assert_eq!(
+        reported, expected,
+        "stdout lines must match what the clients were told"
+    );
     let workers: BTreeSet<u32> = answers.iter().map(|(pid, _)| *pid).collect();
     for &worker in &workers {
         assert_ne!(worker, server.child.id(), "the parent must not serve");
         let (ppid, _) = parent_and_state(worker).expect("worker alive");
-        assert_eq!(ppid, server.child.id(), "worker {worker} is not a child of the server");
+        assert_eq!(
+            ppid,
+            server.child.id(),
+            "worker {worker} is not a child of the server"
+        );
     }
     workers
 }
@@ -243,7 +289,10 @@ fn assert_workers_exit_with_the_server(mut server: DemoServer, workers: &BTreeSe
     for &worker in workers {
         // Gone, or a zombie waiting for its new parent to reap it.
         while matches!(parent_and_state(worker), Some((_, state)) if state != 'Z' && state != 'X') {
-            assert!(Instant::now() < deadline, "worker {worker} outlived the server");
+            assert!(
+                Instant::now() < deadline,
+                "worker {worker} outlived the server"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -270,15 +319,32 @@ fn demo_server_off_with_epoll_serves_clients() {
 
 #[test]
 fn demo_server_refuses_to_run_without_kernel_support_unless_allowed() {
-    let output = slh(&["demo-server", "--address", "127.0.0.1", "--port", "0", "--workers", "2"]);
+    let output = slh(&[
+        "demo-server",
+        "--address",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--workers",
+        "2",
+    ]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);
-    assert!(stderr.contains("SO_SOCKLEVELHASH is unsupported by this kernel"), "{stderr}");
+    assert!(
+        stderr.contains("SO_SOCKLEVELHASH is unsupported by this kernel"),
+        "{stderr}"
+    );
     assert!(stderr.contains("--allow-unsupported"), "{stderr}");
     assert!(output.stdout.is_empty());
 
     let server = DemoServer::start(&["--workers", "1", "--allow-unsupported", "--hash", "crc16"]);
-    assert!(server.banner.contains("serving without it (--allow-unsupported)"), "{}", server.banner);
+    assert!(
+        server
+            .banner
+            .contains("serving without it (--allow-unsupported)"),
+        "{}",
+        server.banner
+    );
     let workers = serve_and_check(&server, 2, 1);
     assert_eq!(workers.len(), 1);
 }

@@ -10,7 +10,7 @@ use std::mem::size_of;
 use std::net::{TcpListener, UdpSocket};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
-use slh::uapi::{SO_SOCKADDLSPH, SO_SOCKLEVELHASH, SOL_SOCKET};
+use slh::uapi::{SOL_SOCKET, SO_SOCKADDLSPH, SO_SOCKLEVELHASH};
 use slh::{Config, Error, HashFn, HashInput, Op, Queues, Slot, SocketLevelHash};
 
 fn raw_get_int(fd: i32, name: i32) -> io::Result<i32> {
@@ -18,7 +18,13 @@ fn raw_get_int(fd: i32, name: i32) -> io::Result<i32> {
     let mut len = size_of::<i32>() as libc::socklen_t;
     // SAFETY: `value` is a writable int of `len` bytes.
     let rc = unsafe {
-        libc::getsockopt(fd, SOL_SOCKET, name, (&mut value as *mut i32).cast(), &mut len)
+        libc::getsockopt(
+            fd,
+            SOL_SOCKET,
+            name,
+            (&mut value as *mut i32).cast(),
+            &mut len,
+        )
     };
     if rc == 0 {
         Ok(value)
@@ -46,7 +52,10 @@ fn assert_unsupported<T: std::fmt::Debug>(result: Result<T, Error>, op: Op) {
         Err(error @ Error::Unsupported { .. }) => {
             assert_eq!(error.op(), op);
             assert_eq!(error.errno(), Some(libc::ENOPROTOOPT));
-            assert!(error.to_string().contains("no socket-level hash"), "{error}");
+            assert!(
+                error.to_string().contains("no socket-level hash"),
+                "{error}"
+            );
         }
         other => panic!("{op:?} on a stock kernel: expected Unsupported, got {other:?}"),
     }
@@ -56,7 +65,10 @@ fn assert_unsupported<T: std::fmt::Debug>(result: Result<T, Error>, op: Op) {
 fn every_operation_reports_unsupported_on_a_stock_kernel() {
     let socket = listener();
     assert_stock_kernel(&socket);
-    assert_unsupported(socket.enable(Queues::Count(4), HashFn::Toeplitz), Op::Enable);
+    assert_unsupported(
+        socket.enable(Queues::Count(4), HashFn::Toeplitz),
+        Op::Enable,
+    );
     assert_unsupported(socket.enable(Queues::PerCpu, HashFn::Crc16), Op::Enable);
     assert_unsupported(
         socket.enable_with(Config {
@@ -97,7 +109,10 @@ fn works_on_raw_descriptors_and_unlistened_sockets() {
     assert_stock_kernel(&owned);
     // SAFETY: `owned` keeps the descriptor open for the borrow's lifetime.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    assert_unsupported(borrowed.enable(Queues::Count(2), HashFn::SrcIpMod), Op::Enable);
+    assert_unsupported(
+        borrowed.enable(Queues::Count(2), HashFn::SrcIpMod),
+        Op::Enable,
+    );
     assert_unsupported(owned.info(), Op::ReadInfo);
 }
 
@@ -106,13 +121,20 @@ fn values_the_uapi_cannot_express_are_refused_before_the_call() {
     let socket = listener();
     for queues in [0, 1025] {
         match socket.enable(Queues::Count(queues), HashFn::Toeplitz) {
-            Err(Error::OutOfRange { op: Op::Enable, value, .. }) => assert_eq!(value, i64::from(queues)),
+            Err(Error::OutOfRange {
+                op: Op::Enable,
+                value,
+                ..
+            }) => assert_eq!(value, i64::from(queues)),
             other => panic!("{queues} queues: {other:?}"),
         }
     }
     assert!(matches!(
         socket.register(Slot::Index(1 << 31)),
-        Err(Error::OutOfRange { op: Op::Register, .. })
+        Err(Error::OutOfRange {
+            op: Op::Register,
+            ..
+        })
     ));
 }
 
@@ -124,7 +146,10 @@ fn a_closed_descriptor_passes_ebadf_through() {
     // SAFETY: the descriptor is closed; the kernel answers EBADF, nothing is read or written.
     let stale = unsafe { BorrowedFd::borrow_raw(fd) };
     match stale.config() {
-        Err(Error::Io { op: Op::ReadConfig, source }) => {
+        Err(Error::Io {
+            op: Op::ReadConfig,
+            source,
+        }) => {
             assert_eq!(source.raw_os_error(), Some(libc::EBADF))
         }
         other => panic!("{other:?}"),
@@ -147,7 +172,10 @@ fn round_trip_on_a_kernel_with_the_feature() {
     assert_eq!(socket.queue_count().unwrap(), 4);
     let config = socket.config().unwrap().unwrap();
     assert_eq!(config.queues, Queues::Count(4));
-    assert_eq!((config.hash, config.input), (HashFn::Crc16, HashInput::FourTuple));
+    assert_eq!(
+        (config.hash, config.input),
+        (HashFn::Crc16, HashInput::FourTuple)
+    );
     assert_eq!(socket.registered_slot().unwrap(), None);
 
     let queue = socket.register(Slot::Any).unwrap();
@@ -156,7 +184,10 @@ fn round_trip_on_a_kernel_with_the_feature() {
     let info = socket.info().unwrap();
     assert_eq!((info.queues, info.registered), (4, 1));
     assert!(info.is_complete());
-    assert_eq!(info.queue_stats[queue as usize].owner_pid, Some(std::process::id()));
+    assert_eq!(
+        info.queue_stats[queue as usize].owner_pid,
+        Some(std::process::id())
+    );
     assert!(matches!(
         socket.enable(Queues::Count(8), HashFn::Toeplitz),
         Err(Error::Busy { op: Op::Enable })

@@ -42,7 +42,11 @@ pub fn run(args: &DemoArgs) -> ExitCode {
     eprintln!(
         "slh demo-server: listening on {local}, {} workers ({}), socket-level hash: {description}",
         args.workers,
-        if args.epoll { "epoll" } else { "blocking accept" },
+        if args.epoll {
+            "epoll"
+        } else {
+            "blocking accept"
+        },
     );
     // Whatever is buffered now would be written once more by every child.
     let _ = io::stdout().flush();
@@ -133,9 +137,15 @@ fn wait_for_workers(mut running: u32, all_started: bool) -> ExitCode {
         running -= 1;
         failed = true;
         if libc::WIFSIGNALED(status) {
-            eprintln!("slh demo-server: worker {pid} killed by signal {}", libc::WTERMSIG(status));
+            eprintln!(
+                "slh demo-server: worker {pid} killed by signal {}",
+                libc::WTERMSIG(status)
+            );
         } else {
-            eprintln!("slh demo-server: worker {pid} exited with status {}", libc::WEXITSTATUS(status));
+            eprintln!(
+                "slh demo-server: worker {pid} exited with status {}",
+                libc::WEXITSTATUS(status)
+            );
         }
     }
     if failed {
@@ -239,7 +249,9 @@ fn epoll_loop(listener: &TcpListener, pid: u32) -> io::Result<()> {
 /// Reports the connection on stdout, answers with the worker's pid, closes.
 fn serve(mut stream: TcpStream, peer: SocketAddr, pid: u32) {
     // One write per line: the workers share stdout, and a pipe keeps writes this small whole.
-    let _ = io::stdout().lock().write_all(format!("{pid} {peer}\n").as_bytes());
+    let _ = io::stdout()
+        .lock()
+        .write_all(format!("{pid} {peer}\n").as_bytes());
     let _ = stream.write_all(format!("worker {pid}\n").as_bytes());
     let _ = stream.shutdown(Shutdown::Write);
     // Read what the client sent until it closes (bounded): closing with unread data would

@@ -115,7 +115,9 @@ mod tests {
         let file = std::fs::File::open("/proc/self/stat").unwrap();
         let taken = take_fd(me, file.as_raw_fd()).unwrap();
         assert_eq!(check_listening_tcp(&taken).unwrap_err(), "not a socket");
-        assert!(take_fd(me, 1_000_000).unwrap_err().contains("has no descriptor"));
+        assert!(take_fd(me, 1_000_000)
+            .unwrap_err()
+            .contains("has no descriptor"));
         assert!(take_fd(i32::MAX, 0).unwrap_err().contains("no process"));
     }
 }

@@ -166,8 +166,19 @@ mod tests {
     #[test]
     fn demo_options_parse() {
         let cli = Cli::try_parse_from([
-            "slh", "demo-server", "--port", "0", "--workers", "3", "--queues", "cpus", "--hash",
-            "crc16", "--input", "four-tuple", "--epoll",
+            "slh",
+            "demo-server",
+            "--port",
+            "0",
+            "--workers",
+            "3",
+            "--queues",
+            "cpus",
+            "--hash",
+            "crc16",
+            "--input",
+            "four-tuple",
+            "--epoll",
         ])
         .unwrap();
         let Command::DemoServer(args) = cli.command else {
@@ -192,7 +203,10 @@ mod tests {
     fn info_needs_a_whole_target() {
         assert!(Cli::try_parse_from(["slh", "info"]).is_err());
         assert!(Cli::try_parse_from(["slh", "info", "--pid", "1"]).is_err());
-        assert!(Cli::try_parse_from(["slh", "info", "--port", "80", "--pid", "1", "--fd", "3"]).is_err());
+        assert!(
+            Cli::try_parse_from(["slh", "info", "--port", "80", "--pid", "1", "--fd", "3"])
+                .is_err()
+        );
         assert!(Cli::try_parse_from(["slh", "info", "--pid", "1", "--fd", "3"]).is_ok());
         assert!(Cli::try_parse_from(["slh", "info", "--port", "80"]).is_ok());
     }

@@ -75,7 +75,10 @@ fn parse_address(text: &str, v6: bool) -> Option<SocketAddr> {
 
 /// The inode number of a `/proc/PID/fd/N` link target `socket:[INODE]`.
 pub fn socket_inode(link: &str) -> Option<u64> {
-    link.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+    link.strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
 }
 
 /// Every (pid, fd) whose descriptor is one of `inodes`, in pid order. Processes that vanish
@@ -179,7 +182,11 @@ mod tests {
 
     #[test]
     fn ignores_garbage() {
-        assert!(parse_proc_net_tcp("title\nnonsense line\n   0: zz:1F90 x 0A a b c d e f\n", false).is_empty());
+        assert!(parse_proc_net_tcp(
+            "title\nnonsense line\n   0: zz:1F90 x 0A a b c d e f\n",
+            false
+        )
+        .is_empty());
         // A v6 address in the v4 file is not silently truncated.
         assert!(parse_proc_net_tcp(TCP6, false).is_empty());
     }

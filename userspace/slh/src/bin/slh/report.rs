@@ -58,7 +58,13 @@ pub fn format_report(title: &str, info: &Info) -> String {
         let _ = writeln!(
             out,
             "{:>5} {:>9} {:>6} {:>10} {:>10} {:>8} {:>10}",
-            queue.index, owner, queue.depth, queue.queued, queue.accepted, queue.moved, queue.wakeups
+            queue.index,
+            owner,
+            queue.depth,
+            queue.queued,
+            queue.accepted,
+            queue.moved,
+            queue.wakeups
         );
     }
     if !info.is_complete() {
@@ -109,7 +115,10 @@ mod tests {
         );
         assert_eq!(lines[2], "normal queue: 40 queued, 39 accepted");
         let header: Vec<&str> = lines[3].split_whitespace().collect();
-        assert_eq!(header, ["queue", "owner", "pid", "depth", "queued", "accepted", "moved", "wakeups"]);
+        assert_eq!(
+            header,
+            ["queue", "owner", "pid", "depth", "queued", "accepted", "moved", "wakeups"]
+        );
         let row0: Vec<&str> = lines[4].split_whitespace().collect();
         assert_eq!(row0, ["0", "4242", "0", "12345", "12344", "2", "7"]);
         let row1: Vec<&str> = lines[5].split_whitespace().collect();

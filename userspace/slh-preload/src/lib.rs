@@ -1,0 +1,523 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `libslh_preload.so`: socket-level hash for unmodified pre-fork servers.
+//!
+//! `LD_PRELOAD=libslh_preload.so server ...` interposes the libc calls a pre-fork server makes
+//! on its listen socket:
+//! - `listen()`: after the real call succeeds, enables `SO_SOCKLEVELHASH` on TCP (IPv4/IPv6)
+//!   stream sockets (configuration from `SLH_*` variables, see `userspace/README.md`);
+//! - `accept`, `accept4`, `epoll_ctl` (ADD/MOD), `poll`, `ppoll`, `select`, `pselect` (and
+//!   glibc's fortified `__poll_chk`, `__ppoll_chk`): before the real call, when it concerns
+//!   such a socket, registers the calling process once (`SO_SOCKADDLSPH`, any free queue), so a
+//!   worker owns a queue before it can accept its first connection, whichever way it waits.
+//!
+//! On a kernel without the feature enabling fails and nothing else happens. The program sees
+//! the real calls' results and errno; the shim writes to stderr only with `SLH_DEBUG=1`.
+
+mod settings;
+mod tracker;
+
+use std::ffi::{c_int, c_void};
+use std::mem::{size_of, ManuallyDrop};
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::{BorrowedFd, FromRawFd};
+use std::sync::{Once, OnceLock};
+
+use libc::{
+    epoll_event, fd_set, nfds_t, pollfd, sigset_t, size_t, sockaddr, socklen_t, timespec, timeval,
+};
+use settings::{Inactive, Settings};
+use slh::{Slot, SocketLevelHash};
+use tracker::Tracker;
+
+static TRACKER: Tracker = Tracker::new();
+static SETTINGS: OnceLock<Result<Settings, Inactive>> = OnceLock::new();
+static ATFORK: Once = Once::new();
+
+/// The settings, read at the first `listen()`; `None` when the shim is to do nothing.
+fn settings() -> Option<&'static Settings> {
+    SETTINGS
+        .get_or_init(|| {
+            let settings = settings::from_env(|name| std::env::var(name).ok());
+            if let Err(Inactive::Invalid {
+                message,
+                debug: true,
+            }) = &settings
+            {
+                log(&format!("{message}; doing nothing"));
+            }
+            settings
+        })
+        .as_ref()
+        .ok()
+}
+
+/// Writes one line to stderr with a single write(2), without std's stderr lock (which a
+/// thread of the parent may have held when a worker was forked).
+fn log(message: &str) {
+    let line = format!("slh-preload[{}]: {message}\n", std::process::id());
+    // SAFETY: writes `line.len()` bytes from a live buffer to descriptor 2; a failure (no
+    // stderr) is ignored, as the program must not notice the shim.
+    unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+}
+
+fn debug(message: impl FnOnce() -> String) {
+    if settings().is_some_and(|s| s.debug) {
+        log(&message());
+    }
+}
+
+/// errno as the program's own call left it: restored after the shim's extra system calls.
+struct SavedErrno(c_int);
+
+impl SavedErrno {
+    fn save() -> Self {
+        // SAFETY: __errno_location returns this thread's errno, always valid.
+        SavedErrno(unsafe { *libc::__errno_location() })
+    }
+}
+
+impl Drop for SavedErrno {
+    fn drop(&mut self) {
+        // SAFETY: as in `save`.
+        unsafe { *libc::__errno_location() = self.0 };
+    }
+}
+
+/// The next definition of a libc function (libc's own), looked up once.
+macro_rules! real {
+    ($name:ident: fn($($arg:ty),*) -> $ret:ty) => {{
+        static CACHE: std::sync::atomic::AtomicPtr<c_void> =
+            std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+        let mut pointer = CACHE.load(std::sync::atomic::Ordering::Relaxed);
+        if pointer.is_null() {
+            // SAFETY: dlsym with a NUL-terminated name; RTLD_NEXT skips this object.
+            pointer = unsafe {
+                libc::dlsym(libc::RTLD_NEXT, concat!(stringify!($name), "\0").as_ptr().cast())
+            };
+            CACHE.store(pointer, std::sync::atomic::Ordering::Relaxed);
+        }
+        if pointer.is_null() {
+            None
+        } else {
+            // SAFETY: the symbol is libc's function of this name, whose C prototype is the
+            // one given here (the same as the interposer's).
+            Some(unsafe {
+                std::mem::transmute::<*mut c_void, unsafe extern "C" fn($($arg),*) -> $ret>(pointer)
+            })
+        }
+    }};
+}
+
+/// What a call returns when libc lacks the function (never on glibc).
+fn no_such_function() -> c_int {
+    // SAFETY: as in `SavedErrno::save`.
+    unsafe { *libc::__errno_location() = libc::ENOSYS };
+    -1
+}
+
+fn get_int(fd: c_int, name: c_int) -> Option<c_int> {
+    let mut value: c_int = 0;
+    let mut len = size_of::<c_int>() as socklen_t;
+    // SAFETY: `value` is a writable int of `len` bytes.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            name,
+            (&mut value as *mut c_int).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0).then_some(value)
+}
+
+/// Whether `fd` is a TCP socket over IPv4 or IPv6 (not SCTP, MPTCP, UDP, Unix...).
+fn is_tcp(fd: c_int) -> bool {
+    matches!(
+        get_int(fd, libc::SO_DOMAIN),
+        Some(libc::AF_INET | libc::AF_INET6)
+    ) && get_int(fd, libc::SO_TYPE) == Some(libc::SOCK_STREAM)
+        && get_int(fd, libc::SO_PROTOCOL) == Some(libc::IPPROTO_TCP)
+}
+
+fn local_addr(fd: c_int) -> Option<SocketAddr> {
+    // SAFETY: the descriptor is the program's and stays open during the call; ManuallyDrop
+    // keeps the temporary listener from closing it.
+    let listener = ManuallyDrop::new(unsafe { TcpListener::from_raw_fd(fd) });
+    listener.local_addr().ok()
+}
+
+/// After a successful `listen(fd)`: enable the option if the socket qualifies.
+fn after_listen(fd: c_int) {
+    let Some(settings) = settings() else {
+        return;
+    };
+    if !is_tcp(fd) {
+        TRACKER.forget(fd);
+        return; // not ours to touch, not worth a log line either
+    }
+    let Some(local) = local_addr(fd) else {
+        TRACKER.forget(fd);
+        return;
+    };
+    let name = format!("listen fd {fd} ({local})");
+    if !settings.ports.allows(local.port()) {
+        TRACKER.forget(fd);
+        debug(|| format!("{name}: port {} not in SLH_PORTS, left alone", local.port()));
+        return;
+    }
+    // SAFETY: the program's descriptor, open for the duration of these calls.
+    let socket = unsafe { BorrowedFd::borrow_raw(fd) };
+    match socket.queue_count() {
+        Ok(0) => {}
+        Ok(_) if TRACKER.is_enabled(fd) => return, // listen() again on our socket
+        Ok(queues) => {
+            TRACKER.forget(fd);
+            debug(|| {
+                format!("{name}: the program enabled SO_SOCKLEVELHASH itself ({queues} queues), left alone")
+            });
+            return;
+        }
+        Err(error) => {
+            TRACKER.forget(fd);
+            debug(|| {
+                format!(
+                    "{name}: SO_SOCKLEVELHASH not enabled: {error}; the program runs without it"
+                )
+            });
+            return;
+        }
+    }
+    match socket.enable_with(settings.config) {
+        Ok(()) => {
+            // The child handler is needed from now on, and inherited by every fork.
+            ATFORK.call_once(|| {
+                // SAFETY: registers a plain function without arguments as fork child handler.
+                unsafe { libc::pthread_atfork(None, None, Some(forked_child)) };
+            });
+            if TRACKER.enabled(fd) {
+                debug(|| format!("{name}: enabled SO_SOCKLEVELHASH, {}", settings.config));
+            } else {
+                debug(|| {
+                    format!("{name}: enabled, but the descriptor is too large to track: workers will not register")
+                });
+            }
+        }
+        Err(error) => {
+            TRACKER.forget(fd);
+            debug(|| {
+                format!(
+                    "{name}: SO_SOCKLEVELHASH not enabled: {error}; the program runs without it"
+                )
+            });
+        }
+    }
+}
+
+extern "C" fn forked_child() {
+    TRACKER.forked();
+}
+
+/// Before a call that waits for or takes connections from `fd`: register this process on it,
+/// once. Leaves errno as it was.
+fn before_accepting(fd: c_int) {
+    if !TRACKER.claim_registration(fd) {
+        return;
+    }
+    let _errno = SavedErrno::save();
+    // SAFETY: the program passes `fd` to the call it is about to make; it is open now.
+    let socket = unsafe { BorrowedFd::borrow_raw(fd) };
+    match socket.register(Slot::Any) {
+        Ok(queue) => debug(|| format!("listen fd {fd}: registered this process to queue {queue}")),
+        Err(error) => {
+            if matches!(
+                error.errno(),
+                Some(libc::ENOTSOCK | libc::EBADF | libc::EOPNOTSUPP)
+            ) {
+                // The number now names another file, or a socket without the option.
+                TRACKER.forget(fd);
+            }
+            debug(|| {
+                format!(
+                    "listen fd {fd}: {error}; this process takes connections from the normal queue"
+                )
+            });
+        }
+    }
+}
+
+/// poll(2) arrays beyond this are not scanned (the kernel refuses more than RLIMIT_NOFILE).
+const MAX_POLL_SCAN: nfds_t = 1 << 20;
+
+/// # Safety
+/// `fds` must be null or point to `nfds` readable `pollfd`s.
+unsafe fn before_poll(fds: *const pollfd, nfds: nfds_t) {
+    if !TRACKER.any_enabled() || fds.is_null() || nfds == 0 || nfds > MAX_POLL_SCAN {
+        return;
+    }
+    // SAFETY: by the caller's contract, `fds` holds `nfds` entries.
+    let entries = unsafe { std::slice::from_raw_parts(fds, nfds as usize) };
+    for entry in entries {
+        if entry.events != 0 {
+            before_accepting(entry.fd);
+        }
+    }
+}
+
+/// # Safety
+/// `readfds` must be null or point to a readable `fd_set`.
+unsafe fn before_select(nfds: c_int, readfds: *const fd_set) {
+    if !TRACKER.any_enabled() || readfds.is_null() {
+        return;
+    }
+    let limit = nfds.min(libc::FD_SETSIZE as c_int);
+    for fd in TRACKER.enabled_below(limit) {
+        // SAFETY: `fd` is below FD_SETSIZE and `readfds` a readable fd_set.
+        if unsafe { libc::FD_ISSET(fd, readfds) } {
+            before_accepting(fd);
+        }
+    }
+}
+
+// The interposers. In the crate's unit tests they are not exported (`no_mangle` only outside
+// tests), so the test binary keeps libc's functions.
+
+/// # Safety
+/// As listen(2).
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
+    let Some(real) = real!(listen: fn(c_int, c_int) -> c_int) else {
+        return no_such_function();
+    };
+    // SAFETY: the program's arguments, passed on unchanged.
+    let rc = unsafe { real(fd, backlog) };
+    if rc == 0 {
+        let _errno = SavedErrno::save();
+        after_listen(fd);
+    }
+    rc
+}
+
+/// # Safety
+/// As accept(2).
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    let Some(real) = real!(accept: fn(c_int, *mut sockaddr, *mut socklen_t) -> c_int) else {
+        return no_such_function();
+    };
+    before_accepting(fd);
+    // SAFETY: the program's arguments, passed on unchanged.
+    unsafe { real(fd, addr, len) }
+}
+
+/// # Safety
+/// As accept4(2).
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn accept4(
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    flags: c_int,
+) -> c_int {
+    let Some(real) = real!(accept4: fn(c_int, *mut sockaddr, *mut socklen_t, c_int) -> c_int)
+    else {
+        return no_such_function();
+    };
+    before_accepting(fd);
+    // SAFETY: the program's arguments, passed on unchanged.
+    unsafe { real(fd, addr, len, flags) }
+}
+
+/// # Safety
+/// As epoll_ctl(2).
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn epoll_ctl(
+    epfd: c_int,
+    op: c_int,
+    fd: c_int,
+    event: *mut epoll_event,
+) -> c_int {
+    let Some(real) = real!(epoll_ctl: fn(c_int, c_int, c_int, *mut epoll_event) -> c_int) else {
+        return no_such_function();
+    };
+    if op == libc::EPOLL_CTL_ADD || op == libc::EPOLL_CTL_MOD {
+        before_accepting(fd);
+    }
+    // SAFETY: the program's arguments, passed on unchanged.
+    unsafe { real(epfd, op, fd, event) }
+}
+
+/// # Safety
+/// As poll(2).
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
+    let Some(real) = real!(poll: fn(*mut pollfd, nfds_t, c_int) -> c_int) else {
+        return no_such_function();
+    };
+    // SAFETY: poll's contract: `fds` holds `nfds` entries.
+    unsafe { before_poll(fds, nfds) };
+    // SAFETY: the program's arguments, passed on unchanged.
+    unsafe { real(fds, nfds, timeout) }
+}
+
+/// # Safety
+/// As ppoll(2).
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn ppoll(
+    fds: *mut pollfd,
+    nfds: nfds_t,
+    timeout: *const timespec,
+    sigmask: *const sigset_t,
+) -> c_int {
+    let Some(real) =
+        real!(ppoll: fn(*mut pollfd, nfds_t, *const timespec, *const sigset_t) -> c_int)
+    else {
+        return no_such_function();
+    };
+    // SAFETY: ppoll's contract: `fds` holds `nfds` entries.
+    unsafe { before_poll(fds, nfds) };
+    // SAFETY: the program's arguments, passed on unchanged.
+    unsafe { real(fds, nfds, timeout, sigmask) }
+}
+
+/// glibc's `poll` under `_FORTIFY_SOURCE`.
+///
+/// # Safety
+/// As poll(2), with `fdslen` the size of the array in bytes.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn __poll_chk(
+    fds: *mut pollfd,
+    nfds: nfds_t,
+    timeout: c_int,
+    fdslen: size_t,
+) -> c_int {
+    let Some(real) = real!(__poll_chk: fn(*mut pollfd, nfds_t, c_int, size_t) -> c_int) else {
+        return no_such_function();
+    };
+    // Only what the array really holds: the real function aborts on a larger nfds.
+    let scan = nfds.min((fdslen / size_of::<pollfd>()) as nfds_t);
+    // SAFETY: `fds` holds `fdslen` bytes, hence `scan` entries.
+    unsafe { before_poll(fds, scan) };
+    // SAFETY: the program's arguments, passed on unchanged.
+    unsafe { real(fds, nfds, timeout, fdslen) }
+}
+
+/// glibc's `ppoll` under `_FORTIFY_SOURCE`.
+///
+/// # Safety
+/// As ppoll(2), with `fdslen` the size of the array in bytes.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn __ppoll_chk(
+    fds: *mut pollfd,
+    nfds: nfds_t,
+    timeout: *const timespec,
+    sigmask: *const sigset_t,
+    fdslen: size_t,
+) -> c_int {
+    let Some(real) = real!(__ppoll_chk: fn(*mut pollfd, nfds_t, *const timespec, *const sigset_t, size_t) -> c_int)
+    else {
+        return no_such_function();
+    };
+    let scan = nfds.min((fdslen / size_of::<pollfd>()) as nfds_t);
+    // SAFETY: `fds` holds `fdslen` bytes, hence `scan` entries.
+    unsafe { before_poll(fds, scan) };
+    // SAFETY: the program's arguments, passed on unchanged.
+    unsafe { real(fds, nfds, timeout, sigmask, fdslen) }
+}
+
+/// # Safety
+/// As select(2).
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn select(
+    nfds: c_int,
+    readfds: *mut fd_set,
+    writefds: *mut fd_set,
+    exceptfds: *mut fd_set,
+    timeout: *mut timeval,
+) -> c_int {
+    let Some(real) =
+        real!(select: fn(c_int, *mut fd_set, *mut fd_set, *mut fd_set, *mut timeval) -> c_int)
+    else {
+        return no_such_function();
+    };
+    // SAFETY: select's contract: `readfds` is null or a valid fd_set.
+    unsafe { before_select(nfds, readfds) };
+    // SAFETY: the program's arguments, passed on unchanged.
+    unsafe { real(nfds, readfds, writefds, exceptfds, timeout) }
+}
+
+/// # Safety
+/// As pselect(2).
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn pselect(
+    nfds: c_int,
+    readfds: *mut fd_set,
+    writefds: *mut fd_set,
+    exceptfds: *mut fd_set,
+    timeout: *const timespec,
+    sigmask: *const sigset_t,
+) -> c_int {
+    let Some(real) = real!(
+        pselect: fn(c_int, *mut fd_set, *mut fd_set, *mut fd_set, *const timespec, *const sigset_t) -> c_int
+    ) else {
+        return no_such_function();
+    };
+    // SAFETY: pselect's contract: `readfds` is null or a valid fd_set.
+    unsafe { before_select(nfds, readfds) };
+    // SAFETY: the program's arguments, passed on unchanged.
+    unsafe { real(nfds, readfds, writefds, exceptfds, timeout, sigmask) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_errno_is_restored_on_drop() {
+        // SAFETY: this thread's errno.
+        unsafe { *libc::__errno_location() = libc::EXDEV };
+        {
+            let _saved = SavedErrno::save();
+            // A failing call in between, as the shim's getsockopt on a stock kernel.
+            assert!(get_int(-1, libc::SO_TYPE).is_none());
+            // SAFETY: as above.
+            assert_eq!(unsafe { *libc::__errno_location() }, libc::EBADF);
+        }
+        // SAFETY: as above.
+        assert_eq!(unsafe { *libc::__errno_location() }, libc::EXDEV);
+    }
+
+    #[test]
+    fn only_tcp_sockets_qualify() {
+        use std::os::fd::AsRawFd;
+        let tcp4 = TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(is_tcp(tcp4.as_raw_fd()));
+        assert_eq!(local_addr(tcp4.as_raw_fd()), tcp4.local_addr().ok());
+        if let Ok(tcp6) = TcpListener::bind("[::1]:0") {
+            assert!(is_tcp(tcp6.as_raw_fd()));
+        }
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert!(!is_tcp(udp.as_raw_fd()));
+        let (unix, _) = std::os::unix::net::UnixStream::pair().unwrap();
+        assert!(!is_tcp(unix.as_raw_fd()));
+        let file = std::fs::File::open("/proc/self/stat").unwrap();
+        assert!(!is_tcp(file.as_raw_fd()));
+        // SCTP stream sockets are SOCK_STREAM too; only when the kernel has SCTP.
+        // SAFETY: socket(2) with constant arguments; closed right after.
+        let sctp = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, libc::IPPROTO_SCTP) };
+        if sctp >= 0 {
+            assert!(!is_tcp(sctp));
+            // SAFETY: our own descriptor.
+            unsafe { libc::close(sctp) };
+        }
+    }
+
+    #[test]
+    fn real_functions_resolve_to_libc() {
+        let real = real!(listen: fn(c_int, c_int) -> c_int).expect("libc listen");
+        // SAFETY: listen on an invalid descriptor only fails.
+        assert_eq!(unsafe { real(-1, 1) }, -1);
+        assert!(real!(__poll_chk: fn(*mut pollfd, nfds_t, c_int, size_t) -> c_int).is_some());
+        assert!(real!(pselect: fn(c_int, *mut fd_set, *mut fd_set, *mut fd_set, *const timespec, *const sigset_t) -> c_int).is_some());
+    }
+}
