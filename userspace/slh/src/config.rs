@@ -116,10 +116,13 @@ impl Config {
 
 impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.queues {
+            Queues::PerCpu => f.write_str("one queue per CPU")?,
+            Queues::Count(n) => write!(f, "{n} queues")?,
+        }
         write!(
             f,
-            "{} queues, hash {}, input {}",
-            self.queues,
+            ", hash {}, input {}",
             hash_fn_name(self.hash),
             hash_input_name(self.input)
         )
@@ -247,7 +250,12 @@ mod tests {
             }
         );
         assert_eq!(Config::from_raw(raw, Op::ReadConfig).unwrap(), Some(config));
+        assert_eq!(config.to_string(), "8 queues, hash crc16, input four-tuple");
         let per_cpu = Config::new(Queues::PerCpu, HashFn::Toeplitz);
+        assert_eq!(
+            per_cpu.to_string(),
+            "one queue per CPU, hash toeplitz, input client"
+        );
         assert_eq!(per_cpu.to_raw(Op::Enable).unwrap().queues, -1);
         assert_eq!(per_cpu.input, HashInput::ClientAddr);
     }

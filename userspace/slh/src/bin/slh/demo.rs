@@ -4,7 +4,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -214,19 +214,29 @@ fn epoll_loop(listener: &TcpListener, pid: u32) -> io::Result<()> {
     if epfd < 0 {
         return Err(io::Error::last_os_error());
     }
+    // SAFETY: `epfd` is the new descriptor, owned by nobody else.
+    let epoll = unsafe { OwnedFd::from_raw_fd(epfd) };
     // Exclusive: one worker woken per connection instead of all of them.
     let mut event = libc::epoll_event {
         events: (libc::EPOLLIN | libc::EPOLLEXCLUSIVE) as u32,
         u64: 0,
     };
     // SAFETY: `event` is a valid epoll_event for the call; both descriptors are open.
-    if unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, listener.as_raw_fd(), &mut event) } < 0 {
+    if unsafe {
+        libc::epoll_ctl(
+            epoll.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            listener.as_raw_fd(),
+            &mut event,
+        )
+    } < 0
+    {
         return Err(io::Error::last_os_error());
     }
     let mut ready = [libc::epoll_event { events: 0, u64: 0 }];
     loop {
         // SAFETY: `ready` has room for the one event asked for.
-        let n = unsafe { libc::epoll_wait(epfd, ready.as_mut_ptr(), 1, -1) };
+        let n = unsafe { libc::epoll_wait(epoll.as_raw_fd(), ready.as_mut_ptr(), 1, -1) };
         if n < 0 {
             let error = io::Error::last_os_error();
             if error.raw_os_error() == Some(libc::EINTR) {
