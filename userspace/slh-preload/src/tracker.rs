@@ -117,7 +117,12 @@ impl Tracker {
     /// Whether the caller should register this process on `fd` now: an enabled socket this
     /// process has not tried yet. True once per socket and process, even with racing threads.
     pub fn claim_registration(&self, fd: i32) -> bool {
-        self.any_enabled() && self.enabled.contains(fd) && self.attempted.insert(fd)
+        // Loads before the read-modify-write: a busy poll loop of a registered worker must not
+        // bounce the cache line between threads.
+        self.any_enabled()
+            && self.enabled.contains(fd)
+            && !self.attempted.contains(fd)
+            && self.attempted.insert(fd)
     }
 
     /// The enabled descriptors below `limit` (for select's `nfds`).
