@@ -160,50 +160,69 @@ trace_all() {
 
 # trace_check SCHED FAMILY OUT: what a run of SCHED must show by itself (not only the same as C):
 #   replay: every connection answered; every target reaches one server on all its connections
-#     (locality: nothing is overloaded); every server gets targets; more connections for a
-#     higher weight
+#     (locality: nothing is overloaded); every server gets targets
 #   hold: every held connection on $HOT (its targets' server, not overloaded until then)
 #   overload: HOT's targets all answered by another server; overload-again: the same servers
 #   others-overload: the other servers' targets stay where they were
-#   released: lblc keeps the remap (the cache entry was replaced); lblcr's target now has a
-#     set {HOT, remap} and uses one of the two
+#   released: lblc keeps the remap (the cache entry was replaced); lblcr's target has the set
+#     {remap, HOT} and takes the less loaded of the two
+# and whenever a target is (re)scheduled (new in the replay, remapped in the overload, lblcr's
+# choice within the set once released), the server is the weighted least-connection one, with
+# the load counted from the run's own connections: IPVS's overhead = 256 * active + inactive,
+# where active = the held connections and inactive = every other connection of the run so far
+# (see "Determinism" above); ties go to the first server in IPVS's list (rs1, rs2, rs3; an
+# lblcr set lists its newest member first).
 # Prints a summary of the replay (connections, distinct targets, per-server counts).
 trace_check() {
 	local sched=$1 family=$2 out=$3 case=v$2-$1
 	local f=$out/$case
 	awk -v sched="$sched" -v hot=$HOT -v hold=$HOLD_COUNT -v case="$case" -v w="${CACHE_WEIGHTS[*]}" '
 		function bad(msg) { if (++failed <= 10) print "FAIL: " case ": " msg }
-		FNR == 1 { step = FILENAME; sub(/.*\/v[46]-[a-z]+-/, "", step) }
+		function oh(d) { return 256 * act[d] + cnt[d] - act[d] }
+		# IPVS weighted least-connection over the servers in list order
+		function least(list,   n, i, l, d, s) {
+			n = split(list, s, " ")
+			l = s[1]
+			for (i = 2; i <= n; i++) {
+				d = s[i]
+				if (oh(l) * weight[d] > oh(d) * weight[l]) l = d
+			}
+			return l
+		}
+		function expect(what, want) {
+			if ($2 != want) bad(step ": " what " " $1 " went to " $2 ", not to the least loaded " want \
+				" (" oh("rs1") "/" oh("rs2") "/" oh("rs3") ")")
+		}
+		BEGIN { split(w, wt, " "); for (k = 1; k <= 3; k++) weight["rs" k] = wt[k] }
+		FNR == 1 { step = FILENAME; sub(/.*\/v[46]-[a-z]+-/, "", step)
+			if (step == "released") for (d in act) act[d] = 0 }
 		$2 == "error" { bad(step ": " $0); next }
 		step == "replay" {
 			n++; conns[$2]++
-			if (!($1 in map)) { map[$1] = $2; targets[$2]++; distinct++ }
+			if (!($1 in map)) { expect("new target", least("rs1 rs2 rs3")); map[$1] = $2; targets[$2]++; distinct++ }
 			else if (map[$1] != $2) { if (!moved[$1]++) bad("target " $1 " went to " map[$1] " and then to " $2) }
 		}
-		step == "hold" { held++; if ($2 != hot) bad("held connection to " $1 " went to " $2 ", not " hot) }
+		step == "hold" { held++; act[$2]++; if ($2 != hot) bad("held connection to " $1 " went to " $2 ", not " hot) }
 		step == "overload" { over++; remap[$1] = $2; remapped[$2]++
+			if (map[$1] != hot) bad("target " $1 " was not on " hot)
 			if ($2 == hot) bad("target " $1 " stayed on the overloaded " hot)
-			if (map[$1] != hot) bad("target " $1 " was not on " hot) }
+			else expect("target", least("rs1 rs2 rs3")) }
 		step == "overload-again" { again++; if (remap[$1] != $2) bad("target " $1 " remapped to " remap[$1] " and then to " $2) }
 		step == "others-overload" { others++; if (map[$1] != $2) bad("target " $1 " of " map[$1] " went to " $2 " while " hot " was overloaded") }
 		step == "released" { rel++; back[$2]++
 			if (sched == "lblc" && remap[$1] != $2) bad("target " $1 " remapped to " remap[$1] " went to " $2 " once " hot " was no longer overloaded")
-			if (sched == "lblcr" && $2 != remap[$1] && $2 != hot) bad("target " $1 " (set " hot "," remap[$1] ") went to " $2) }
+			if (sched == "lblcr") expect("target", least(remap[$1] " " hot)) }
+		{ cnt[$2]++ }
 		END {
-			split(w, weight, " ")
-			for (k = 1; k <= 3; k++) {
-				s = "rs" k
-				if (!targets[s]) bad(s " got no target")
-				if (k > 1 && conns[s] <= conns["rs" (k - 1)]) bad("weights " w " but connections " conns["rs1"] "/" conns["rs2"] "/" conns["rs3"])
-			}
+			for (k = 1; k <= 3; k++) if (!targets["rs" k]) bad("rs" k " got no target")
 			if (held != hold) bad(held " held connections, not " hold)
 			if (!over || over != again || over != rel) bad("overload steps: " over "/" again "/" rel " connections")
 			if (!others) bad("no target of the other servers replayed during the overload")
 			if (failed > 10) print "FAIL: " case ": and " failed - 10 " more"
 			if (failed) exit 1
-			printf "ok: %s replay: %d connections, %d distinct targets, weights %s; connections rs1/rs2/rs3 = %d/%d/%d, targets %d/%d/%d; every target on one server\n", \
+			printf "ok: %s replay: %d connections, %d distinct targets, weights %s; connections rs1/rs2/rs3 = %d/%d/%d, targets %d/%d/%d; every target on one server, every new one on the least loaded\n", \
 				case, n, distinct, w, conns["rs1"], conns["rs2"], conns["rs3"], targets["rs1"], targets["rs2"], targets["rs3"]
-			printf "ok: %s overload: %d held on %s; its first %d targets remapped to rs1/rs2 = %d/%d (twice the same), %d targets of the others stayed; released: rs1/rs2/rs3 = %d/%d/%d\n", \
+			printf "ok: %s overload: %d held on %s; its first %d targets remapped to the least loaded, rs1/rs2 = %d/%d (twice the same), %d targets of the others stayed; released: rs1/rs2/rs3 = %d/%d/%d\n", \
 				case, held, hot, over, remapped["rs1"], remapped["rs2"], others, back["rs1"], back["rs2"], back["rs3"]
 		}' "$f-replay" "$f-hold" "$f-overload" "$f-overload-again" "$f-others-overload" "$f-released" ||
 		fail "$case: the run does not behave like $sched (above)"
