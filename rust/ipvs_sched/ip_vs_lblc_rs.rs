@@ -12,7 +12,7 @@
 //! `core/src/lblc.rs`; the table is read under RCU on the packet path and written under the
 //! service's `sched_lock`.
 
-use core::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 use kernel::{c_str, prelude::*};
 
 #[path = "ipvs.rs"]
@@ -24,11 +24,11 @@ mod lblc;
 #[allow(dead_code, unreachable_pub)]
 #[path = "core/src/wlc.rs"]
 mod wlc;
+#[path = "target_table.rs"]
+mod target_table;
 
-use ipvs::{
-    jiffies, Addr, Dest, DestRef, NetSysctl, NetSysctlDef, Packet, RcuList, ReadSide,
-    SchedGuard, SchedLocked, Scheduler, Service, HZ,
-};
+use ipvs::{jiffies, Addr, Dest, DestRef, NetSysctl, NetSysctlDef, Packet, Scheduler, Service, HZ};
+use target_table::{Target, TargetTable};
 
 module! {
     type: LblcModule,
@@ -58,20 +58,17 @@ struct Entry {
     lastuse: AtomicUsize,
 }
 
-/// What the writers change under `sched_lock`.
-struct Writer {
-    gc: lblc::Gc,
-    /// Set by `done_service`: the table is being flushed, no entry may be added.
-    dead: bool,
+impl Target for Entry {
+    fn addr(&self) -> &Addr {
+        &self.addr
+    }
+    fn lastuse(&self) -> &AtomicUsize {
+        &self.lastuse
+    }
 }
 
-/// The per-service table (C's `struct ip_vs_lblc_table`).
-struct Table {
-    buckets: KVec<RcuList<Entry>>,
-    /// Number of entries; changed under `sched_lock`, read without it, as C's `atomic_t`.
-    entries: AtomicI32,
-    writer: SchedLocked<Writer>,
-}
+/// C's `struct ip_vs_lblc_table`.
+type Table = TargetTable<Entry, { lblc::TAB_BITS }>;
 
 fn load(dest: &Dest) -> lblc::DestLoad {
     lblc::DestLoad {
@@ -87,45 +84,25 @@ fn loads(svc: &Service) -> impl Iterator<Item = (&Dest, lblc::DestLoad)> + Clone
     svc.destinations().map(|dest| (dest, load(dest)))
 }
 
-impl Table {
-    fn bucket(&self, addr: &Addr) -> &RcuList<Entry> {
-        let hash = match addr {
-            Addr::V4(a) => lblc::hashkey_v4(*a),
-            Addr::V6(a) => lblc::hashkey_v6(*a),
-        };
-        // `hashkey_*` return `hash_32(.., TAB_BITS)`, below `TAB_SIZE` = `buckets.len()`.
-        &self.buckets[hash as usize]
+/// C's `ip_vs_lblc_new()`: records `dest` for `addr`, replacing an entry that points to
+/// another server, unless the table is full (then the connection still gets `dest`).
+fn record(tbl: &Table, addr: Addr, dest: &Dest) {
+    let writer = tbl.lock();
+    if !writer.is_live() {
+        return;
     }
-
-    fn get<'a>(&'a self, addr: &Addr, read_side: &'a impl ReadSide) -> Option<&'a Entry> {
-        self.bucket(addr).iter(read_side).find(|en| en.addr == *addr)
-    }
-
-    /// C's `ip_vs_lblc_new()`: records `dest` for `addr`, replacing an entry that points to
-    /// another server, unless the table is full (then the connection still gets `dest`).
-    fn record(&self, writer: &SchedGuard<'_, Writer>, addr: Addr, dest: &Dest) {
-        let bucket = self.bucket(&addr);
-        if let Some(en) = self.get(&addr, writer) {
-            if core::ptr::eq(&*en.dest, dest) {
-                return;
-            }
-            if bucket.remove_first(writer, |e| e.addr == addr) {
-                self.entries.fetch_sub(1, Ordering::Relaxed);
-            }
-        }
-        if !lblc::may_create(self.entries.load(Ordering::Relaxed)) {
+    if let Some(en) = tbl.get(&addr, &writer) {
+        if core::ptr::eq(&*en.dest, dest) {
             return;
         }
-        let entry = Entry {
-            addr,
-            dest: DestRef::new(dest),
-            lastuse: AtomicUsize::new(jiffies() as usize),
-        };
-        // Like C, an allocation failure only means the target is not cached.
-        if bucket.push_front(writer, entry).is_ok() {
-            self.entries.fetch_add(1, Ordering::Relaxed);
-        }
+        tbl.remove(&writer, &addr);
     }
+    let entry = Entry {
+        addr,
+        dest: DestRef::new(dest),
+        lastuse: AtomicUsize::new(jiffies()),
+    };
+    tbl.insert(&writer, entry);
 }
 
 struct Lblc;
@@ -136,47 +113,24 @@ impl Scheduler for Lblc {
     const PERIOD: Option<ipvs::Jiffies> = Some(lblc::check_expire_interval(HZ) as _);
 
     fn init_service(svc: &Service) -> Result<Table> {
-        let mut buckets = KVec::with_capacity(lblc::TAB_SIZE, GFP_KERNEL)?;
-        for _ in 0..lblc::TAB_SIZE {
-            buckets.push(RcuList::new(), GFP_KERNEL)?;
-        }
-        Ok(Table {
-            buckets,
-            entries: AtomicI32::new(0),
-            writer: SchedLocked::new(
-                svc,
-                Writer {
-                    gc: lblc::Gc::new(),
-                    dead: false,
-                },
-            ),
-        })
+        Table::new(svc)
     }
 
-    /// C's `ip_vs_lblc_flush()`: every entry goes (after a grace period, with its server
-    /// reference), and no new one may be added.
     fn done_service(_svc: &Service, tbl: &Table) {
-        let mut writer = tbl.writer.lock();
-        writer.dead = true;
-        for bucket in tbl.buckets.iter() {
-            let removed = bucket.retain(&writer, |_| false);
-            tbl.entries.fetch_sub(removed as i32, Ordering::Relaxed);
-        }
+        tbl.flush();
     }
 
+    /// C's `ip_vs_lblc_schedule()`.
     fn schedule<'a>(svc: &'a Service, tbl: &'a Table, pkt: &'a Packet) -> Option<&'a Dest> {
         let addr = pkt.daddr();
         let cached = tbl.get(&addr, pkt).map(|en| {
-            en.lastuse.store(jiffies() as usize, Ordering::Relaxed);
+            en.lastuse.store(jiffies(), Ordering::Relaxed);
             (&*en.dest, load(&en.dest))
         });
         match lblc::schedule(cached, loads(svc)) {
             lblc::Choice::Cached(dest) => Some(dest),
             lblc::Choice::Fresh(dest) => {
-                let writer = tbl.writer.lock();
-                if !writer.dead {
-                    tbl.record(&writer, addr, dest);
-                }
+                record(tbl, addr, dest);
                 Some(dest)
             }
             lblc::Choice::NoDest => {
@@ -186,25 +140,8 @@ impl Scheduler for Lblc {
         }
     }
 
-    /// C's `ip_vs_lblc_check_expire()`.
     fn periodic(svc: &Service, tbl: &Table) {
-        let now = jiffies();
-        let Some(mut sweep) = tbl.writer.lock().gc.start(tbl.entries.load(Ordering::Relaxed))
-        else {
-            return;
-        };
-        let timeout = sweep.timeout(EXPIRATION.get(svc), HZ);
-        while let Some(j) = sweep.next_bucket() {
-            let writer = tbl.writer.lock();
-            let removed = tbl.buckets[j].retain(&writer, |en| {
-                !lblc::is_stale(now as _, en.lastuse.load(Ordering::Relaxed) as _, timeout)
-            });
-            tbl.entries.fetch_sub(removed as i32, Ordering::Relaxed);
-            for _ in 0..removed {
-                sweep.removed();
-            }
-        }
-        tbl.writer.lock().gc.finish(sweep);
+        tbl.collect_garbage(|| EXPIRATION.get(svc), jiffies());
     }
 }
 

@@ -10,7 +10,7 @@
 //! decisions are the pure code of `core/src/lblcr.rs`; the table and the sets are read under
 //! RCU on the packet path and written under the service's `sched_lock`.
 
-use core::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 use kernel::{c_str, prelude::*};
 
 #[path = "ipvs.rs"]
@@ -25,11 +25,16 @@ mod lblcr;
 #[allow(dead_code, unreachable_pub)]
 #[path = "core/src/wlc.rs"]
 mod wlc;
+// lblcr never removes a single entry outside the garbage collection.
+#[allow(dead_code)]
+#[path = "target_table.rs"]
+mod target_table;
 
 use ipvs::{
-    jiffies, Addr, Dest, DestRef, NetSysctl, NetSysctlDef, Packet, RcuList, ReadSide,
-    SchedGuard, SchedLocked, Scheduler, Service, HZ,
+    jiffies, Addr, Dest, DestRef, NetSysctl, NetSysctlDef, Packet, RcuList, ReadSide, SchedGuard,
+    Scheduler, Service, HZ,
 };
+use target_table::{Target, TargetTable, Writer};
 
 module! {
     type: LblcrModule,
@@ -62,20 +67,18 @@ struct Entry {
     lastuse: AtomicUsize,
 }
 
-/// What the writers change under `sched_lock`.
-struct Writer {
-    gc: lblcr::Gc,
-    /// Set by `done_service`: the table is being flushed, no entry may be added.
-    dead: bool,
+impl Target for Entry {
+    fn addr(&self) -> &Addr {
+        &self.addr
+    }
+    fn lastuse(&self) -> &AtomicUsize {
+        &self.lastuse
+    }
 }
 
-/// The per-service table (C's `struct ip_vs_lblcr_table`).
-struct Table {
-    buckets: KVec<RcuList<Entry>>,
-    /// Number of entries; changed under `sched_lock`, read without it, as C's `atomic_t`.
-    entries: AtomicI32,
-    writer: SchedLocked<Writer>,
-}
+/// C's `struct ip_vs_lblcr_table`.
+type Table = TargetTable<Entry, { lblcr::TAB_BITS }>;
+type TableGuard<'a> = SchedGuard<'a, Writer<{ lblcr::TAB_BITS }>>;
 
 fn load(dest: &Dest) -> lblcr::DestLoad {
     lblcr::DestLoad {
@@ -101,62 +104,45 @@ impl Entry {
     }
 
     /// C's `ip_vs_dest_set_insert(set, dest, true)`: adds `dest` unless already a member.
-    fn insert(&self, writer: &SchedGuard<'_, Writer>, dest: &Dest) {
+    fn insert(&self, writer: &TableGuard<'_>, dest: &Dest) {
         if self.set.iter(writer).any(|member| core::ptr::eq(&**member, dest)) {
             return;
         }
         // Like C, an allocation failure leaves the set as it is.
         if self.set.push_front(writer, DestRef::new(dest)).is_ok() {
-            self.lastmod.store(jiffies() as usize, Ordering::Relaxed);
+            self.lastmod.store(jiffies(), Ordering::Relaxed);
         }
     }
 
     /// C's `ip_vs_dest_set_erase()`.
-    fn erase(&self, writer: &SchedGuard<'_, Writer>, dest: &Dest) {
+    fn erase(&self, writer: &TableGuard<'_>, dest: &Dest) {
         if self.set.remove_first(writer, |member| core::ptr::eq(&**member, dest)) {
-            self.lastmod.store(jiffies() as usize, Ordering::Relaxed);
+            self.lastmod.store(jiffies(), Ordering::Relaxed);
         }
     }
 }
 
-impl Table {
-    fn bucket(&self, addr: &Addr) -> &RcuList<Entry> {
-        let hash = match addr {
-            Addr::V4(a) => lblcr::hashkey_v4(*a),
-            Addr::V6(a) => lblcr::hashkey_v6(*a),
-        };
-        // `hashkey_*` return `hash_32(.., TAB_BITS)`, below `TAB_SIZE` = `buckets.len()`.
-        &self.buckets[hash as usize]
+/// C's `ip_vs_lblcr_new()`: a new entry whose set holds `dest`, unless the table is full;
+/// if another CPU created the entry meanwhile, `dest` joins its set.
+fn record(tbl: &Table, addr: Addr, dest: &Dest) {
+    let writer = tbl.lock();
+    if !writer.is_live() {
+        return;
     }
-
-    fn get<'a>(&'a self, addr: &Addr, read_side: &'a impl ReadSide) -> Option<&'a Entry> {
-        self.bucket(addr).iter(read_side).find(|en| en.addr == *addr)
+    if let Some(en) = tbl.get(&addr, &writer) {
+        en.insert(&writer, dest);
+        return;
     }
-
-    /// C's `ip_vs_lblcr_new()`: a new entry whose set holds `dest`, unless the table is full;
-    /// if another CPU created the entry meanwhile, `dest` joins its set.
-    fn record(&self, writer: &SchedGuard<'_, Writer>, addr: Addr, dest: &Dest) {
-        if let Some(en) = self.get(&addr, writer) {
-            en.insert(writer, dest);
-            return;
-        }
-        if !lblcr::may_create(self.entries.load(Ordering::Relaxed)) {
-            return;
-        }
-        let now = jiffies() as usize;
-        let entry = Entry {
-            addr,
-            set: RcuList::new(),
-            lastmod: AtomicUsize::new(now),
-            lastuse: AtomicUsize::new(now),
-        };
-        // The entry is not published yet: nobody else can see its set.
-        if entry.set.push_front(writer, DestRef::new(dest)).is_err() {
-            return;
-        }
-        if self.bucket(&addr).push_front(writer, entry).is_ok() {
-            self.entries.fetch_add(1, Ordering::Relaxed);
-        }
+    let now = jiffies();
+    let entry = Entry {
+        addr,
+        set: RcuList::new(),
+        lastmod: AtomicUsize::new(now),
+        lastuse: AtomicUsize::new(now),
+    };
+    // The entry is not published yet: nobody else can see its set.
+    if entry.set.push_front(&writer, DestRef::new(dest)).is_ok() {
+        tbl.insert(&writer, entry);
     }
 }
 
@@ -168,32 +154,11 @@ impl Scheduler for Lblcr {
     const PERIOD: Option<ipvs::Jiffies> = Some(lblcr::check_expire_interval(HZ) as _);
 
     fn init_service(svc: &Service) -> Result<Table> {
-        let mut buckets = KVec::with_capacity(lblcr::TAB_SIZE, GFP_KERNEL)?;
-        for _ in 0..lblcr::TAB_SIZE {
-            buckets.push(RcuList::new(), GFP_KERNEL)?;
-        }
-        Ok(Table {
-            buckets,
-            entries: AtomicI32::new(0),
-            writer: SchedLocked::new(
-                svc,
-                Writer {
-                    gc: lblcr::Gc::new(),
-                    dead: false,
-                },
-            ),
-        })
+        Table::new(svc)
     }
 
-    /// C's `ip_vs_lblcr_flush()`: every entry goes with its set (after a grace period, with
-    /// the server references), and no new one may be added.
     fn done_service(_svc: &Service, tbl: &Table) {
-        let mut writer = tbl.writer.lock();
-        writer.dead = true;
-        for bucket in tbl.buckets.iter() {
-            let removed = bucket.retain(&writer, |_| false);
-            tbl.entries.fetch_sub(removed as i32, Ordering::Relaxed);
-        }
+        tbl.flush();
     }
 
     /// C's `ip_vs_lblcr_schedule()`.
@@ -203,19 +168,16 @@ impl Scheduler for Lblcr {
             // No entry: the least-connection server, recorded in a new entry. Without a
             // server C only logs a debug message here.
             let dest = lblcr::schedule_uncached(loads(svc))?;
-            let writer = tbl.writer.lock();
-            if !writer.dead {
-                tbl.record(&writer, addr, dest);
-            }
+            record(tbl, addr, dest);
             return Some(dest);
         };
-        en.lastuse.store(jiffies() as usize, Ordering::Relaxed);
+        en.lastuse.store(jiffies(), Ordering::Relaxed);
         // The candidate is taken before a stale set loses its most loaded member.
         let candidate = lblcr::set_min(en.members(pkt));
         let expiration = EXPIRATION.get(svc);
         let lastmod = en.lastmod.load(Ordering::Relaxed) as _;
         if lblcr::should_drop_most_loaded(en.members(pkt).count(), lastmod, jiffies() as _, expiration) {
-            let writer = tbl.writer.lock();
+            let writer = tbl.lock();
             if en.members(&writer).count() > 1 {
                 if let Some(most) = lblcr::set_max(en.members(&writer)) {
                     en.erase(&writer, most);
@@ -231,32 +193,15 @@ impl Scheduler for Lblcr {
             svc.scheduler_err(c_str!("no destination available"));
             return None;
         };
-        let writer = tbl.writer.lock();
-        if !writer.dead {
+        let writer = tbl.lock();
+        if writer.is_live() {
             en.insert(&writer, dest);
         }
         Some(dest)
     }
 
-    /// C's `ip_vs_lblcr_check_expire()`.
     fn periodic(svc: &Service, tbl: &Table) {
-        let now = jiffies();
-        let Some(mut sweep) = tbl.writer.lock().gc.start(tbl.entries.load(Ordering::Relaxed))
-        else {
-            return;
-        };
-        let timeout = sweep.timeout(EXPIRATION.get(svc), HZ);
-        while let Some(j) = sweep.next_bucket() {
-            let writer = tbl.writer.lock();
-            let removed = tbl.buckets[j].retain(&writer, |en| {
-                !lblcr::is_stale(now as _, en.lastuse.load(Ordering::Relaxed) as _, timeout)
-            });
-            tbl.entries.fetch_sub(removed as i32, Ordering::Relaxed);
-            for _ in 0..removed {
-                sweep.removed();
-            }
-        }
-        tbl.writer.lock().gc.finish(sweep);
+        tbl.collect_garbage(|| EXPIRATION.get(svc), jiffies());
     }
 }
 

@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The per-service table of the locality-based schedulers: target address → entry, what C's
+//! `ip_vs_lblc_table` and `ip_vs_lblcr_table` are. lblc's entry holds one server, lblcr's a
+//! set; everything else is the same in both C modules and is here once: the buckets (read under
+//! RCU on the packet path, written under the service's `sched_lock`), the entry count and its
+//! cap, the flush when the service stops, and the garbage collection the timer runs.
+//!
+//! Included with `#[path]` by `ip_vs_lblc_rs.rs` and `ip_vs_lblcr_rs.rs`, next to the glue
+//! (`ipvs`) and the pure core (`lblc`); no `unsafe` here.
+
+use core::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use kernel::prelude::*;
+
+use super::ipvs::{Addr, RcuList, ReadSide, SchedGuard, SchedLocked, Service, HZ};
+use super::lblc;
+
+/// What the table needs of an entry.
+pub(crate) trait Target {
+    /// The target address (the key).
+    fn addr(&self) -> &Addr;
+    /// Jiffies of the last connection to the target.
+    fn lastuse(&self) -> &AtomicUsize;
+}
+
+/// What the writers change under `sched_lock`.
+pub(crate) struct Writer<const BITS: u32> {
+    gc: lblc::TableGc<BITS>,
+    /// Set when the service stops: the table is being flushed, no entry may be added.
+    dead: bool,
+}
+
+impl<const BITS: u32> Writer<BITS> {
+    /// Whether entries may still be added (C's `!tbl->dead`).
+    pub(crate) fn is_live(&self) -> bool {
+        !self.dead
+    }
+}
+
+/// A table of `1 << BITS` buckets (10 for both C modules).
+pub(crate) struct TargetTable<E, const BITS: u32> {
+    buckets: KVec<RcuList<E>>,
+    /// Number of entries; changed under `sched_lock`, read without it, as C's `atomic_t`.
+    entries: AtomicI32,
+    writer: SchedLocked<Writer<BITS>>,
+}
+
+impl<E: Target, const BITS: u32> TargetTable<E, BITS> {
+    /// The empty table of `svc` (C's `init_svc`).
+    pub(crate) fn new(svc: &Service) -> Result<Self> {
+        let size = 1usize << BITS;
+        let mut buckets = KVec::with_capacity(size, GFP_KERNEL)?;
+        for _ in 0..size {
+            buckets.push(RcuList::new(), GFP_KERNEL)?;
+        }
+        Ok(Self {
+            buckets,
+            entries: AtomicI32::new(0),
+            writer: SchedLocked::new(
+                svc,
+                Writer {
+                    gc: lblc::TableGc::new(),
+                    dead: false,
+                },
+            ),
+        })
+    }
+
+    /// Takes the service's `sched_lock`, which every change of the table needs.
+    pub(crate) fn lock(&self) -> SchedGuard<'_, Writer<BITS>> {
+        self.writer.lock()
+    }
+
+    /// C's `hashkey()`: the bucket of `addr` (an IPv6 address folded to 32 bits).
+    fn bucket(&self, addr: &Addr) -> &RcuList<E> {
+        let folded = match addr {
+            Addr::V4(a) => u32::from_be_bytes(*a),
+            Addr::V6(a) => lblc::fold_v6(*a),
+        };
+        // `hash_32(.., BITS)` is below `1 << BITS` = `buckets.len()`.
+        &self.buckets[lblc::hash_32(folded, BITS) as usize]
+    }
+
+    /// C's `get()`: the entry of `addr`, if any.
+    pub(crate) fn get<'a>(&'a self, addr: &Addr, read_side: &'a impl ReadSide) -> Option<&'a E> {
+        self.bucket(addr).iter(read_side).find(|en| en.addr() == addr)
+    }
+
+    /// Removes the entry of `addr` (freed after a grace period); whether there was one.
+    pub(crate) fn remove(&self, writer: &SchedGuard<'_, Writer<BITS>>, addr: &Addr) -> bool {
+        let removed = self.bucket(addr).remove_first(writer, |en| en.addr() == addr);
+        if removed {
+            self.entries.fetch_sub(1, Ordering::Relaxed);
+        }
+        removed
+    }
+
+    /// Adds `entry` unless the table holds `max_size * 3 / 2` entries already (C's check in
+    /// `new()`) or memory is short (then, as in C, the target is just not cached).
+    pub(crate) fn insert(&self, writer: &SchedGuard<'_, Writer<BITS>>, entry: E) {
+        if self.entries.load(Ordering::Relaxed) >= lblc::create_limit(BITS) {
+            return;
+        }
+        if self.bucket(entry.addr()).push_front(writer, entry).is_ok() {
+            self.entries.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// C's `flush()`, from `done_service`: every entry goes (after a grace period, with the
+    /// server references it holds), and none may be added any more.
+    pub(crate) fn flush(&self) {
+        let mut writer = self.writer.lock();
+        writer.dead = true;
+        for bucket in self.buckets.iter() {
+            let removed = bucket.retain(&writer, |_| false);
+            self.entries.fetch_sub(removed as i32, Ordering::Relaxed);
+        }
+    }
+
+    /// C's `check_expire()`, from the service's timer: a full check every 30th run (entries
+    /// idle for `expiration` jiffies, the sysctl), otherwise, when the table holds more than
+    /// `max_size` entries, a sweep of entries idle for 6 minutes; both from the rover on.
+    pub(crate) fn collect_garbage(&self, expiration: impl FnOnce() -> i32, now: usize) {
+        let Some(mut sweep) = self.writer.lock().gc.start(self.entries.load(Ordering::Relaxed))
+        else {
+            return;
+        };
+        let timeout = sweep.timeout(expiration(), HZ);
+        while let Some(j) = sweep.next_bucket() {
+            let writer = self.writer.lock();
+            let removed = self.buckets[j].retain(&writer, |en| {
+                !lblc::is_stale(now as _, en.lastuse().load(Ordering::Relaxed) as _, timeout)
+            });
+            self.entries.fetch_sub(removed as i32, Ordering::Relaxed);
+            for _ in 0..removed {
+                sweep.removed();
+            }
+        }
+        self.writer.lock().gc.finish(sweep);
+    }
+}
