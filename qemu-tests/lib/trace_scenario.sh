@@ -191,7 +191,8 @@ trace_check() {
 		}
 		function expect(what, want) {
 			if ($2 != want) bad(step ": " what " " $1 " went to " $2 ", not to the least loaded " want \
-				" (" oh("rs1") "/" oh("rs2") "/" oh("rs3") ")")
+				" (256 * active + inactive: rs1/rs2/rs3 = " oh("rs1") "/" oh("rs2") "/" oh("rs3") \
+				", weights " w ")")
 		}
 		BEGIN { split(w, wt, " "); for (k = 1; k <= 3; k++) weight["rs" k] = wt[k] }
 		FNR == 1 { step = FILENAME; sub(/.*\/v[46]-[a-z]+-/, "", step)
