@@ -9,9 +9,11 @@
 //!
 //! The kernel module includes these very files with `#[path]`; this crate exists so that the
 //! host can unit- and property-test them with cargo. Hence: `core` only, no allocation, no
-//! `unsafe`, no floating point, and the two modules do not depend on each other.
+//! `unsafe`, no floating point. [`hash`] and [`table`] do not depend on each other; [`options`]
+//! (what the socket options ask for) uses both.
 #![no_std]
 #![forbid(unsafe_code)]
 
 pub mod hash;
+pub mod options;
 pub mod table;
