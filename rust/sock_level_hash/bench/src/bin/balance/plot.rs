@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The balance plots: one PNG per statistic and unit, a panel per trace and mapping, log2 N
+//! on the x axis, every function next to the ideal random assignment.
+
+use crate::{Results, Stat, Unit};
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+use sock_level_hash_bench::balance::{KeyKind, Mapping, QUEUES, VARIANTS};
+use std::path::Path;
+
+const FONT: &str = "sans-serif";
+
+/// Text is drawn with ab_glyph from this TTF file (no fontconfig/freetype needed).
+pub fn register_font(path: &Path) -> Result<(), String> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        format!(
+            "{}: {e} (install Debian fonts-dejavu-core, or pass --font FILE.ttf)",
+            path.display()
+        )
+    })?;
+    plotters::style::register_font(FONT, FontStyle::Normal, Box::leak(bytes.into_boxed_slice()))
+        .map_err(|_| format!("{}: not a usable font", path.display()))
+}
+
+/// Colour and marker of each variant, in `VARIANTS` order: families share a hue.
+fn colour(variant: usize) -> RGBColor {
+    [
+        RGBColor(214, 39, 40),   // src-ip mod: red
+        RGBColor(255, 127, 14),  // xor-fold src: orange
+        RGBColor(140, 86, 75),   // xor-fold src+dst: brown
+        RGBColor(31, 119, 180),  // crc16 client: blue
+        RGBColor(23, 190, 207),  // crc16 2-tuple: cyan
+        RGBColor(148, 103, 189), // crc16 5-tuple: purple
+        RGBColor(44, 160, 44),   // toeplitz client: green
+        RGBColor(188, 189, 34),  // toeplitz 2-tuple: olive
+        RGBColor(227, 119, 194), // toeplitz 4-tuple: pink
+    ][variant % 9]
+}
+
+fn ideal_colour(key: KeyKind) -> RGBColor {
+    match key {
+        KeyKind::Client => RGBColor(0, 0, 0),
+        KeyKind::Pair => RGBColor(110, 110, 110),
+        KeyKind::Tuple => RGBColor(170, 170, 170),
+    }
+}
+
+/// A tick label with as many decimals as its size needs.
+fn tick(y: f64) -> String {
+    match y {
+        y if y >= 10.0 => format!("{y:.0}"),
+        y if y >= 1.0 => format!("{y:.1}"),
+        y if y >= 0.1 => format!("{y:.2}"),
+        y if y >= 0.01 => format!("{y:.3}"),
+        y => format!("{y:.4}"),
+    }
+}
+
+fn log2(n: usize) -> f64 {
+    (n as f64).log2()
+}
+
+type DrawResult<T> = Result<T, String>;
+
+/// A series: points (log2 N, value), colour, dashed (ideal) or not.
+type Line = (Vec<(f64, f64)>, RGBColor, bool);
+
+fn err<E: std::fmt::Debug>(e: E) -> String {
+    format!("plot: {e:?}")
+}
+
+/// Draws `stat` per `unit` for every trace to `path`.
+pub fn draw(path: &Path, all: &[Results], stat: Stat, unit: Unit) -> DrawResult<()> {
+    let (panel_w, panel_h, legend_w) = (720u32, 470u32, 330u32);
+    let rows = all.len() as u32;
+    let size = (panel_w * 2 + legend_w, panel_h * rows + 70);
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let title = format!(
+        "Socket-level hash balance: {} of the per-queue {} counts (lower is more even)",
+        stat.name(),
+        unit.name()
+    );
+    let root = root.titled(&title, (FONT, 26)).map_err(err)?;
+    let (main, legend) = root.split_horizontally(panel_w * 2);
+    let panels = main.split_evenly((all.len(), 2));
+
+    for (row, results) in all.iter().enumerate() {
+        for (m, mapping) in Mapping::ALL.iter().enumerate() {
+            let panel = &panels[row * 2 + m];
+            // Collect the series first, to scale the y axis to them.
+            let mut lines: Vec<Line> = Vec::new();
+            for (v, _) in results.variants() {
+                let points = QUEUES
+                    .iter()
+                    .filter_map(|&n| results.value(m, v, n, unit, stat).map(|y| (log2(n), y)))
+                    .collect();
+                lines.push((points, colour(v), false));
+            }
+            for key in results.keys() {
+                let points = QUEUES
+                    .iter()
+                    .filter_map(|&n| results.ideal(key, n, unit, stat).map(|s| (log2(n), s.mean)))
+                    .collect();
+                lines.push((points, ideal_colour(key), true));
+            }
+            let floor = match stat {
+                Stat::Nstd => 1e-3,
+                Stat::MaxMean => 1.0,
+            };
+            let ys = lines
+                .iter()
+                .flat_map(|(p, ..)| p.iter().map(|&(_, y)| y.max(floor)));
+            let (lo, hi) = ys.fold((f64::MAX, f64::MIN), |(lo, hi), y| (lo.min(y), hi.max(y)));
+            let (lo, hi) = (lo / 1.15, hi * 1.15);
+            let caption = format!(
+                "{} ({} conns, {} clients), {}",
+                results.trace.name,
+                results.trace.conns.len(),
+                results.trace.n_clients,
+                mapping.name()
+            );
+            let mut chart = ChartBuilder::on(panel)
+                .caption(caption, (FONT, 19))
+                .margin(12)
+                .x_label_area_size(46)
+                .y_label_area_size(70)
+                .build_cartesian_2d(0.85f64..6.15f64, (lo..hi).log_scale())
+                .map_err(err)?;
+            chart
+                .configure_mesh()
+                .x_labels(6)
+                .x_label_formatter(&|x| format!("{}", 2f64.powf(*x).round()))
+                .y_labels(8)
+                .y_label_formatter(&|y| tick(*y))
+                .x_desc("N queues (log2 scale)")
+                .y_desc(stat.name())
+                .label_style((FONT, 15))
+                .axis_desc_style((FONT, 16))
+                .light_line_style(RGBColor(235, 235, 235))
+                .draw()
+                .map_err(err)?;
+            for (points, colour, dashed) in lines {
+                let style = colour.stroke_width(if dashed { 2 } else { 3 });
+                if dashed {
+                    chart
+                        .draw_series(DashedLineSeries::new(points.clone(), 9, 6, style))
+                        .map_err(err)?;
+                } else {
+                    chart
+                        .draw_series(LineSeries::new(points.clone(), style))
+                        .map_err(err)?;
+                }
+                chart
+                    .draw_series(points.iter().map(|&p| Circle::new(p, 4, colour.filled())))
+                    .map_err(err)?;
+            }
+        }
+    }
+
+    // One legend for all panels.
+    let text = (FONT, 17).into_font();
+    let mut y = 80;
+    legend
+        .draw_text(
+            "function (input)",
+            &(FONT, 19).into_font().into_text_style(&legend),
+            (10, y - 40),
+        )
+        .map_err(err)?;
+    let entry = |label: String, colour: RGBColor, dashed: bool, y: i32| -> DrawResult<()> {
+        let style = colour.stroke_width(if dashed { 2 } else { 3 });
+        if dashed {
+            for x in (10..60).step_by(15) {
+                legend
+                    .draw(&PathElement::new(vec![(x, y), (x + 9, y)], style))
+                    .map_err(err)?;
+            }
+        } else {
+            legend
+                .draw(&PathElement::new(vec![(10, y), (60, y)], style))
+                .map_err(err)?;
+        }
+        legend
+            .draw(&Circle::new((35, y), 4, colour.filled()))
+            .map_err(err)?;
+        legend
+            .draw_text(&label, &text.clone().into_text_style(&legend), (70, y - 9))
+            .map_err(err)?;
+        Ok(())
+    };
+    for (v, variant) in VARIANTS.iter().enumerate() {
+        let label = if variant.key == KeyKind::Tuple {
+            format!("{} (traces with ports)", variant.name)
+        } else {
+            variant.name.to_owned()
+        };
+        entry(label, colour(v), false, y)?;
+        y += 30;
+    }
+    y += 15;
+    for key in KeyKind::ALL {
+        entry(
+            format!("ideal: random per {}", key.name()),
+            ideal_colour(key),
+            true,
+            y,
+        )?;
+        y += 30;
+    }
+    y += 20;
+    for line in [
+        "Ideal = mean of Monte Carlo",
+        "trials (fixed seed): a uniform",
+        "random queue per distinct key.",
+        "Each function compares with",
+        "the ideal of its own key.",
+        "Data and numbers:",
+        "docs/results/balance.{md,csv}",
+    ] {
+        legend
+            .draw_text(
+                line,
+                &(FONT, 15).into_font().into_text_style(&legend),
+                (10, y),
+            )
+            .map_err(err)?;
+        y += 22;
+    }
+    root.present().map_err(err)?;
+    Ok(())
+}
