@@ -1,5 +1,5 @@
 # One target per thing a user does. Every target installs what it needs first (bootstrap).
-.PHONY: demo test bootstrap kernel modules host-test qemu-test checkpatch clean
+.PHONY: demo test bench bootstrap kernel modules host-test qemu-test checkpatch clean
 
 # Boot the VM and watch the Rust wlc scheduler balance real connections.
 demo: modules
@@ -8,6 +8,10 @@ demo: modules
 # Everything: host tests, checkpatch, every qemu-test; ends with "N passed, N failed".
 test:
 	@bash scripts/test.sh
+
+# Benchmarks of the hash core (time per hash vs DPDK, balance on real traces); writes docs/results/.
+bench:
+	@bash scripts/bench.sh
 
 # Install missing Debian packages, bindgen-cli and virtme-ng (idempotent).
 bootstrap:

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# make bench: the hash-core benchmarks, from a fresh clone (installs what it needs).
+#   1. time per hash (Criterion), against DPDK's rte_softrss measured in the same run
+#   2. balance of the hash functions on the traces in ../shared/data, against an ideal random
+#      assignment (Monte Carlo, fixed seed)
+# Writes docs/results/ (tables, CSV, PNG plots, README.md with this run's summary).
+# Numbers move with the machine's load; the ratios are measured within one run. Never fails
+# because a number moved, only when something could not run.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+. "$here/env.sh"
+cd "$root"
+started=$(date +%s)
+
+bash "$here/bootstrap-bench.sh"
+
+data=${SLH_DATA:-$root/../shared/data}
+out=${SLH_RESULTS:-$root/docs/results}
+target=${CARGO_TARGET_DIR:-$root/target}
+logs="$target/bench-logs"
+export CRITERION_HOME="$target/criterion"
+mkdir -p "$out" "$logs"
+summary="$logs/summary.txt"
+: >"$summary"
+
+echo "== building (cargo, release, feature bench)"
+cargo build --quiet --release -p sock-level-hash-bench --features bench --bins
+cargo bench --quiet --no-run -p sock-level-hash-bench --features bench --bench hash
+
+echo "== 1. time per hash: Criterion (log: $logs/criterion.txt)"
+rm -rf "$CRITERION_HOME/hash" "$CRITERION_HOME/toeplitz"
+cargo bench --quiet -p sock-level-hash-bench --features bench --bench hash >"$logs/criterion.txt" 2>&1 ||
+	{ tail -20 "$logs/criterion.txt"; exit 1; }
+
+echo "== 1. time per hash: DPDK thash_perf_autotest (log: $logs/dpdk.txt)"
+dpdk_version=$(dpkg-query -W -f='${Version}' dpdk-dev 2>/dev/null || true)
+if command -v dpdk-test >/dev/null; then
+	# --in-memory: no files under /var/run/dpdk, no clash with another DPDK process.
+	if ! DPDK_TEST=thash_perf_autotest timeout 600 dpdk-test --no-huge --no-pci --in-memory -m 512 -l 0 \
+		</dev/null >"$logs/dpdk.txt" 2>&1; then
+		echo "dpdk-test thash_perf_autotest failed (exit $?), see $logs/dpdk.txt" >>"$logs/dpdk.txt"
+	fi
+else
+	echo "DPDK could not be installed (Debian package dpdk-dev, binary dpdk-test): no anchor measured" >"$logs/dpdk.txt"
+fi
+
+target/release/slh-hash-report --criterion "$CRITERION_HOME" --dpdk "$logs/dpdk.txt" \
+	--dpdk-version "${dpdk_version:-none}" --out "$out" | tee -a "$summary"
+
+echo "== 2. balance on real traffic"
+target/release/slh-balance --data "$data" --out "$out" --trials 200 | tee -a "$summary"
+
+elapsed=$(($(date +%s) - started))
+{
+	echo "# Benchmark results"
+	echo
+	echo "Written by \`make bench\` (\`scripts/bench.sh\`) on $(date -u +%Y-%m-%d) at commit" \
+		"$(git rev-parse --short HEAD 2>/dev/null || echo '?'); the run took ${elapsed} s."
+	echo "How to read them: the \"Results\" section of the top-level README."
+	echo
+	echo "- [hash-timing.md](hash-timing.md), [hash-timing.csv](hash-timing.csv): time per hash, against DPDK's \`rte_softrss\` and the papers"
+	echo "- [balance.md](balance.md), [balance.csv](balance.csv): balance on the traces, against an ideal random assignment"
+	for png in balance-nstd-per-connection balance-nstd-per-client balance-maxmean-per-connection balance-maxmean-per-client; do
+		echo "- [$png.png]($png.png)"
+	done
+	echo
+	echo "What the run printed:"
+	echo
+	echo '```text'
+	cat "$summary"
+	echo '```'
+} >"$out/README.md"
+echo "== make bench done in ${elapsed} s; results in ${out#"$root"/}/"
