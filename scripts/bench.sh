@@ -28,18 +28,21 @@ echo "== building (cargo, release, feature bench)"
 cargo build --quiet --release -p sock-level-hash-bench --features bench --bins
 cargo bench --quiet --no-run -p sock-level-hash-bench --features bench --bench hash
 
-echo "== 1. time per hash: Criterion (log: $logs/criterion.txt)"
+echo "== 1. time per hash: Criterion (log: ${logs#"$root"/}/criterion.txt)"
 rm -rf "$CRITERION_HOME/hash" "$CRITERION_HOME/toeplitz"
 cargo bench --quiet -p sock-level-hash-bench --features bench --bench hash >"$logs/criterion.txt" 2>&1 ||
 	{ tail -20 "$logs/criterion.txt"; exit 1; }
 
-echo "== 1. time per hash: DPDK thash_perf_autotest (log: $logs/dpdk.txt)"
+echo "== 1. time per hash: DPDK thash_perf_autotest (log: ${logs#"$root"/}/dpdk.txt)"
 dpdk_version=$(dpkg-query -W -f='${Version}' dpdk-dev 2>/dev/null || true)
 if command -v dpdk-test >/dev/null; then
-	# --in-memory: no files under /var/run/dpdk, no clash with another DPDK process.
-	if ! DPDK_TEST=thash_perf_autotest timeout 600 dpdk-test --no-huge --no-pci --in-memory -m 512 -l 0 \
-		</dev/null >"$logs/dpdk.txt" 2>&1; then
-		echo "dpdk-test thash_perf_autotest failed (exit $?), see $logs/dpdk.txt" >>"$logs/dpdk.txt"
+	# No hugepages, no devices; --no-shconf and its own prefix: no clash with another DPDK
+	# process. The test name comes from the environment, so no stdin is needed.
+	rc=0
+	DPDK_TEST=thash_perf_autotest timeout 600 dpdk-test --no-huge --no-pci --no-shconf \
+		--file-prefix slh-bench -m 512 -l 0 </dev/null >"$logs/dpdk.txt" 2>&1 || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		echo "dpdk-test thash_perf_autotest failed (exit $rc), see ${logs#"$root"/}/dpdk.txt" >>"$logs/dpdk.txt"
 	fi
 else
 	echo "DPDK could not be installed (Debian package dpdk-dev, binary dpdk-test): no anchor measured" >"$logs/dpdk.txt"

@@ -299,14 +299,16 @@ fn csv(all: &[Results]) -> String {
 
 fn trace_facts(t: &Trace) -> String {
     let mut facts = format!(
-        "{}. {} connections, {} distinct clients, {} client-server pairs, {} 4-tuples; {} data rows",
+        "{}. {} connections, {} distinct clients, {} client-server pairs",
         t.description,
         t.conns.len(),
         t.n_clients,
         t.n_pairs,
-        t.n_tuples,
-        t.rows
     );
+    if t.has_ports {
+        write!(facts, ", {} 4-tuples", t.n_tuples).unwrap();
+    }
+    write!(facts, "; {} data rows", t.rows).unwrap();
     if t.duplicates > 0 {
         write!(facts, ", {} repeated 4-tuples dropped", t.duplicates).unwrap();
     }
