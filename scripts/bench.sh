@@ -16,7 +16,7 @@ started=$(date +%s)
 bash "$here/bootstrap-bench.sh"
 
 data=${SLH_DATA:-$root/../shared/data}
-out=${SLH_RESULTS:-$root/docs/results}
+out=${SLH_RESULTS:-docs/results}
 target=${CARGO_TARGET_DIR:-$root/target}
 logs="$target/bench-logs"
 export CRITERION_HOME="$target/criterion"
@@ -74,4 +74,4 @@ elapsed=$(($(date +%s) - started))
 	cat "$summary"
 	echo '```'
 } >"$out/README.md"
-echo "== make bench done in ${elapsed} s; results in ${out#"$root"/}/"
+echo "== make bench done in ${elapsed} s; results in $out/"

@@ -338,6 +338,7 @@ fn markdown(all: &[Results], trials: usize) -> String {
          even than 95 % of random assignments) and - when below it.\n"
     )
     .unwrap();
+    md.push_str(&overview(all));
     for r in all {
         writeln!(md, "## {}\n\n{}.\n", r.trace.name, trace_facts(&r.trace)).unwrap();
         for unit in Unit::ALL {
@@ -402,6 +403,53 @@ fn markdown(all: &[Results], trials: usize) -> String {
             write!(md, "| {} |", variant.name).unwrap();
             for n in QUEUES {
                 write!(md, " {} |", r.measured[&(1, v, n)].2).unwrap();
+            }
+            md.push('\n');
+        }
+        md.push('\n');
+    }
+    md
+}
+
+/// The overview tables: per mapping, for each function and trace/unit, the range of
+/// normalised std / ideal over N = 2..64 and how many N are above the ideal's 5-95 % range.
+fn overview(all: &[Results]) -> String {
+    let mut md = String::new();
+    for (m, mapping) in Mapping::ALL.iter().enumerate() {
+        writeln!(
+            md,
+            "## Overview, {}: normalised std / ideal, lowest–highest over N = 2..64, and how \
+             many of the 6 N are above the ideal's 5-95 % range\n",
+            mapping.name()
+        )
+        .unwrap();
+        md.push_str("| function |");
+        for r in all {
+            for unit in Unit::ALL {
+                write!(md, " {}, per {} |", r.trace.name, unit.name()).unwrap();
+            }
+        }
+        md.push_str("\n|---|");
+        md.push_str(&"---|".repeat(all.len() * Unit::ALL.len()));
+        md.push('\n');
+        for (v, variant) in VARIANTS.iter().enumerate() {
+            write!(md, "| {} |", variant.name).unwrap();
+            for r in all {
+                for unit in Unit::ALL {
+                    if !variant.applies_to(&r.trace) {
+                        md.push_str(" (no ports) |");
+                        continue;
+                    }
+                    let (mut lo, mut hi, mut above) = (f64::MAX, f64::MIN, 0);
+                    for n in QUEUES {
+                        let x = r.value(m, v, n, unit, Stat::Nstd).unwrap();
+                        let i = r.ideal(variant.key, n, unit, Stat::Nstd).unwrap();
+                        lo = lo.min(x / i.mean);
+                        hi = hi.max(x / i.mean);
+                        above += usize::from(x > i.p95);
+                    }
+                    write!(md, " {lo:.2}–{hi:.2}, {above}+ |").unwrap();
+                }
             }
             md.push('\n');
         }
