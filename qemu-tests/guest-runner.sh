@@ -1,8 +1,16 @@
 #!/bin/bash
-# Runs inside the VM: every qemu-test in turn, TAP on stdout.
-# A test fails if it exits non-zero or if the kernel log it produced contains a kernel
-# error report (BUG, WARNING, Oops, KASAN, lockdep, RCU stall), even when it passed.
+# Runs inside the VM: every qemu-test, TAP on stdout (in the order the tests finish).
+# A test fails if it exits non-zero or if the kernel log written while it ran contains a
+# kernel error report (BUG, WARNING, Oops, KASAN, lockdep, RCU stall), even when it passed.
 # usage: guest-runner.sh RESULTS_DIR [TEST...]   (RESULTS_DIR is shared with the host)
+#
+# Tests run in SLH_QEMU_LANES lanes side by side (default 2, the guest's CPUs): under TCG
+# a test spends most of its time in exec and python start-up on one CPU, so two tests at once
+# use both. Each test runs in a mount namespace of its own with private /tmp and /run/netns:
+# its network namespaces (cl, lb, rs1 ...) and files are its own. What tests still share is
+# the kernel's scheduler modules: a test names the schedulers it loads in a header line
+# "# schedulers: wlc wrr", and two tests that name the same one never run at the same time.
+# A test without that line runs alone.
 set -u
 results=$1
 shift
@@ -10,30 +18,113 @@ export SLH_TOP SLH_KBUILD
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] || tests=("$SLH_TOP"/qemu-tests/tests/*.sh)
 . "$SLH_TOP/qemu-tests/lib/kernel-errors.sh"
+lanes=${SLH_QEMU_LANES:-2}
 
-echo "TAP version 13"
-echo "1..${#tests[@]}"
-n=0
-for t in "${tests[@]}"; do
-	n=$((n + 1))
+state=$(mktemp -d /tmp/slh-runner.XXXXXX)
+printf '%s\n' "${tests[@]}" >"$state/pending"
+: >"$state/running"
+
+# What a test locks: the schedulers of its header line, or "*" (everything).
+resources() {
+	local r
+	r=$(sed -n 's/^# schedulers: \([^(]*\).*/\1/p' "$1" | head -n 1 | xargs)
+	echo "${r:-*}"
+}
+
+# conflicts "RES" RUNNING_FILE: whether RES shares a scheduler with a running test.
+conflicts() {
+	local res=$1 running=$2 line r
+	[ -s "$running" ] || return 1
+	[ "$res" = "*" ] && return 0
+	while read -r _ line; do
+		[ "$line" = "*" ] && return 0
+		for r in $line; do
+			case " $res " in *" $r "*) return 0 ;; esac
+		done
+	done <"$running"
+	return 1
+}
+
+# claim: the next pending test that can run now (marked running), "" if none can yet, DONE
+# when nothing is pending. Under the state lock.
+claim() {
+	(
+		flock 9
+		[ -s "$state/pending" ] || { echo DONE; exit 0; }
+		while read -r t; do
+			res=$(resources "$t")
+			conflicts "$res" "$state/running" && continue
+			grep -vxF "$t" "$state/pending" >"$state/pending.new"
+			mv "$state/pending.new" "$state/pending"
+			echo "$t $res" >>"$state/running"
+			echo "$t"
+			exit 0
+		done <"$state/pending"
+	) 9>"$state/lock"
+}
+
+release() {
+	(
+		flock 9
+		awk -v t="$1" '$1 != t' "$state/running" >"$state/running.new"
+		mv "$state/running.new" "$state/running"
+	) 9>"$state/lock"
+}
+
+# run_test TEST: runs it and prints its TAP block (one write, under the lock, so blocks of
+# two lanes never interleave).
+run_test() {
+	local t=$1 name start rc errors secs block
 	name=$(basename "$t" .sh)
 	echo "slh-test-start $name" >/dev/kmsg
 	start=$(date +%s)
-	timeout 900 bash "$t" >"$results/$name.log" 2>&1
+	unshare --mount --propagation private bash -c '
+		mount -t tmpfs slh-tmp /tmp && mkdir -p /run/netns &&
+			mount -t tmpfs slh-netns /run/netns || exit 99
+		timeout 900 bash "$1"
+		rc=$?
+		# A test that failed half-way leaves its namespaces and processes: end them.
+		ip -all netns delete 2>/dev/null
+		exit $rc' slh-test "$t" >"$results/$name.log" 2>&1
 	rc=$?
 	echo "slh-test-end $name" >/dev/kmsg
-	# A test that failed half-way must not break the next one: drop its namespaces.
-	ip -all netns delete 2>/dev/null
 	dmesg | sed -n "/slh-test-start $name\$/,/slh-test-end $name\$/p" >"$results/$name.dmesg"
 	errors=$(kernel_errors "$results/$name.dmesg")
 	secs=$(($(date +%s) - start))
+	block="$state/$name.tap"
 	if [ $rc -eq 0 ] && [ -z "$errors" ]; then
-		echo "ok $n - $name (${secs}s)"
+		echo "ok - $name (${secs}s)"
 		grep '^ok: ' "$results/$name.log" | sed 's/^/# /'
 	else
-		echo "not ok $n - $name (exit $rc, ${secs}s)"
+		echo "not ok - $name (exit $rc, ${secs}s)"
 		[ -z "$errors" ] || printf '%s\n' "$errors" | sed 's/^/# kernel: /'
 		tail -n 40 "$results/$name.log" | sed 's/^/# /'
-	fi
-done
+	fi >"$block"
+	(
+		flock 9
+		n=$(($(cat "$state/done" 2>/dev/null || echo 0) + 1))
+		echo "$n" >"$state/done"
+		sed "1s/^\(not ok\|ok\) - /\1 $n - /" "$block"
+	) 9>"$state/lock"
+}
+
+lane() {
+	local t
+	while :; do
+		t=$(claim)
+		case $t in
+		DONE) return ;;
+		"") sleep 1 ;;
+		*)
+			run_test "$t"
+			release "$t"
+			;;
+		esac
+	done
+}
+
+echo "TAP version 13"
+echo "1..${#tests[@]}"
+for ((l = 0; l < lanes; l++)); do lane & done
+wait
 dmesg >"$results/dmesg.txt"

@@ -5,7 +5,8 @@
 #
 # SLH_QEMU_VMS=N deals the tests out to N virtual machines side by side (default 1: measured
 # on 2 cores, two TCG guests finish no sooner than one, which already uses both cores);
-# SLH_QEMU_CPUS sets each guest's CPUs (default 2).
+# SLH_QEMU_CPUS sets each guest's CPUs (default 2); SLH_QEMU_LANES how many tests a guest runs
+# at once (default 2, see guest-runner.sh).
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/env.sh"
@@ -20,6 +21,13 @@ for t in "$@"; do
 	esac
 done
 [ ${#tests[@]} -gt 0 ] || tests=("$top"/qemu-tests/tests/*.sh)
+# Longest first (as the last run measured them; new tests first of all), so that the lanes of
+# the guest runner (guest-runner.sh) end together.
+durations="$SLH_CACHE/qemu-test-seconds"
+mapfile -t tests < <(for t in "${tests[@]}"; do
+	secs=$(awk -v n="$(basename "$t" .sh)" '$1 == n { print $2 }' "$durations" 2>/dev/null)
+	echo "${secs:-100000} $t"
+done | sort -k1,1nr -s | cut -d' ' -f2-)
 vms=${SLH_QEMU_VMS:-1}
 [ "$vms" -le ${#tests[@]} ] || vms=${#tests[@]}
 
@@ -36,7 +44,7 @@ boot_vm() {
 	# and iproute2; it writes its logs to $dir.
 	timeout 3000 bash "$top/scripts/vng.sh" -v \
 		--cpus "${SLH_QEMU_CPUS:-2}" --memory 2G --rwdir "$dir" \
-		--exec "SLH_TOP=$top SLH_KBUILD=$SLH_KBUILD bash $top/qemu-tests/guest-runner.sh $dir $*" \
+		--exec "SLH_TOP=$top SLH_KBUILD=$SLH_KBUILD SLH_QEMU_LANES=${SLH_QEMU_LANES:-2} bash $top/qemu-tests/guest-runner.sh $dir $*" \
 		</dev/null >"$dir/console.txt" 2>"$dir/kernel-console.txt"
 }
 
@@ -109,5 +117,11 @@ for ((v = 0; v < vms; v++)); do
 		fi
 	fi
 done
+# Remember how long each test took, for the order of the next run.
+touch "$durations"
+for ((v = 0; v < vms; v++)); do
+	sed -n 's/^\(not \)\{0,1\}ok [0-9]* - \([^ ]*\) (.*\b\([0-9][0-9]*\)s)$/\2 \3/p' "$results/vm$v/console.txt"
+done | awk 'FNR == NR { seen[$1] = 1; print; next } !($1 in seen)' - "$durations" 2>/dev/null \
+	>"$durations.new" && mv "$durations.new" "$durations"
 echo "qemu-tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -146,16 +146,29 @@ on the speed of the run"
 	ipvs -C
 }
 
-# trace_all IMPL OUT TMP: the runs of lblc and lblcr, IPv4 and IPv6, with IMPL's modules;
+# trace_all IMPL OUT TMP SCHED: the runs of SCHED (lblc or lblcr), IPv4 and IPv6, with IMPL's module;
 # TMP holds the targets (trace_targets).
 trace_all() {
-	local impl=$1 out=$2 tmp=$3 sched
-	for sched in lblc lblcr; do
-		use_scheduler "$impl" "${TRACE_POLICY:-$sched}"
-		trace_run "$impl" $sched 4 "$tmp/targets4" $HOT_LIMIT4 "$out" "$tmp/${out##*/}"
-		trace_run "$impl" $sched 6 "$tmp/targets6" $HOT_LIMIT6 "$out" "$tmp/${out##*/}"
-		unload_schedulers "${TRACE_POLICY:-$sched}"
-	done
+	local impl=$1 out=$2 tmp=$3 sched=$4
+	use_scheduler "$impl" "${TRACE_POLICY:-$sched}"
+	trace_run "$impl" $sched 4 "$tmp/targets4" $HOT_LIMIT4 "$out" "$tmp/${out##*/}"
+	trace_run "$impl" $sched 6 "$tmp/targets6" $HOT_LIMIT6 "$out" "$tmp/${out##*/}"
+	unload_schedulers "${TRACE_POLICY:-$sched}"
+}
+
+# trace_test SCHED: the whole test for lblc or lblcr (tests/lblc_trace.sh, lblcr_trace.sh):
+# Rust, then C through the same steps, the checks of each run, and Rust == C.
+trace_test() {
+	local sched=$1 out family
+	trace_require
+	out=$(mktemp -d)
+	cache_up
+	trace_targets "$out/tmp" $TRACE_N4 $TRACE_N6
+	trace_all rust "$out/rust" "$out/tmp" "$sched"
+	trace_all c "$out/c" "$out/tmp" "$sched"
+	cache_down
+	for family in 4 6; do trace_check "$sched" $family "$out/rust"; done
+	same_choices "$sched" "$out/rust" "$out/c"
 }
 
 # trace_check SCHED FAMILY OUT: what a run of SCHED must show by itself (not only the same as C):

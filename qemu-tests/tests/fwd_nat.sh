@@ -5,6 +5,7 @@
 # connection to the VIP to one server until that one is overloaded, then moves its table entry,
 # exactly as the C lblc does; the director sees the replies only in NAT. Run with the C modules
 # first (the oracle), then with the Rust ones.
+# schedulers: wrr lblc   (loaded by this test; see guest-runner.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"
 . "$SLH_TOP/qemu-tests/lib/fwd.sh"

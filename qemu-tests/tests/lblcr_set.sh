@@ -8,6 +8,7 @@
 #                                           rs2 was the least loaded member already)
 #   rs1's weight -> 100, 2 short: rs2 rs2  (rs1 is now by far the least loaded server, but no
 #                                           longer a member: had it not been dropped, rs1)
+# schedulers: lblcr   (loaded by this test; see guest-runner.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"
 

@@ -7,6 +7,7 @@
 # module reference from one module to the other, and both modules unload once the service is
 # gone. Exercises init_service/done_service, the per-service state freed after an RCU grace
 # period while the packet path may still read it, and lblc/lblcr's timers and tables torn down.
+# schedulers: wlc wrr lblc lblcr   (loaded by this test; see guest-runner.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"
 

@@ -1,6 +1,7 @@
 #!/bin/bash
 # The Rust wlc registers the name "wlc" in place of the C module, IPVS holds it while a
 # service uses it, and it unloads cleanly afterwards.
+# schedulers: wlc   (loaded by this test; see guest-runner.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"
 

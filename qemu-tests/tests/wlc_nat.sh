@@ -1,6 +1,7 @@
 #!/bin/bash
 # Rust wlc behind IPv4 and IPv6 NAT services: exact distribution, weight 0, weight edits and a
 # deleted real server, and the same server for every connection as the kernel's C wlc.
+# schedulers: wlc   (loaded by this test; see guest-runner.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"
 . "$SLH_TOP/qemu-tests/lib/wlc_scenario.sh"

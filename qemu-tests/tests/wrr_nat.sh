@@ -1,6 +1,7 @@
 #!/bin/bash
 # Rust wrr behind IPv4 and IPv6 NAT services: the exact C sequence for equal weights, 4/3/2,
 # zeros, one huge weight, weight edits in the middle of a cycle, and all weights 0.
+# schedulers: wrr   (loaded by this test; see guest-runner.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"
 . "$SLH_TOP/qemu-tests/lib/wrr_scenario.sh"

@@ -1,0 +1,9 @@
+#!/bin/bash
+# The Rust lblcr as a module: its name, its sysctl net.ipv4.vs.lblcr_expiration per namespace,
+# IPVS's reference, a deleted real server still referenced by the table, a clean unload
+# (qemu-tests/lib/sched_module.sh says what is checked).
+# schedulers: lblcr   (loaded by this test; see guest-runner.sh)
+set -eu
+. "$SLH_TOP/qemu-tests/lib/common.sh"
+. "$SLH_TOP/qemu-tests/lib/sched_module.sh"
+sched_module_test lblcr
