@@ -28,7 +28,7 @@ mod wlc;
 mod target_table;
 
 use ipvs::{jiffies, Addr, Dest, DestRef, NetSysctl, NetSysctlDef, Packet, Scheduler, Service, HZ};
-use target_table::{Target, TargetTable};
+use target_table::{load, loads, Target, TargetTable};
 
 module! {
     type: LblcModule,
@@ -38,17 +38,8 @@ module! {
     license: "GPL",
 }
 
-/// `net.ipv4.vs.lblc_expiration`, per network namespace.
-static EXPIRATION: NetSysctl =
-    NetSysctl::new(c_str!("lblc_expiration"), lblc::default_expiration(HZ));
-
-struct Expiration;
-
-impl NetSysctlDef for Expiration {
-    fn sysctl() -> &'static NetSysctl {
-        &EXPIRATION
-    }
-}
+// `net.ipv4.vs.lblc_expiration`, per network namespace.
+ipvs::net_sysctl!(Expiration, "lblc_expiration", lblc::default_expiration(HZ));
 
 /// One target's cached server (C's `struct ip_vs_lblc_entry`).
 struct Entry {
@@ -69,20 +60,6 @@ impl Target for Entry {
 
 /// C's `struct ip_vs_lblc_table`.
 type Table = TargetTable<Entry, { lblc::TAB_BITS }>;
-
-fn load(dest: &Dest) -> lblc::DestLoad {
-    lblc::DestLoad {
-        weight: dest.weight(),
-        overloaded: dest.is_overloaded(),
-        available: dest.is_available(),
-        activeconns: dest.activeconns(),
-        totalconns: dest.totalconns(),
-    }
-}
-
-fn loads(svc: &Service) -> impl Iterator<Item = (&Dest, lblc::DestLoad)> + Clone + '_ {
-    svc.destinations().map(|dest| (dest, load(dest)))
-}
 
 /// C's `ip_vs_lblc_new()`: records `dest` for `addr`, replacing an entry that points to
 /// another server, unless the table is full (then the connection still gets `dest`).
@@ -141,7 +118,7 @@ impl Scheduler for Lblc {
     }
 
     fn periodic(svc: &Service, tbl: &Table) {
-        tbl.collect_garbage(|| EXPIRATION.get(svc), jiffies());
+        tbl.collect_garbage(|| Expiration::sysctl().get(svc), jiffies());
     }
 }
 

@@ -34,7 +34,7 @@ use ipvs::{
     jiffies, Addr, Dest, DestRef, NetSysctl, NetSysctlDef, Packet, RcuList, ReadSide, SchedGuard,
     Scheduler, Service, HZ,
 };
-use target_table::{Target, TargetTable, Writer};
+use target_table::{load, loads, Target, TargetTable, Writer};
 
 module! {
     type: LblcrModule,
@@ -44,17 +44,8 @@ module! {
     license: "GPL",
 }
 
-/// `net.ipv4.vs.lblcr_expiration`, per network namespace.
-static EXPIRATION: NetSysctl =
-    NetSysctl::new(c_str!("lblcr_expiration"), lblcr::default_expiration(HZ));
-
-struct Expiration;
-
-impl NetSysctlDef for Expiration {
-    fn sysctl() -> &'static NetSysctl {
-        &EXPIRATION
-    }
-}
+// `net.ipv4.vs.lblcr_expiration`, per network namespace.
+ipvs::net_sysctl!(Expiration, "lblcr_expiration", lblcr::default_expiration(HZ));
 
 /// One target's server set (C's `struct ip_vs_lblcr_entry` with its `ip_vs_dest_set`).
 struct Entry {
@@ -79,20 +70,6 @@ impl Target for Entry {
 /// C's `struct ip_vs_lblcr_table`.
 type Table = TargetTable<Entry, { lblcr::TAB_BITS }>;
 type TableGuard<'a> = SchedGuard<'a, Writer<{ lblcr::TAB_BITS }>>;
-
-fn load(dest: &Dest) -> lblcr::DestLoad {
-    lblcr::DestLoad {
-        weight: dest.weight(),
-        overloaded: dest.is_overloaded(),
-        available: dest.is_available(),
-        activeconns: dest.activeconns(),
-        totalconns: dest.totalconns(),
-    }
-}
-
-fn loads(svc: &Service) -> impl Iterator<Item = (&Dest, lblcr::DestLoad)> + Clone + '_ {
-    svc.destinations().map(|dest| (dest, load(dest)))
-}
 
 impl Entry {
     /// The members with their loads, in list order.
@@ -174,7 +151,7 @@ impl Scheduler for Lblcr {
         en.lastuse.store(jiffies(), Ordering::Relaxed);
         // The candidate is taken before a stale set loses its most loaded member.
         let candidate = lblcr::set_min(en.members(pkt));
-        let expiration = EXPIRATION.get(svc);
+        let expiration = Expiration::sysctl().get(svc);
         let lastmod = en.lastmod.load(Ordering::Relaxed) as _;
         if lblcr::should_drop_most_loaded(en.members(pkt).count(), lastmod, jiffies() as _, expiration) {
             let writer = tbl.lock();
@@ -201,7 +178,7 @@ impl Scheduler for Lblcr {
     }
 
     fn periodic(svc: &Service, tbl: &Table) {
-        tbl.collect_garbage(|| EXPIRATION.get(svc), jiffies());
+        tbl.collect_garbage(|| Expiration::sysctl().get(svc), jiffies());
     }
 }
 

@@ -919,6 +919,27 @@ impl NetSysctl {
     }
 }
 
+/// Declares `$name`, a unit struct naming a `static` [`NetSysctl`] `net.ipv4.vs.$procname`
+/// with the default `$default` jiffies: `net_sysctl!(Expiration, "lblc_expiration", ...)`,
+/// then `NetSysctl::register::<Expiration>()` and `Expiration::sysctl().get(svc)`.
+/// (Unused by the modules without a sysctl, like the rest of this file's API.)
+#[allow(unused_macros)]
+macro_rules! net_sysctl {
+    ($name:ident, $procname:literal, $default:expr) => {
+        struct $name;
+
+        impl $crate::ipvs::NetSysctlDef for $name {
+            fn sysctl() -> &'static $crate::ipvs::NetSysctl {
+                static SYSCTL: $crate::ipvs::NetSysctl =
+                    $crate::ipvs::NetSysctl::new(kernel::c_str!($procname), $default);
+                &SYSCTL
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use net_sysctl;
+
 /// A registered [`NetSysctl`]; removed from every namespace when dropped.
 pub struct NetSysctlRegistration {
     ops: *mut bindings::pernet_operations,

@@ -11,8 +11,24 @@
 use core::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use kernel::prelude::*;
 
-use super::ipvs::{Addr, RcuList, ReadSide, SchedGuard, SchedLocked, Service, HZ};
+use super::ipvs::{Addr, Dest, RcuList, ReadSide, SchedGuard, SchedLocked, Service, HZ};
 use super::lblc;
+
+/// What the lblc and lblcr rules read of a real server.
+pub(crate) fn load(dest: &Dest) -> lblc::DestLoad {
+    lblc::DestLoad {
+        weight: dest.weight(),
+        overloaded: dest.is_overloaded(),
+        available: dest.is_available(),
+        activeconns: dest.activeconns(),
+        totalconns: dest.totalconns(),
+    }
+}
+
+/// The service's real servers with their loads, in list order.
+pub(crate) fn loads(svc: &Service) -> impl Iterator<Item = (&Dest, lblc::DestLoad)> + Clone + '_ {
+    svc.destinations().map(|dest| (dest, load(dest)))
+}
 
 /// What the table needs of an entry.
 pub(crate) trait Target {
