@@ -3,6 +3,7 @@
 //! on the x axis, every function next to the ideal random assignment.
 
 use crate::{Results, Stat, Unit};
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 use sock_level_hash_bench::balance::{KeyKind, Mapping, QUEUES, VARIANTS};
@@ -48,6 +49,8 @@ fn ideal_colour(key: KeyKind) -> RGBColor {
 /// A tick label with as many decimals as its size needs.
 fn tick(y: f64) -> String {
     match y {
+        y if y.abs() < 1e-9 => "0".to_owned(),
+        y if y < 0.0 => format!("{y:.1}"),
         y if y >= 10.0 => format!("{y:.0}"),
         y if y >= 1.0 => format!("{y:.1}"),
         y if y >= 0.1 => format!("{y:.2}"),
@@ -69,6 +72,57 @@ fn err<E: std::fmt::Debug>(e: E) -> String {
     format!("plot: {e:?}")
 }
 
+/// One panel: the lines on a log2 N x axis and the given y axis.
+fn panel<DB, Y>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    caption: String,
+    y: Y,
+    stat: Stat,
+    lines: Vec<Line>,
+) -> DrawResult<()>
+where
+    DB: DrawingBackend,
+    Y: AsRangedCoord<Value = f64>,
+    Y::CoordDescType: ValueFormatter<f64>,
+{
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, (FONT, 19))
+        .margin(12)
+        .x_label_area_size(46)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.85f64..6.15f64, y)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_labels(6)
+        .x_label_formatter(&|x| format!("{}", 2f64.powf(*x).round()))
+        .y_labels(8)
+        .y_label_formatter(&|y| tick(*y))
+        .x_desc("N queues (log2 scale)")
+        .y_desc(stat.name())
+        .label_style((FONT, 15))
+        .axis_desc_style((FONT, 16))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(err)?;
+    for (points, colour, dashed) in lines {
+        let style = colour.stroke_width(if dashed { 2 } else { 3 });
+        if dashed {
+            chart
+                .draw_series(DashedLineSeries::new(points.clone(), 9, 6, style))
+                .map_err(err)?;
+        } else {
+            chart
+                .draw_series(LineSeries::new(points.clone(), style))
+                .map_err(err)?;
+        }
+        chart
+            .draw_series(points.iter().map(|&p| Circle::new(p, 4, colour.filled())))
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
 /// Draws `stat` per `unit` for every trace to `path`.
 pub fn draw(path: &Path, all: &[Results], stat: Stat, unit: Unit) -> DrawResult<()> {
     let (panel_w, panel_h, legend_w) = (720u32, 470u32, 330u32);
@@ -87,7 +141,7 @@ pub fn draw(path: &Path, all: &[Results], stat: Stat, unit: Unit) -> DrawResult<
 
     for (row, results) in all.iter().enumerate() {
         for (m, mapping) in Mapping::ALL.iter().enumerate() {
-            let panel = &panels[row * 2 + m];
+            let panel_area = &panels[row * 2 + m];
             // Collect the series first, to scale the y axis to them.
             let mut lines: Vec<Line> = Vec::new();
             for (v, _) in results.variants() {
@@ -104,15 +158,6 @@ pub fn draw(path: &Path, all: &[Results], stat: Stat, unit: Unit) -> DrawResult<
                     .collect();
                 lines.push((points, ideal_colour(key), true));
             }
-            let floor = match stat {
-                Stat::Nstd => 1e-3,
-                Stat::MaxMean => 1.0,
-            };
-            let ys = lines
-                .iter()
-                .flat_map(|(p, ..)| p.iter().map(|&(_, y)| y.max(floor)));
-            let (lo, hi) = ys.fold((f64::MAX, f64::MIN), |(lo, hi), y| (lo.min(y), hi.max(y)));
-            let (lo, hi) = (lo / 1.15, hi * 1.15);
             let caption = format!(
                 "{} ({} conns, {} clients), {}",
                 results.trace.name,
@@ -120,40 +165,33 @@ pub fn draw(path: &Path, all: &[Results], stat: Stat, unit: Unit) -> DrawResult<
                 results.trace.n_clients,
                 mapping.name()
             );
-            let mut chart = ChartBuilder::on(panel)
-                .caption(caption, (FONT, 19))
-                .margin(12)
-                .x_label_area_size(46)
-                .y_label_area_size(70)
-                .build_cartesian_2d(0.85f64..6.15f64, (lo..hi).log_scale())
-                .map_err(err)?;
-            chart
-                .configure_mesh()
-                .x_labels(6)
-                .x_label_formatter(&|x| format!("{}", 2f64.powf(*x).round()))
-                .y_labels(8)
-                .y_label_formatter(&|y| tick(*y))
-                .x_desc("N queues (log2 scale)")
-                .y_desc(stat.name())
-                .label_style((FONT, 15))
-                .axis_desc_style((FONT, 16))
-                .light_line_style(RGBColor(235, 235, 235))
-                .draw()
-                .map_err(err)?;
-            for (points, colour, dashed) in lines {
-                let style = colour.stroke_width(if dashed { 2 } else { 3 });
-                if dashed {
-                    chart
-                        .draw_series(DashedLineSeries::new(points.clone(), 9, 6, style))
-                        .map_err(err)?;
-                } else {
-                    chart
-                        .draw_series(LineSeries::new(points.clone(), style))
-                        .map_err(err)?;
+            let ys = || lines.iter().flat_map(|(p, ..)| p.iter().map(|&(_, y)| y));
+            // Normalised std spans decades (log axis); max / mean starts at 1 and rarely
+            // spans one (linear axis, which labels it better).
+            match stat {
+                Stat::Nstd => {
+                    let (lo, hi) = ys().fold((f64::MAX, f64::MIN), |(lo, hi), y| {
+                        (lo.min(y.max(1e-3)), hi.max(y))
+                    });
+                    panel(
+                        panel_area,
+                        caption,
+                        (lo / 1.15..hi * 1.15).log_scale(),
+                        stat,
+                        lines,
+                    )?
                 }
-                chart
-                    .draw_series(points.iter().map(|&p| Circle::new(p, 4, colour.filled())))
-                    .map_err(err)?;
+                Stat::MaxMean => {
+                    let hi = ys().fold(1.0f64, f64::max);
+                    let pad = (hi - 1.0) * 0.05 + 0.01;
+                    panel(
+                        panel_area,
+                        caption,
+                        1.0 - pad.min(0.05)..hi + pad,
+                        stat,
+                        lines,
+                    )?
+                }
             }
         }
     }
