@@ -165,25 +165,41 @@ fn src_ip_mod_and_xor_folds_follow_the_paper() {
     );
 }
 
-/// CRC-16/ARC bit by bit, straight from the definition (reflected polynomial 0xA001).
+/// CRC-16/XMODEM bit by bit, straight from the definition (polynomial 0x1021, most
+/// significant bit first).
 fn crc16_bitwise(mut crc: u16, data: &[u8]) -> u16 {
     for &byte in data {
-        crc ^= u16::from(byte);
+        crc ^= u16::from(byte) << 8;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xa001
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
             } else {
-                crc >> 1
+                crc << 1
             };
         }
     }
     crc
 }
 
+/// What the variant was chosen for: the last byte of a client address alone reaches every
+/// value of the low byte of the CRC (the queue is taken from the low bits), whatever the
+/// bytes before it.
 #[test]
-fn crc16_is_arc_and_covers_the_five_tuple() {
-    assert_eq!(crc16(0, b"123456789"), 0xbb3d);
-    assert_eq!(crc16_bitwise(0, b"123456789"), 0xbb3d);
+fn crc16_low_byte_is_a_bijection_of_the_last_byte() {
+    for prefix in [[10u8, 1, 2], [192, 168, 0], [55, 226, 42]] {
+        let mut seen = [false; 256];
+        for last in 0..=255u8 {
+            let crc = crc16(0, &[prefix[0], prefix[1], prefix[2], last]);
+            seen[usize::from(crc as u8)] = true;
+        }
+        assert!(seen.iter().all(|&s| s), "prefix {prefix:?}");
+    }
+}
+
+#[test]
+fn crc16_is_xmodem_and_covers_the_five_tuple() {
+    assert_eq!(crc16(0, b"123456789"), 0x31c3);
+    assert_eq!(crc16_bitwise(0, b"123456789"), 0x31c3);
     let key = v4("10.1.2.3", 1000, "192.168.0.1", 80);
     let four = key.input_bytes(HashInput::FourTuple);
     let mut five = four.as_slice().to_vec();
@@ -268,7 +284,10 @@ proptest! {
     fn toeplitz_table_equals_reference_for_flow_keys(key in any_key()) {
         for input in ALL_INPUTS {
             let bytes = key.input_bytes(input);
-            prop_assert_eq!(toeplitz(bytes.as_slice()), toeplitz_reference(&RSS_KEY, bytes.as_slice()));
+            let reference = toeplitz_reference(&RSS_KEY, bytes.as_slice());
+            prop_assert_eq!(toeplitz(bytes.as_slice()), reference);
+            // The production path hashes the key's fields in place.
+            prop_assert_eq!(HashFn::Toeplitz.hash(&key, input), reference);
         }
     }
 
