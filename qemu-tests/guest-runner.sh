@@ -6,8 +6,9 @@
 #
 # Tests run in SLH_QEMU_LANES lanes side by side (default 2, the guest's CPUs): under TCG
 # a test spends most of its time in exec and python start-up on one CPU, so two tests at once
-# use both. Each test runs in a mount namespace of its own with private /tmp and /run/netns:
-# its network namespaces (cl, lb, rs1 ...) and files are its own. What tests still share is
+# use both. Each test runs in a mount namespace of its own with a private /run/netns, and with
+# a scratch directory of its own as TMPDIR: its network namespaces (cl, lb, rs1 ...) and files
+# are its own. (Not a private /tmp: the clone itself may live under /tmp.) What tests still share is
 # the kernel's scheduler modules: a test names the schedulers it loads in a header line
 # "# schedulers: wlc wrr", and two tests that name the same one never run at the same time.
 # A test without that line runs alone.
@@ -78,9 +79,8 @@ run_test() {
 	name=$(basename "$t" .sh)
 	echo "slh-test-start $name" >/dev/kmsg
 	start=$(date +%s)
-	unshare --mount --propagation private bash -c '
-		mount -t tmpfs slh-tmp /tmp && mkdir -p /run/netns &&
-			mount -t tmpfs slh-netns /run/netns || exit 99
+	TMPDIR=$(mktemp -d "/tmp/slh-$name.XXXXXX") unshare --mount --propagation private bash -c '
+		mkdir -p /run/netns && mount -t tmpfs slh-netns /run/netns || exit 99
 		timeout 900 bash "$1"
 		rc=$?
 		# A test that failed half-way leaves its namespaces and processes: end them.

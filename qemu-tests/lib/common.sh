@@ -2,6 +2,8 @@
 # Environment from the runner: SLH_TOP (the clone), SLH_KBUILD (kernel build dir).
 
 LIB="$SLH_TOP/qemu-tests/lib"
+# The test's scratch directory (guest-runner.sh gives each test its own).
+export TMPDIR=${TMPDIR:-/tmp}
 
 fail() {
 	echo "FAIL: $*" >&2
@@ -100,11 +102,11 @@ topo_up() {
 			route add default via 198.18.$k.1
 			route add ::/0 via 2001:db8:$k::1
 		EOF
-		ip netns exec "rs$k" /usr/bin/python3 -I -S "$LIB/namesrv.py" "rs$k" "$RS_PORT" >"/tmp/rs$k.log" 2>&1 &
+		ip netns exec "rs$k" /usr/bin/python3 -I -S "$LIB/namesrv.py" "rs$k" "$RS_PORT" >"$TMPDIR/rs$k.log" 2>&1 &
 		SERVER_PIDS+=($!)
 	done
 	for k in $(seq 1 "$n"); do
-		wait_for "rs$k listening" grep -q listening "/tmp/rs$k.log"
+		wait_for "rs$k listening" grep -q listening "$TMPDIR/rs$k.log"
 	done
 }
 

@@ -119,11 +119,11 @@ fwd_topo_up() {
 		} | ip -n "rs$k" -batch -
 		# shellcheck disable=SC2016 # expanded by the inner sh
 		ip netns exec "rs$k" sh -c "$sysctls"'exec /usr/bin/python3 -I -S "$0" "$1" "$2"' \
-			"$LIB/namesrv.py" "rs$k" "$FWD_PORT" >"/tmp/rs$k.log" 2>&1 &
+			"$LIB/namesrv.py" "rs$k" "$FWD_PORT" >"$TMPDIR/rs$k.log" 2>&1 &
 		SERVER_PIDS+=($!)
 	done
 	for k in $(seq 1 "$n"); do
-		wait_for "rs$k listening" grep -q listening "/tmp/rs$k.log"
+		wait_for "rs$k listening" grep -q listening "$TMPDIR/rs$k.log"
 	done
 }
 

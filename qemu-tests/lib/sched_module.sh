@@ -21,10 +21,10 @@ sched_module_test() {
 		"$(modinfo -F description "$(rust_module "$name")")"
 
 	# The C module cannot load beside ours: its sysctl (registered first) already exists.
-	if insmod "$(c_module "$name")" 2>/tmp/insmod.err; then
+	if insmod "$(c_module "$name")" 2>$TMPDIR/insmod.err; then
 		fail "$name: the C module loaded while the Rust one is registered"
 	fi
-	echo "ok: $name: C module refused while the Rust one is loaded: $(cat /tmp/insmod.err)"
+	echo "ok: $name: C module refused while the Rust one is loaded: $(cat $TMPDIR/insmod.err)"
 
 	topo_up 2
 	# The sysctl: per namespace, C's default of 24 h, seconds in and out, C's errors.
@@ -33,10 +33,10 @@ sched_module_test() {
 	ip netns exec lb sh -c "echo 90 >$sysctl"
 	assert_eq "$name: expiration set in lb" 90 "$(ip netns exec lb cat "$sysctl")"
 	assert_eq "$name: init namespace unchanged" 86400 "$(cat "$sysctl")"
-	if ip netns exec lb sh -c "/bin/echo soon >$sysctl" 2>/tmp/sysctl.err; then
+	if ip netns exec lb sh -c "/bin/echo soon >$sysctl" 2>$TMPDIR/sysctl.err; then
 		fail "$name: a non-number was accepted"
 	fi
-	grep -q "Invalid argument" /tmp/sysctl.err || fail "$name: not EINVAL: $(cat /tmp/sysctl.err)"
+	grep -q "Invalid argument" $TMPDIR/sysctl.err || fail "$name: not EINVAL: $(cat $TMPDIR/sysctl.err)"
 	echo "ok: $name: a non-number is refused with EINVAL"
 
 	{
@@ -51,8 +51,8 @@ sched_module_test() {
 	# Every connection to the VIP (one target) goes to the server the table recorded.
 	client_start "$VIP4" 80
 	# (The client is a coprocess: its pipes are not open in a $(...) subshell.)
-	client_short 6 >/tmp/first.txt
-	first=$(sort /tmp/first.txt | uniq -c | awk '{print $2 "x" $1}' | xargs)
+	client_short 6 >$TMPDIR/first.txt
+	first=$(sort $TMPDIR/first.txt | uniq -c | awk '{print $2 "x" $1}' | xargs)
 	case $first in
 	rs1x6 | rs2x6) echo "ok: $name: 6 connections to one target, one server: $first" ;;
 	*) fail "$name: connections to one target spread: $first" ;;
@@ -64,13 +64,13 @@ sched_module_test() {
 	# Delete the cached server while the table still references it: it waits in the trash
 	# (IPVS shows no trace of it) and new connections go to the other server.
 	ipvs -d -t "$VIP4:80" -r "$(rs_addr4 "$k"):$RS_PORT"
-	client_short 3 >/tmp/after.txt
+	client_short 3 >$TMPDIR/after.txt
 	assert_eq "$name: after deleting $cached, connections go to" "$other $other $other" \
-		"$(xargs </tmp/after.txt)"
+		"$(xargs <$TMPDIR/after.txt)"
 	client_stop
 
-	if rmmod "$module" 2>/tmp/rmmod.err; then fail "$name: rmmod succeeded while in use"; fi
-	grep -q "in use" /tmp/rmmod.err || fail "$name: rmmod failed for another reason: $(cat /tmp/rmmod.err)"
+	if rmmod "$module" 2>$TMPDIR/rmmod.err; then fail "$name: rmmod succeeded while in use"; fi
+	grep -q "in use" $TMPDIR/rmmod.err || fail "$name: rmmod failed for another reason: $(cat $TMPDIR/rmmod.err)"
 	echo "ok: $name: rmmod refused while in use"
 	ipvs -C
 	topo_down

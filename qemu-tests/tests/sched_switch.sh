@@ -22,7 +22,7 @@ topo_up 3
 	for k in 1 2 3; do echo "-a -t $VIP4:80 -r $(rs_addr4 $k):$RS_PORT -m -w $k"; done
 } | ipvs -R
 
-ip netns exec cl /usr/bin/python3 -I -S "$LIB/client.py" "$VIP4" 80 <<<"short 150" >/tmp/traffic.txt &
+ip netns exec cl /usr/bin/python3 -I -S "$LIB/client.py" "$VIP4" 80 <<<"short 150" >$TMPDIR/traffic.txt &
 traffic=$!
 switches=0
 while kill -0 $traffic 2>/dev/null; do
@@ -34,9 +34,9 @@ done
 wait $traffic
 echo "ok: $switches scheduler switches during the traffic"
 [ "$switches" -ge 8 ] || fail "the traffic ended before the schedulers were switched twice round"
-answered=$(grep -c '^rs' /tmp/traffic.txt || true)
-refused=$(grep -c '^error .*Connection refused' /tmp/traffic.txt || true)
-grep -v '^rs' /tmp/traffic.txt || true
+answered=$(grep -c '^rs' $TMPDIR/traffic.txt || true)
+refused=$(grep -c '^error .*Connection refused' $TMPDIR/traffic.txt || true)
+grep -v '^rs' $TMPDIR/traffic.txt || true
 assert_eq "connections answered or refused" 150 $((answered + refused))
 [ "$refused" -le "$switches" ] || fail "$refused connections refused for $switches switches"
 echo "ok: $answered answered, $refused refused during $switches switches"

@@ -12,10 +12,10 @@ assert_eq "module description" "ipvs weighted least connection scheduler (Rust)"
 assert_eq "references before use" 0 "$(cat /sys/module/ip_vs_wlc_rs/refcnt)"
 
 # The C module cannot register the same name while ours is loaded.
-if insmod "$(c_module wlc)" 2>/tmp/insmod.err; then
+if insmod "$(c_module wlc)" 2>$TMPDIR/insmod.err; then
 	fail "the C wlc registered while the Rust wlc holds the name"
 fi
-echo "ok: C wlc refused while Rust wlc is registered: $(cat /tmp/insmod.err)"
+echo "ok: C wlc refused while Rust wlc is registered: $(cat $TMPDIR/insmod.err)"
 
 topo_up 0 # client and director, no real server
 ip netns exec lb ipvsadm -A -t 198.18.0.1:80 -s wlc
@@ -33,9 +33,9 @@ wait_for "scheduler error in the kernel log" \
 	sh -c 'dmesg | grep -q "wlc: TCP 198.18.0.1:80 - no destination available"'
 echo "ok: $(dmesg | grep -m1 'no destination available')"
 
-if rmmod ip_vs_wlc_rs 2>/tmp/rmmod.err; then fail "rmmod succeeded while in use"; fi
-grep -q "in use" /tmp/rmmod.err || fail "rmmod failed for another reason: $(cat /tmp/rmmod.err)"
-echo "ok: rmmod refused while in use: $(cat /tmp/rmmod.err)"
+if rmmod ip_vs_wlc_rs 2>$TMPDIR/rmmod.err; then fail "rmmod succeeded while in use"; fi
+grep -q "in use" $TMPDIR/rmmod.err || fail "rmmod failed for another reason: $(cat $TMPDIR/rmmod.err)"
+echo "ok: rmmod refused while in use: $(cat $TMPDIR/rmmod.err)"
 
 ip netns exec lb ipvsadm -D -t 198.18.0.1:80
 assert_eq "references after one service is deleted" 1 "$(cat /sys/module/ip_vs_wlc_rs/refcnt)"
