@@ -21,13 +21,32 @@ for t in "$@"; do
 	esac
 done
 [ ${#tests[@]} -gt 0 ] || tests=("$top"/qemu-tests/tests/*.sh)
-# Longest first (as the last run measured them; new tests first of all), so that the lanes of
-# the guest runner (guest-runner.sh) end together.
+# The order the guest runner (guest-runner.sh) starts them in, from the durations of the last
+# run (a new test counts as long): tests that share a scheduler module never overlap, so the
+# tests of the busiest module form a chain that bounds the whole run; each test's priority is
+# the total time of the tests it shares a module with (itself included), so that chain starts
+# at once and never waits, then its own duration.
 durations="$SLH_CACHE/qemu-test-seconds"
 mapfile -t tests < <(for t in "${tests[@]}"; do
 	secs=$(awk -v n="$(basename "$t" .sh)" '$1 == n { print $2 }' "$durations" 2>/dev/null)
-	echo "${secs:-100000} $t"
-done | sort -k1,1nr -s | cut -d' ' -f2-)
+	mods=$(sed -n 's/^# schedulers: \([^(]*\).*/\1/p' "$t" | head -n 1 | xargs)
+	echo "${secs:-1000} ${mods:-*} $t"
+done | awk '{
+	secs[NR] = $1; path[NR] = $NF; n = NR
+	for (i = 2; i < NF; i++) uses[NR, $i] = 1
+	mods[NR] = ""; for (i = 2; i < NF; i++) mods[NR] = mods[NR] " " $i
+} END {
+	for (a = 1; a <= n; a++) {
+		chain = 0
+		for (b = 1; b <= n; b++) {
+			shared = (a == b || mods[a] == " *" || mods[b] == " *")
+			split(mods[a], m, " ")
+			for (k in m) if (uses[b, m[k]]) shared = 1
+			if (shared) chain += secs[b]
+		}
+		print chain, secs[a], path[a]
+	}
+}' | sort -k1,1nr -k2,2nr | cut -d' ' -f3-)
 vms=${SLH_QEMU_VMS:-1}
 [ "$vms" -le ${#tests[@]} ] || vms=${#tests[@]}
 
