@@ -67,6 +67,20 @@ fn tick(y: f64) -> String {
     }
 }
 
+/// A tick label on the linear max / mean axis, whose steps can be as fine as 0.025 near 1:
+/// up to three decimals, trailing zeros dropped (1.025, 1.05, 1.1, 2.0), so that no two
+/// ticks read the same.
+fn linear_tick(y: f64) -> String {
+    if y >= 10.0 {
+        return format!("{y:.0}");
+    }
+    let mut label = format!("{y:.3}");
+    while label.ends_with('0') && !label.ends_with(".0") {
+        label.pop();
+    }
+    label
+}
+
 fn log2(n: usize) -> f64 {
     (n as f64).log2()
 }
@@ -105,7 +119,10 @@ where
         .x_labels(6)
         .x_label_formatter(&|x| format!("{}", 2f64.powf(*x).round()))
         .y_labels(8)
-        .y_label_formatter(&|y| tick(*y))
+        .y_label_formatter(&|y| match stat {
+            Stat::Nstd => tick(*y),
+            Stat::MaxMean => linear_tick(*y),
+        })
         .x_desc("N queues (log2 scale)")
         .y_desc(stat.name())
         .label_style((FONT, 15))
