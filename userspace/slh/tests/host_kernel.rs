@@ -2,12 +2,12 @@
 //! The library against the running kernel. `cargo test` runs on the build host, a stock kernel
 //! without the socket-level hash: every operation must say so with `Error::Unsupported`, and
 //! none may be mistaken for success (on kernels since 6.14 the numbers 82 and 83 are other
-//! options). The full round trip on a kernel with the feature is `#[ignore]`d here; run it
-//! there with `cargo test -p slh --test host_kernel -- --ignored`.
+//! options). The round trip on a kernel with the feature belongs to the qemu-tests, with the
+//! kernel half of the feature.
 
 use std::io;
 use std::mem::size_of;
-use std::net::{TcpListener, UdpSocket};
+use std::net::TcpListener;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use slh::uapi::{SOL_SOCKET, SO_SOCKADDLSPH, SO_SOCKLEVELHASH};
@@ -43,7 +43,7 @@ fn assert_stock_kernel(socket: &impl AsRawFd) {
         probe.as_ref().map_err(|e| e.raw_os_error()),
         Err(Some(libc::ENOPROTOOPT)),
         "these tests expect a kernel without the socket-level hash (getsockopt 81 answered {probe:?}); \
-         on a kernel with it run the --ignored tests"
+         on a kernel with it the qemu-tests exercise the library"
     );
 }
 
@@ -151,59 +151,4 @@ fn a_closed_descriptor_passes_ebadf_through() {
         }) => assert_eq!(source.raw_os_error(), Some(libc::EBADF)),
         other => panic!("{other:?}"),
     }
-}
-
-/// The uapi round trip on a kernel that has the feature (the VM): enable, read back, register,
-/// info, the EBUSY rules, deregister, disable.
-#[test]
-#[ignore = "needs a kernel with the socket-level hash"]
-fn round_trip_on_a_kernel_with_the_feature() {
-    let socket = listener();
-    socket
-        .enable_with(Config {
-            queues: Queues::Count(4),
-            hash: HashFn::Crc16,
-            input: HashInput::FourTuple,
-        })
-        .unwrap();
-    assert_eq!(socket.queue_count().unwrap(), 4);
-    let config = socket.config().unwrap().unwrap();
-    assert_eq!(config.queues, Queues::Count(4));
-    assert_eq!(
-        (config.hash, config.input),
-        (HashFn::Crc16, HashInput::FourTuple)
-    );
-    assert_eq!(socket.registered_slot().unwrap(), None);
-
-    let queue = socket.register(Slot::Any).unwrap();
-    assert!(queue < 4);
-    assert_eq!(socket.registered_slot().unwrap(), Some(queue));
-    let info = socket.info().unwrap();
-    assert_eq!((info.queues, info.registered), (4, 1));
-    assert!(info.is_complete());
-    assert_eq!(
-        info.queue_stats[queue as usize].owner_pid,
-        Some(std::process::id())
-    );
-    assert!(matches!(
-        socket.enable(Queues::Count(8), HashFn::Toeplitz),
-        Err(Error::Busy { op: Op::Enable })
-    ));
-    assert!(matches!(
-        socket.register(Slot::Index(4)),
-        Err(Error::Invalid { op: Op::Register })
-    ));
-
-    socket.deregister().unwrap();
-    assert_eq!(socket.registered_slot().unwrap(), None);
-    socket.enable(Queues::PerCpu, HashFn::Toeplitz).unwrap();
-    assert!(socket.queue_count().unwrap() >= 1);
-    socket.disable().unwrap();
-    assert_eq!(socket.config().unwrap(), None);
-
-    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-    assert!(matches!(
-        udp.enable(Queues::Count(2), HashFn::Toeplitz),
-        Err(Error::NotApplicable { op: Op::Enable })
-    ));
 }
