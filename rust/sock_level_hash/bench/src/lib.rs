@@ -13,6 +13,7 @@
 //! and the bench need the `bench` feature (Criterion, plotting, gzip, JSON).
 
 pub mod balance;
+pub mod cli;
 pub mod dpdk;
 pub mod rng;
 pub mod stats;

@@ -12,6 +12,7 @@
 
 use sock_level_hash_bench::dpdk;
 use sock_level_hash_bench::workload::{Case, BATCH, CASES, FUNCTIONS};
+use sock_level_hash_bench::cli::Flags;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -56,23 +57,16 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut map = BTreeMap::new();
-    let mut args = env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args.next().ok_or(format!("{flag} needs a value"))?;
-        map.insert(flag, value);
-    }
-    let mut take = |flag: &str| map.remove(flag);
+    let mut flags = Flags::parse(env::args().skip(1))?;
+    let mut take = |flag: &str| flags.take(flag);
     let args = Args {
         criterion: take("--criterion").ok_or("--criterion DIR missing")?.into(),
         dpdk: take("--dpdk").ok_or("--dpdk FILE missing")?.into(),
         dpdk_version: take("--dpdk-version").unwrap_or_else(|| "?".into()),
         out: take("--out").ok_or("--out DIR missing")?.into(),
     };
-    match map.keys().next() {
-        Some(flag) => Err(format!("unknown option {flag}")),
-        None => Ok(args),
-    }
+    flags.finish()?;
+    Ok(args)
 }
 
 /// Criterion's median time per iteration of `group/function/case`, divided by the batch.

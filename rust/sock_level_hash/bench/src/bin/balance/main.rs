@@ -17,6 +17,7 @@ use sock_level_hash_bench::balance::{
 };
 use sock_level_hash_bench::stats::{Spread, Summary};
 use sock_level_hash_bench::trace::{parse_umass, parse_zeek, Trace};
+use sock_level_hash_bench::cli::Flags;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Read;
@@ -133,13 +134,8 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut map = BTreeMap::new();
-    let mut args = env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args.next().ok_or(format!("{flag} needs a value"))?;
-        map.insert(flag, value);
-    }
-    let mut take = |flag: &str| map.remove(flag);
+    let mut flags = Flags::parse(env::args().skip(1))?;
+    let mut take = |flag: &str| flags.take(flag);
     let args = Args {
         data: take("--data").ok_or("--data DIR missing")?.into(),
         out: take("--out").ok_or("--out DIR missing")?.into(),
@@ -150,10 +146,8 @@ fn parse_args() -> Result<Args, String> {
             .unwrap_or_else(|| "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf".into())
             .into(),
     };
-    match map.keys().next() {
-        Some(flag) => Err(format!("unknown option {flag}")),
-        None => Ok(args),
-    }
+    flags.finish()?;
+    Ok(args)
 }
 
 /// The traces: (name, path under the data directory, reader).
