@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Socket-level hash: per-process priority accept queues for TCP listeners.
+//!
+//! `SO_SOCKLEVELHASH` gives a listen socket up to 1,024 priority accept queues besides its
+//! normal one; `SO_SOCKADDLSPH` registers the calling process to one of them. Each completed
+//! connection is hashed on the client address (Toeplitz by default) to one of 256 buckets, and
+//! the bucket names the queue of the process that owns it: every connection of one client
+//! reaches the same worker of a pre-fork server, which can then keep its session table
+//! private. Buckets without an owner go to the normal queue. The semantics and the error table
+//! are in `userspace/README.md`.
+//!
+//! This file is the policy: what the options mean and where a connection goes. The decisions
+//! are the pure cores shared with the host crate `sock-level-hash-core`; the queues, wait heads
+//! and every call into C are in `glue.rs`.
+
+use core::sync::atomic::{AtomicU16, AtomicU32, Ordering};
+use kernel::prelude::*;
+
+#[path = "sock_level_hash/glue.rs"]
+mod glue;
+// The pure cores, the same files the host crate tests.
+#[allow(dead_code, unreachable_pub)]
+#[path = "sock_level_hash/core/src/hash.rs"]
+mod hash;
+#[allow(dead_code, unreachable_pub)]
+#[path = "sock_level_hash/core/src/options.rs"]
+mod options;
+#[allow(dead_code, unreachable_pub)]
+#[path = "sock_level_hash/core/src/table.rs"]
+mod table;
+
+use glue::{Listener, Sock, SockGuard, SockLocked, SockOpt};
+use hash::{FlowKey, HashFn, HashInput};
+use options::{Config, Errno, Reconfigure, RegistrationChange};
+use table::{IndirectionTable, DEFAULT_BUCKETS};
+
+module! {
+    type: SockLevelHashModule,
+    name: "sock_level_hash",
+    author: "Socket Level Hash Developers",
+    description: "socket-level hash: per-process accept queues for TCP listeners (Rust)",
+    license: "GPL",
+}
+
+struct SockLevelHashModule {
+    _registration: glue::Registration<SocketLevelHash>,
+}
+
+impl kernel::Module for SockLevelHashModule {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        Ok(Self {
+            _registration: glue::Registration::new(module)?,
+        })
+    }
+}
+
+type Table = IndirectionTable<DEFAULT_BUCKETS>;
+
+/// What changes only under the socket lock: the setting and who owns which bucket.
+struct Control {
+    config: Config,
+    table: Table,
+}
+
+/// What the packet path reads without a lock: a copy of the setting and of the table's
+/// bucket owners (0: the normal queue, `k + 1`: queue `k`), republished after every change.
+struct Routing {
+    queues: AtomicU16,
+    hash: AtomicU32,
+    input: AtomicU32,
+    buckets: [AtomicU16; DEFAULT_BUCKETS],
+}
+
+impl Routing {
+    fn publish(&self, control: &Control) {
+        let config = &control.config;
+        self.hash.store(config.hash as u32, Ordering::Relaxed);
+        self.input.store(config.input as u32, Ordering::Relaxed);
+        for (bucket, owner) in self.buckets.iter().enumerate() {
+            let slot = control.table.owner(bucket).map_or(0, |slot| slot + 1);
+            owner.store(slot, Ordering::Release);
+        }
+        self.queues.store(config.queues, Ordering::Release);
+    }
+}
+
+/// The policy's data of one listener.
+struct ListenerData {
+    control: SockLocked<Control>,
+    routing: Routing,
+}
+
+fn to_error(errno: Errno) -> Error {
+    glue::errno(errno as u32)
+}
+
+fn eopnotsupp() -> Error {
+    to_error(Errno::NotSupported)
+}
+
+struct SocketLevelHash;
+
+impl SocketLevelHash {
+    fn set_config(sock: &mut Sock<'_, Self>, value: &[u8]) -> Result {
+        if !sock.is_listener_or_unbound() {
+            return Err(eopnotsupp());
+        }
+        let new = options::parse_config(value, glue::nr_cpu_ids()).map_err(to_error)?;
+        let (current, registered) = match sock.listener() {
+            Some(listener) => {
+                let control = listener.data().control.get(sock.guard());
+                (control.config, control.table.registered_count())
+            }
+            None => (Config::OFF, 0),
+        };
+        match options::check_reconfigure(&current, &new, registered).map_err(to_error)? {
+            Reconfigure::Same => Ok(()),
+            Reconfigure::Rehash => {
+                let listener = sock.listener().ok_or(EINVAL)?;
+                let data = listener.data();
+                let control = data.control.get(sock.guard());
+                control.config = new;
+                data.routing.publish(control);
+                Ok(())
+            }
+            Reconfigure::TurnOn | Reconfigure::Resize => {
+                let listener = sock.listener_or_create()?;
+                listener.ensure_slots(sock.guard(), usize::from(new.queues))?;
+                let data = listener.data();
+                let control = data.control.get(sock.guard());
+                control
+                    .table
+                    .reset(usize::from(new.queues))
+                    .map_err(|_| EINVAL)?;
+                control.config = new;
+                data.routing.publish(control);
+                Ok(())
+            }
+            Reconfigure::TurnOff => {
+                let listener = sock.listener().ok_or(EINVAL)?;
+                Self::turn_off(listener, sock.guard());
+                Ok(())
+            }
+        }
+    }
+
+    /// Deregisters every process; every parked connection goes to the normal queue.
+    fn turn_off(listener: &Listener<Self>, guard: &mut SockGuard<'_>) {
+        let data = listener.data();
+        let control = data.control.get(guard);
+        let n_slots = control.table.n_slots();
+        let mut registered = [0u64; glue::MAX_QUEUES / 64];
+        for slot in control.table.registered_slots() {
+            registered[usize::from(slot) / 64] |= 1 << (slot % 64);
+        }
+        // Route everything to the normal queue first, so nothing parks while queues close.
+        control.config = Config::OFF;
+        // `reset(0)` cannot fail: 0 slots is always valid.
+        let _ = control.table.reset(0);
+        data.routing.publish(control);
+        for slot in (0..n_slots).filter(|slot| registered[slot / 64] & (1 << (slot % 64)) != 0) {
+            listener.close_slot(guard, slot, false);
+        }
+    }
+
+    fn set_registration(sock: &mut Sock<'_, Self>, value: &[u8]) -> Result {
+        let listener = sock.listener().ok_or_else(eopnotsupp)?;
+        let data = listener.data();
+        let change = {
+            let control = data.control.get(sock.guard());
+            let request = options::parse_registration(value, &control.config).map_err(to_error)?;
+            let caller = listener.caller_slot().map(|slot| slot.index() as table::Slot);
+            options::check_registration(
+                request,
+                caller,
+                |slot| listener.slot(usize::from(slot)).is_some_and(|slot| slot.has_owner()),
+                control.table.first_free_slot(),
+            )
+            .map_err(to_error)?
+        };
+        match change {
+            RegistrationChange::Keep(_) | RegistrationChange::Nothing => Ok(()),
+            RegistrationChange::Register(slot) => {
+                // Open the queue first, then route buckets to it.
+                listener.open_slot(sock.guard(), usize::from(slot))?;
+                let control = data.control.get(sock.guard());
+                if control.table.register(slot).is_err() {
+                    listener.close_slot(sock.guard(), usize::from(slot), false);
+                    return Err(EINVAL);
+                }
+                data.routing.publish(control);
+                Ok(())
+            }
+            RegistrationChange::Deregister(slot) => {
+                Self::deregister(listener, sock.guard(), usize::from(slot));
+                Ok(())
+            }
+        }
+    }
+
+    /// Takes `slot` from its owner: its buckets go to the remaining owners (only that share of
+    /// clients moves), then its parked connections follow their buckets.
+    fn deregister(listener: &Listener<Self>, guard: &mut SockGuard<'_>, slot: usize) {
+        let data = listener.data();
+        let control = data.control.get(guard);
+        if let Ok(slot) = table::Slot::try_from(slot) {
+            // Not registered in the table only if registration failed half-way: still close.
+            let _ = control.table.deregister(slot);
+        }
+        data.routing.publish(control);
+        listener.close_slot(guard, slot, true);
+    }
+
+    fn get_config(listener: Option<&Listener<Self>>, guard: &mut SockGuard<'_>, out: &mut [u8]) -> Result<usize> {
+        let config = listener.map_or(Config::OFF, |listener| listener.data().control.get(guard).config);
+        match out.len() {
+            4 => put(out, 0, &i32::from(config.queues).to_ne_bytes()),
+            len if len >= options::CONFIG_STRUCT_LEN => {
+                put(out, 0, &i32::from(config.queues).to_ne_bytes())?;
+                put(out, 4, &(config.hash as u32).to_ne_bytes())?;
+                put(out, 8, &(config.input as u32).to_ne_bytes())?;
+                put(out, 12, &0u32.to_ne_bytes())
+            }
+            _ => Err(EINVAL),
+        }
+    }
+
+    fn get_info(listener: Option<&Listener<Self>>, guard: &mut SockGuard<'_>, out: &mut [u8]) -> Result<usize> {
+        const HEADER: usize = 32;
+        const ENTRY: usize = 40;
+        if out.len() < HEADER {
+            return Err(EINVAL);
+        }
+        let Some(listener) = listener else {
+            out[..HEADER].fill(0);
+            return Ok(HEADER);
+        };
+        let (config, registered) = {
+            let control = listener.data().control.get(guard);
+            (control.config, control.table.registered_count())
+        };
+        let (normal_queued, normal_accepted) = listener.normal_counts();
+        put(out, 0, &u32::from(config.queues).to_ne_bytes())?;
+        put(out, 4, &(config.hash as u32).to_ne_bytes())?;
+        put(out, 8, &(config.input as u32).to_ne_bytes())?;
+        put(out, 12, &(registered as u32).to_ne_bytes())?;
+        put(out, 16, &normal_queued.to_ne_bytes())?;
+        put(out, 24, &normal_accepted.to_ne_bytes())?;
+        let fits = (out.len() - HEADER) / ENTRY;
+        let mut written = HEADER;
+        for index in 0..usize::from(config.queues).min(fits) {
+            let slot = listener.slot(index).ok_or(EINVAL)?;
+            let stats = &slot.stats;
+            let at = HEADER + index * ENTRY;
+            put(out, at, &slot.owner_pid().to_ne_bytes())?;
+            put(out, at + 4, &slot.depth().to_ne_bytes())?;
+            put(out, at + 8, &stats.queued.load(Ordering::Relaxed).to_ne_bytes())?;
+            put(out, at + 16, &stats.accepted.load(Ordering::Relaxed).to_ne_bytes())?;
+            put(out, at + 24, &stats.moved.load(Ordering::Relaxed).to_ne_bytes())?;
+            put(out, at + 32, &stats.wakeups.load(Ordering::Relaxed).to_ne_bytes())?;
+            written = at + ENTRY;
+        }
+        Ok(written)
+    }
+}
+
+/// Writes `bytes` at `at` of `out`; returns the end offset.
+fn put(out: &mut [u8], at: usize, bytes: &[u8]) -> Result<usize> {
+    let end = at.checked_add(bytes.len()).ok_or(EINVAL)?;
+    out.get_mut(at..end).ok_or(EINVAL)?.copy_from_slice(bytes);
+    Ok(end)
+}
+
+impl glue::Policy for SocketLevelHash {
+    type Data = ListenerData;
+
+    fn new_data() -> Result<KBox<ListenerData>> {
+        let table = Table::new(0).map_err(|_| EINVAL)?;
+        Ok(KBox::new(
+            ListenerData {
+                control: SockLocked::new(Control {
+                    config: Config::OFF,
+                    table,
+                }),
+                routing: Routing {
+                    queues: AtomicU16::new(0),
+                    hash: AtomicU32::new(0),
+                    input: AtomicU32::new(0),
+                    buckets: [const { AtomicU16::new(0) }; DEFAULT_BUCKETS],
+                },
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    fn setsockopt(sock: &mut Sock<'_, Self>, option: SockOpt, value: &[u8]) -> Result {
+        match option {
+            SockOpt::Config => Self::set_config(sock, value),
+            SockOpt::Register => Self::set_registration(sock, value),
+            SockOpt::Info => Err(glue::errno(kernel::bindings::ENOPROTOOPT)),
+        }
+    }
+
+    fn getsockopt(sock: &mut Sock<'_, Self>, option: SockOpt, out: &mut [u8]) -> Result<usize> {
+        let listener = sock.listener();
+        match option {
+            SockOpt::Config => Self::get_config(listener, sock.guard(), out),
+            SockOpt::Register => {
+                let slot = listener
+                    .and_then(|listener| listener.caller_slot())
+                    .map_or(-1, |slot| slot.index() as i32);
+                if out.len() < 4 {
+                    return Err(EINVAL);
+                }
+                put(out, 0, &slot.to_ne_bytes())
+            }
+            SockOpt::Info => Self::get_info(listener, sock.guard(), out),
+        }
+    }
+
+    fn route(listener: &Listener<Self>, flow: &FlowKey) -> Option<usize> {
+        let routing = &listener.data().routing;
+        if routing.queues.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let hash = HashFn::try_from(routing.hash.load(Ordering::Relaxed)).unwrap_or_default();
+        let input = HashInput::try_from(routing.input.load(Ordering::Relaxed)).unwrap_or_default();
+        let bucket = Table::bucket_of(hash.hash(flow, input));
+        let owner = routing.buckets.get(bucket)?.load(Ordering::Acquire);
+        owner.checked_sub(1).map(usize::from)
+    }
+
+    fn owner_exited(listener: &Listener<Self>, guard: &mut SockGuard<'_>, slot: usize) {
+        Self::deregister(listener, guard, slot);
+    }
+
+    fn release(listener: &Listener<Self>, guard: &mut SockGuard<'_>) {
+        Self::turn_off(listener, guard);
+    }
+}
