@@ -49,6 +49,7 @@ done | awk '{
 }' | sort -k1,1nr -k2,2nr | cut -d' ' -f3-)
 vms=${SLH_QEMU_VMS:-1}
 [ "$vms" -le ${#tests[@]} ] || vms=${#tests[@]}
+[ "$vms" -le 1 ] || export SLH_VNG_NOLOCK=1
 
 results=$(mktemp -d /tmp/slh-qemu.XXXXXX)
 echo "qemu-tests: booting $vms VM(s) of $(cat "$SLH_KBUILD/include/config/kernel.release") under TCG; logs in $results"

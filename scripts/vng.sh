@@ -4,7 +4,14 @@
 # root without caching, so every exec in the guest costs 9p round trips through the emulator;
 # the root does not change while a VM runs, so the same mount options plus cache=loose (the
 # last rootflags= of the command line wins) make execs in the guest about twice as fast.
+# One VM at a time per machine (2 cores: a second TCG guest only slows both and skews every
+# timing); the lock waits for the other VM. SLH_VNG_NOLOCK=1 skips it (run.sh with
+# SLH_QEMU_VMS > 1 boots several on purpose).
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
+if [ "${SLH_VNG_NOLOCK:-0}" != 1 ]; then
+	exec 8>"${TMPDIR:-/tmp}/slh-vng.lock"
+	flock 8
+fi
 PATH="$SLH_VENV/bin:$PATH" exec vng --run "$SLH_KBUILD" --user root --disable-kvm \
 	--append "rootflags=version=9p2000.L,trans=virtio,access=any,msize=524288,cache=loose" "$@"
