@@ -3,10 +3,12 @@
 
 mod demo;
 mod fdgrab;
+mod predict;
 mod procnet;
 mod report;
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -37,9 +39,20 @@ enum Command {
     /// queue, then prints "<worker pid> <client address>" for every connection it accepts and
     /// answers the client with a line naming its pid. Stop it with Ctrl-C or SIGTERM (the
     /// workers exit with it).
+    ///
+    /// Signals: SIGTTIN to the server starts one more worker (it registers like the others);
+    /// SIGUSR1 to a worker makes it deregister (it goes on accepting from the normal queue),
+    /// SIGUSR2 makes it register again to any free queue.
     DemoServer(DemoArgs),
     /// Tell whether the running kernel has the socket-level hash (exit status 0 if so)
     Check,
+    /// Print the queue each client address reaches after each registration change
+    ///
+    /// Computed with the kernel module's own code (the hash functions and the 256-bucket
+    /// indirection table of sock-level-hash-core), starting from a listener with no process
+    /// registered. Output: one "# step" line per event (buckets and clients moved), then one
+    /// line per client: its address and its queue after each event ("-": the normal queue).
+    Predict(PredictArgs),
 }
 
 #[derive(Args, Debug)]
@@ -90,6 +103,39 @@ pub struct DemoArgs {
     /// Workers wait in epoll_wait(2) on a non-blocking socket, then accept until EAGAIN
     #[arg(long)]
     epoll: bool,
+    /// Start a new worker in place of every worker that dies (the new one registers to any
+    /// free queue)
+    #[arg(long)]
+    respawn: bool,
+    /// Append the time of each accept (CLOCK_MONOTONIC, seconds) to its stdout line
+    #[arg(long)]
+    accept_times: bool,
+}
+
+#[derive(Args, Debug)]
+struct PredictArgs {
+    /// The listener's queue count
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    queues: u32,
+    /// Hash function: toeplitz, src-ip-mod, xor-src, xor-src-dst or crc16
+    #[arg(long, default_value = "toeplitz", value_parser = parse_hash_fn)]
+    hash: HashFn,
+    /// What the hash covers: client or client-server (four-tuple has no per-client queue)
+    #[arg(long, default_value = "client", value_parser = parse_hash_input)]
+    input: HashInput,
+    /// The listener's address as the clients reach it (hashed by xor-src-dst and by the
+    /// client-server input)
+    #[arg(long)]
+    server: Option<IpAddr>,
+    /// Comma-separated registration changes, in order: "reg N" (a process registers to queue
+    /// N), "reg any" (to the lowest free queue, as the kernel picks), "dereg N" (the owner of
+    /// queue N deregisters or exits)
+    #[arg(long)]
+    events: String,
+    /// File of client addresses, one per line ("-": standard input); IPv4-mapped IPv6
+    /// addresses are hashed as IPv4, as the kernel does for v4 clients of a dual-stack listener
+    #[arg(long)]
+    clients: PathBuf,
 }
 
 fn main() -> ExitCode {
@@ -98,6 +144,37 @@ fn main() -> ExitCode {
         Command::Info(args) => info(&args),
         Command::DemoServer(args) => demo::run(&args),
         Command::Check => check(),
+        Command::Predict(args) => predict(&args),
+    }
+}
+
+fn predict(args: &PredictArgs) -> ExitCode {
+    let run = || -> Result<String, String> {
+        let text = if args.clients.as_os_str() == "-" {
+            std::io::read_to_string(std::io::stdin()).map_err(|e| format!("stdin: {e}"))?
+        } else {
+            std::fs::read_to_string(&args.clients)
+                .map_err(|e| format!("{}: {e}", args.clients.display()))?
+        };
+        let clients = predict::parse_clients(&text)?;
+        let events = predict::Event::parse_list(&args.events)?;
+        let hashing = predict::Hashing {
+            hash: args.hash,
+            input: args.input,
+            server: args.server,
+        };
+        let steps = predict::predict(args.queues as usize, &hashing, &events, &clients)?;
+        Ok(predict::format_prediction(&clients, &steps))
+    };
+    match run() {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("slh predict: {message}");
+            ExitCode::FAILURE
+        }
     }
 }
 
