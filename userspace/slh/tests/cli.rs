@@ -25,7 +25,13 @@ fn every_subcommand_has_help() {
     for (args, expected) in [
         (
             &["--help"][..],
-            &["Usage: slh <COMMAND>", "info", "demo-server", "check"][..],
+            &[
+                "Usage: slh <COMMAND>",
+                "info",
+                "demo-server",
+                "check",
+                "predict",
+            ][..],
         ),
         (&["help"], &["Usage: slh <COMMAND>"]),
         (
@@ -48,9 +54,24 @@ fn every_subcommand_has_help() {
                 "--allow-unsupported",
                 "--blocking",
                 "--epoll",
+                "--respawn",
+                "--accept-times",
+                "SIGTTIN",
+                "SIGUSR1",
             ],
         ),
         (&["check", "--help"], &["Usage: slh check"]),
+        (
+            &["predict", "--help"],
+            &[
+                "Usage: slh predict",
+                "--queues",
+                "--events",
+                "--clients",
+                "--server",
+                "reg any",
+            ],
+        ),
     ] {
         let output = slh(args);
         assert!(output.status.success(), "slh {args:?}: {output:?}");
@@ -185,6 +206,32 @@ impl DemoServer {
             }
         }
         panic!("demo-server did not print the expected line; stderr so far: {seen:#?}");
+    }
+
+    /// The first line matching each of `wanted`, whatever order they come in (the server's
+    /// and a new worker's lines, written by two processes, come in either order).
+    fn stderr_until_each(&mut self, wanted: &[&dyn Fn(&str) -> bool]) -> Vec<String> {
+        let deadline = Instant::now() + TIMEOUT;
+        let mut found: Vec<Option<String>> = vec![None; wanted.len()];
+        let mut seen = Vec::new();
+        while found.iter().any(Option::is_none) {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                break;
+            };
+            let Ok(line) = self.stderr.recv_timeout(left) else {
+                break;
+            };
+            match (0..wanted.len()).find(|&i| found[i].is_none() && wanted[i](&line)) {
+                Some(i) => found[i] = Some(line),
+                None => seen.push(line),
+            }
+        }
+        found
+            .into_iter()
+            .collect::<Option<Vec<String>>>()
+            .unwrap_or_else(|| {
+                panic!("demo-server did not print the expected lines; stderr so far: {seen:#?}")
+            })
     }
 
     /// `n` lines of stdout ("<worker pid> <client address>").
@@ -347,4 +394,225 @@ fn demo_server_refuses_to_run_without_kernel_support_unless_allowed() {
     );
     let workers = serve_and_check(&server, 2, 1);
     assert_eq!(workers.len(), 1);
+}
+
+/// The worker pids a server announced on stderr ("worker PID: accepting (not registered)").
+fn announced_workers(server: &mut DemoServer, n: usize) -> BTreeSet<u32> {
+    (0..n)
+        .map(|_| {
+            let line = server.stderr_until(|line| line.ends_with(": accepting (not registered)"));
+            line.strip_prefix("worker ")
+                .and_then(|rest| rest.split(':').next())
+                .and_then(|pid| pid.parse().ok())
+                .unwrap_or_else(|| panic!("no pid in {line:?}"))
+        })
+        .collect()
+}
+
+fn signal(pid: u32, signal: libc::c_int) {
+    // SAFETY: kill(2) with a pid of a child of ours (or of its server) and a signal number.
+    assert_eq!(
+        unsafe { libc::kill(pid as libc::pid_t, signal) },
+        0,
+        "kill {pid}"
+    );
+}
+
+#[test]
+fn demo_server_respawn_replaces_a_killed_worker() {
+    let mut server = DemoServer::start(&["--workers", "2", "--off", "--respawn"]);
+    let first = announced_workers(&mut server, 2);
+    let victim = *first.iter().next().unwrap();
+    signal(victim, libc::SIGKILL);
+    let lines = server.stderr_until_each(&[
+        &|line: &str| line.contains("started worker"),
+        &|line: &str| line.ends_with(": accepting (not registered)"),
+    ]);
+    let line = &lines[0];
+    assert!(
+        line.contains(&format!(
+            "worker {victim} killed by signal 9; started worker "
+        )),
+        "{line}"
+    );
+    let replacement: u32 = line
+        .rsplit("started worker ")
+        .next()
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {line:?}"));
+    assert_eq!(
+        lines[1],
+        format!("worker {replacement}: accepting (not registered)")
+    );
+    let workers = serve_and_check(&server, 4, 2);
+    let expected: BTreeSet<u32> = first
+        .iter()
+        .copied()
+        .filter(|&pid| pid != victim)
+        .chain([replacement])
+        .collect();
+    assert_eq!(workers, expected, "the replacement and the survivor serve");
+    assert_workers_exit_with_the_server(server, &workers);
+}
+
+#[test]
+fn demo_server_without_respawn_serves_on_with_the_workers_left() {
+    let mut server = DemoServer::start(&["--workers", "2", "--off"]);
+    let first = announced_workers(&mut server, 2);
+    let victim = *first.iter().next().unwrap();
+    signal(victim, libc::SIGKILL);
+    server.stderr_until(|line| {
+        line == format!("slh demo-server: worker {victim} killed by signal 9")
+    });
+    let workers = serve_and_check(&server, 2, 1);
+    assert_eq!(workers.len(), 1);
+    assert!(!workers.contains(&victim));
+}
+
+#[test]
+fn demo_server_sigttin_starts_one_more_worker() {
+    let mut server = DemoServer::start(&["--workers", "1", "--off"]);
+    let first = announced_workers(&mut server, 1);
+    signal(server.child.id(), libc::SIGTTIN);
+    let lines = server
+        .stderr_until_each(&[&|line: &str| line.ends_with("(SIGTTIN)"), &|line: &str| {
+            line.ends_with(": accepting (not registered)")
+        }]);
+    let late_pid = lines[1]
+        .strip_prefix("worker ")
+        .and_then(|rest| rest.split(':').next())
+        .unwrap();
+    assert_eq!(
+        lines[0],
+        format!("slh demo-server: started worker {late_pid} (SIGTTIN)")
+    );
+    let late = BTreeSet::from([late_pid.parse::<u32>().unwrap()]);
+    // Two batches of two held connections: both workers must serve.
+    let workers = serve_and_check(&server, 2, 2);
+    assert_eq!(workers, first.union(&late).copied().collect());
+    assert_workers_exit_with_the_server(server, &workers);
+}
+
+#[test]
+fn demo_server_registration_signals_say_the_option_is_off_and_the_worker_serves_on() {
+    let mut server = DemoServer::start(&["--workers", "1", "--off"]);
+    let worker = *announced_workers(&mut server, 1).iter().next().unwrap();
+    for sig in [libc::SIGUSR1, libc::SIGUSR2] {
+        signal(worker, sig);
+        server.stderr_until(|line| {
+            line == format!("worker {worker}: the option is off; nothing to (de)register")
+        });
+    }
+    // The server ignores them (its handler acts only in workers).
+    signal(server.child.id(), libc::SIGUSR1);
+    let workers = serve_and_check(&server, 2, 1);
+    assert_eq!(workers, BTreeSet::from([worker]));
+    assert_eq!(
+        parent_and_state(server.child.id()).map(|(_, s)| s != 'Z'),
+        Some(true)
+    );
+}
+
+fn monotonic_seconds() -> f64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    now.tv_sec as f64 + now.tv_nsec as f64 * 1e-9
+}
+
+#[test]
+fn demo_server_accept_times_are_monotonic_clock_readings() {
+    let server = DemoServer::start(&["--workers", "1", "--off", "--accept-times"]);
+    let before = monotonic_seconds();
+    let (pid, local, stream) = request(server.addr);
+    drop(stream);
+    let after = monotonic_seconds();
+    let line = server.served_lines(1).remove(0);
+    let fields: Vec<&str> = line.split(' ').collect();
+    assert_eq!(fields.len(), 3, "{line}");
+    assert_eq!(fields[0], pid.to_string());
+    assert_eq!(fields[1], local.to_string());
+    let (secs, micros) = fields[2].split_once('.').expect("seconds.micros");
+    assert_eq!(micros.len(), 6, "{line}");
+    let at: f64 = fields[2].parse().unwrap();
+    assert!(secs.parse::<u64>().is_ok());
+    // Microsecond resolution: allow the truncation below `before`.
+    assert!(
+        before - 1e-6 <= at && at <= after,
+        "{before} <= {at} <= {after}"
+    );
+}
+
+#[test]
+fn predict_prints_each_clients_queue_after_each_event() {
+    let dir = std::env::temp_dir().join(format!("slh-predict-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let clients = dir.join("clients");
+    let addresses: Vec<String> = (1..=64)
+        .map(|i| format!("198.18.1.{i}"))
+        .chain(["::ffff:198.18.1.1".to_string(), "2001:db8::1:1".to_string()])
+        .collect();
+    std::fs::write(&clients, addresses.join("\n") + "\n").unwrap();
+    let clients_arg = clients.to_str().unwrap();
+    let output = slh(&[
+        "predict",
+        "--queues",
+        "4",
+        "--events",
+        "reg any,reg any,dereg 0,reg any",
+        "--clients",
+        clients_arg,
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = text(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4 + addresses.len(), "{stdout}");
+    assert_eq!(
+        lines[0],
+        "# step 1: reg any (queue 0): 256 of 256 buckets moved, 66 of 66 clients moved"
+    );
+    assert!(lines[1].starts_with("# step 2: reg any (queue 1): 128 of 256 buckets moved"));
+    assert!(lines[2].starts_with("# step 3: dereg 0 (queue 0): 128 of 256 buckets moved"));
+    // "any" takes the lowest free queue: 0 again.
+    assert!(lines[3].starts_with("# step 4: reg any (queue 0): 128 of 256 buckets moved"));
+    let rows: Vec<Vec<&str>> = lines[4..].iter().map(|l| l.split(' ').collect()).collect();
+    for (row, address) in rows.iter().zip(&addresses) {
+        assert_eq!(row[0], address);
+        assert_eq!(row[1], "0", "one process owns everything");
+        assert!(row[2] == "0" || row[2] == "1");
+        assert_eq!(row[3], "1", "queue 0 left: all on queue 1");
+    }
+    // Clients hashed to queue 1 at step 2 stay there when 0 leaves.
+    assert!(rows.iter().any(|row| row[2] == "1"));
+    assert!(rows.iter().any(|row| row[2] == "0"));
+    // The mapped address is hashed as the IPv4 address it carries.
+    assert_eq!(rows[64][1..], rows[0][1..]);
+
+    let refused = slh(&[
+        "predict",
+        "--queues",
+        "2",
+        "--events",
+        "reg 0,reg 0",
+        "--clients",
+        clients_arg,
+    ]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused.stderr).contains("event 2 (reg 0): the queue is already registered"));
+    let missing = slh(&[
+        "predict",
+        "--queues",
+        "2",
+        "--events",
+        "reg 0",
+        "--clients",
+        dir.join("absent").to_str().unwrap(),
+    ]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing.stderr).contains("absent"));
+    std::fs::remove_dir_all(&dir).unwrap();
 }
