@@ -18,7 +18,10 @@ persist_conns() {
 }
 
 # persist_templates VIP < `ipvsadm -Lnc`: the persistence templates of VIP:8080 as
-# "CLIENT DEST|CLIENT DEST|...", sorted (ipvsadm lists them in hash order).
+# "CLIENT DEST|CLIENT DEST|...", sorted (ipvsadm lists them in hash order), each pair once:
+# when two SYNs of one client reach IPVS at the same moment on two CPUs, both miss the
+# template and IPVS creates two identical ones (its template lookup and creation are not
+# atomic; seen on a busy VM). A client with two different servers still shows as two pairs.
 persist_templates() {
 	local line fields t i out=()
 	while read -r line; do
@@ -29,6 +32,7 @@ persist_templates() {
 		*) continue ;;
 		esac
 		t="${fields[3]%:*} ${fields[5]%:*}"
+		for i in "${out[@]}"; do [ "$i" != "$t" ] || continue 2; done
 		# Insertion sort: a handful of entries, and no sort process.
 		for ((i = ${#out[@]}; i > 0; i--)); do
 			[[ "${out[$((i - 1))]}" > "$t" ]] || break
