@@ -1,8 +1,8 @@
 # One target per thing a user does. Every target installs what it needs first (bootstrap).
-.PHONY: demo test bench bootstrap kernel modules host-test qemu-test checkpatch clean
+.PHONY: demo test bench bootstrap kernel modules userspace host-test qemu-test checkpatch clean
 
 # Boot the VM and watch the Rust wlc scheduler balance real connections.
-demo: modules
+demo: modules userspace
 	@bash scripts/demo.sh
 
 # Everything: host tests, checkpatch, every qemu-test; ends with "N passed, N failed".
@@ -25,12 +25,16 @@ kernel: bootstrap
 modules: kernel
 	@bash scripts/modules.sh
 
+# The user-space tools the VM runs: the slh tool and the LD_PRELOAD shim (target/debug/).
+userspace:
+	cargo build --quiet -p slh -p slh-preload
+
 # Only the host tests (cargo).
 host-test:
 	cargo test --workspace
 
 # Only the qemu-tests; pick some with TESTS="wlc_module wrr_nat".
-qemu-test: modules
+qemu-test: modules userspace
 	@bash qemu-tests/run.sh $(TESTS)
 
 # checkpatch.pl on the patch series.

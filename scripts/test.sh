@@ -29,6 +29,8 @@ step() {
 step bootstrap bash scripts/bootstrap.sh
 step kernel bash scripts/kernel.sh
 step modules bash scripts/modules.sh
+# The slh tool and the shim, which the socket-level hash qemu-tests run in the VM.
+step userspace cargo build --quiet -p slh -p slh-preload
 
 echo "== host tests (cargo test)"
 cargo test --workspace 2>&1 | tee "$log/cargo.txt"
