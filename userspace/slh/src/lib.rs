@@ -71,7 +71,8 @@ pub trait SocketLevelHash {
     fn enable(&self, queues: Queues, hash: HashFn) -> Result<(), Error>;
     /// Enables the option with a full configuration (any hash input).
     fn enable_with(&self, config: Config) -> Result<(), Error>;
-    /// Turns the option off (`EBUSY` while processes are registered).
+    /// Turns the option off: every waiting connection moves to the normal queue and every
+    /// registration ends.
     fn disable(&self) -> Result<(), Error>;
     /// The current configuration, with the resolved queue count; `None` when off.
     fn config(&self) -> Result<Option<Config>, Error>;

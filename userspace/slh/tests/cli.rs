@@ -31,7 +31,12 @@ fn every_subcommand_has_help() {
                 "demo-server",
                 "check",
                 "predict",
+                "set",
             ][..],
+        ),
+        (
+            &["set", "--help"],
+            &["Usage: slh set", "--pid", "--port", "--off", "--queues", "--hash", "EBUSY"],
         ),
         (&["help"], &["Usage: slh <COMMAND>"]),
         (
@@ -122,6 +127,33 @@ fn info_finds_a_listening_socket_of_another_process_by_port_and_by_fd() {
             "{stderr}"
         );
     }
+}
+
+#[test]
+fn set_names_the_socket_and_the_missing_kernel_support() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let local = listener.local_addr().unwrap();
+    let pid = std::process::id().to_string();
+    let fd = listener.as_raw_fd().to_string();
+    for args in [
+        &["set", "--port", &local.port().to_string(), "--queues", "8"][..],
+        &["set", "--pid", &pid, "--fd", &fd, "--off"],
+    ] {
+        let output = slh(args);
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains(&format!("slh set: {local} (pid {pid} fd {fd})")),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("no socket-level hash (ENOPROTOOPT)"),
+            "{stderr}"
+        );
+    }
+    let output = slh(&["set", "--port", &local.port().to_string(), "--queues", "0"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(text(&output.stderr).contains("invalid queue count"));
 }
 
 #[test]

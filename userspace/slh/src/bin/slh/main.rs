@@ -32,7 +32,15 @@ enum Command {
     ///
     /// The socket is fetched with pidfd_getfd(2), which needs ptrace access to its owner
     /// (same user, or CAP_SYS_PTRACE).
-    Info(InfoArgs),
+    Info(TargetArgs),
+    /// Turn the socket-level hash of a running server's listening socket on, off or change it
+    ///
+    /// The socket is taken with pidfd_getfd(2) like `info` does: the same open socket, so the
+    /// change is the server's. --off turns the option off: every waiting connection moves to
+    /// the normal queue (none is dropped) and every registration ends. Otherwise the option is
+    /// set to --queues/--hash/--input; a different queue count while processes are
+    /// registered is refused (EBUSY).
+    Set(SetArgs),
     /// Run a pre-fork TCP server that prints which worker served which client
     ///
     /// Binds, enables SO_SOCKLEVELHASH (unless --off), forks the workers; each registers to a
@@ -55,9 +63,10 @@ enum Command {
     Predict(PredictArgs),
 }
 
+/// Which listening socket(s): --pid/--fd, or every socket listening on --port.
 #[derive(Args, Debug)]
 #[command(group = clap::ArgGroup::new("target").required(true).args(["pid", "port"]))]
-struct InfoArgs {
+struct TargetArgs {
     /// Process holding the socket (with --fd)
     #[arg(long, requires = "fd")]
     pid: Option<i32>,
@@ -68,6 +77,25 @@ struct InfoArgs {
     /// owners' /proc/PID/fd)
     #[arg(long, conflicts_with_all = ["pid", "fd"])]
     port: Option<u16>,
+}
+
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("setting").required(true).args(["off", "queues"]))]
+struct SetArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Turn the option off
+    #[arg(long, conflicts_with_all = ["queues", "hash", "input"])]
+    off: bool,
+    /// Priority queues: 1..=1024, or "cpus" for one per possible CPU
+    #[arg(long)]
+    queues: Option<Queues>,
+    /// Hash function: toeplitz, src-ip-mod, xor-src, xor-src-dst or crc16
+    #[arg(long, default_value = "toeplitz", value_parser = parse_hash_fn)]
+    hash: HashFn,
+    /// What the hash covers: client (persistent per client), client-server or four-tuple
+    #[arg(long, default_value = "client", value_parser = parse_hash_input)]
+    input: HashInput,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -142,6 +170,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Info(args) => info(&args),
+        Command::Set(args) => set(&args),
         Command::DemoServer(args) => demo::run(&args),
         Command::Check => check(),
         Command::Predict(args) => predict(&args),
@@ -178,32 +207,65 @@ fn predict(args: &PredictArgs) -> ExitCode {
     }
 }
 
-fn info(args: &InfoArgs) -> ExitCode {
-    let targets = match (args.pid, args.fd, args.port) {
-        (Some(pid), Some(fd), _) => vec![procnet::Target {
+/// The sockets TARGET names, or the message saying why there are none.
+fn targets(args: &TargetArgs) -> Result<Vec<procnet::Target>, String> {
+    match (args.pid, args.fd, args.port) {
+        (Some(pid), Some(fd), _) => Ok(vec![procnet::Target {
             pid,
             fd,
             local: None,
-        }],
+        }]),
         (_, _, Some(port)) => match procnet::listening_sockets(port) {
-            Ok(targets) if targets.is_empty() => {
-                eprintln!("slh info: no process holds a TCP socket listening on port {port}");
-                return ExitCode::FAILURE;
-            }
-            Ok(targets) => targets,
-            Err(error) => {
-                eprintln!("slh info: scanning /proc for port {port}: {error}");
-                return ExitCode::FAILURE;
-            }
+            Ok(targets) if targets.is_empty() => Err(format!(
+                "no process holds a TCP socket listening on port {port}"
+            )),
+            Ok(targets) => Ok(targets),
+            Err(error) => Err(format!("scanning /proc for port {port}: {error}")),
         },
         // clap's group makes one of the two forms required.
         _ => unreachable!("clap requires --pid/--fd or --port"),
+    }
+}
+
+fn info(args: &TargetArgs) -> ExitCode {
+    let targets = match targets(args) {
+        Ok(targets) => targets,
+        Err(message) => {
+            eprintln!("slh info: {message}");
+            return ExitCode::FAILURE;
+        }
     };
     let mut status = ExitCode::SUCCESS;
     for target in &targets {
         if let Err(message) = report::show(target) {
             eprintln!("slh info: {message}");
             status = ExitCode::FAILURE;
+        }
+    }
+    status
+}
+
+fn set(args: &SetArgs) -> ExitCode {
+    let targets = match targets(&args.target) {
+        Ok(targets) => targets,
+        Err(message) => {
+            eprintln!("slh set: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let config = args.queues.map(|queues| slh::Config {
+        queues,
+        hash: args.hash,
+        input: args.input,
+    });
+    let mut status = ExitCode::SUCCESS;
+    for target in &targets {
+        match report::set(target, config) {
+            Ok(done) => println!("{done}"),
+            Err(message) => {
+                eprintln!("slh set: {message}");
+                status = ExitCode::FAILURE;
+            }
         }
     }
     status
@@ -286,5 +348,20 @@ mod tests {
         );
         assert!(Cli::try_parse_from(["slh", "info", "--pid", "1", "--fd", "3"]).is_ok());
         assert!(Cli::try_parse_from(["slh", "info", "--port", "80"]).is_ok());
+    }
+
+    #[test]
+    fn set_needs_a_target_and_one_setting() {
+        assert!(Cli::try_parse_from(["slh", "set", "--port", "80", "--off"]).is_ok());
+        assert!(Cli::try_parse_from(["slh", "set", "--port", "80", "--queues", "8"]).is_ok());
+        assert!(Cli::try_parse_from(["slh", "set", "--off"]).is_err());
+        assert!(Cli::try_parse_from(["slh", "set", "--port", "80"]).is_err());
+        assert!(
+            Cli::try_parse_from(["slh", "set", "--port", "80", "--off", "--queues", "8"]).is_err()
+        );
+        assert!(
+            Cli::try_parse_from(["slh", "set", "--port", "80", "--off", "--hash", "crc16"])
+                .is_err()
+        );
     }
 }

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use slh::config::{hash_fn_name, hash_input_name};
-use slh::{Info, SocketLevelHash};
+use slh::{Config, Info, SocketLevelHash};
 
 use crate::fdgrab;
 use crate::procnet::Target;
@@ -27,6 +27,32 @@ pub fn show(target: &Target) -> Result<(), String> {
     };
     print!("{text}");
     Ok(())
+}
+
+/// Applies `config` (None: off) to one socket; returns a line saying what it is now.
+pub fn set(target: &Target, config: Option<Config>) -> Result<String, String> {
+    let label = target.label();
+    let socket = fdgrab::take_fd(target.pid, target.fd).map_err(|e| format!("{label}: {e}"))?;
+    let local = fdgrab::check_listening_tcp(&socket).map_err(|e| format!("{label}: {e}"))?;
+    let label = Target {
+        local: target.local.or(local),
+        ..target.clone()
+    }
+    .label();
+    match config {
+        None => socket.disable(),
+        Some(config) => socket.enable_with(config),
+    }
+    .map_err(|e| format!("{label}: {e}"))?;
+    Ok(match socket.config().map_err(|e| format!("{label}: {e}"))? {
+        None => format!("{label}: socket-level hash off"),
+        Some(now) => format!(
+            "{label}: socket-level hash on: {} queues, hash {}, input {}",
+            now.queues,
+            hash_fn_name(now.hash),
+            hash_input_name(now.input)
+        ),
+    })
 }
 
 /// The report: a title line, the configuration and normal-queue counters, one row per queue.
