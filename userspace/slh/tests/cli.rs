@@ -36,7 +36,15 @@ fn every_subcommand_has_help() {
         ),
         (
             &["set", "--help"],
-            &["Usage: slh set", "--pid", "--port", "--off", "--queues", "--hash", "EBUSY"],
+            &[
+                "Usage: slh set",
+                "--pid",
+                "--port",
+                "--off",
+                "--queues",
+                "--hash",
+                "EBUSY",
+            ],
         ),
         (&["help"], &["Usage: slh <COMMAND>"]),
         (

@@ -44,15 +44,17 @@ pub fn set(target: &Target, config: Option<Config>) -> Result<String, String> {
         Some(config) => socket.enable_with(config),
     }
     .map_err(|e| format!("{label}: {e}"))?;
-    Ok(match socket.config().map_err(|e| format!("{label}: {e}"))? {
-        None => format!("{label}: socket-level hash off"),
-        Some(now) => format!(
-            "{label}: socket-level hash on: {} queues, hash {}, input {}",
-            now.queues,
-            hash_fn_name(now.hash),
-            hash_input_name(now.input)
-        ),
-    })
+    Ok(
+        match socket.config().map_err(|e| format!("{label}: {e}"))? {
+            None => format!("{label}: socket-level hash off"),
+            Some(now) => format!(
+                "{label}: socket-level hash on: {} queues, hash {}, input {}",
+                now.queues,
+                hash_fn_name(now.hash),
+                hash_input_name(now.input)
+            ),
+        },
+    )
 }
 
 /// The report: a title line, the configuration and normal-queue counters, one row per queue.
