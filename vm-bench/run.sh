@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The VM benchmarks of the socket-level hash (sections 3 and 4 of make bench, see
+# vm-bench/README.md): builds the load generator and the server with the host's cc and the
+# release preload shim, boots our kernel once under TCG, runs vm-bench/guest.py in it, then
+# vm-bench/report.py writes the tables.
+# Needs the kernel and rust/sock_level_hash.ko (scripts/kernel.sh, scripts/modules.sh; make
+# bench runs both first).
+# usage: vm-bench/run.sh [RESULTS_DIR]   (default docs/results; VMB_* shorten trial runs)
+# Only one VM at a time on this machine: scripts/vng.sh waits for any other.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+. "$root/scripts/env.sh"
+. "$root/qemu-tests/lib/kernel-errors.sh"
+cd "$root"
+out=${1:-${SLH_RESULTS:-docs/results}}
+target=${CARGO_TARGET_DIR:-$root/target}
+work="$target/vm-bench"
+bin="$work/bin"
+raw="$work/raw"
+mkdir -p "$bin" "$out"
+rm -rf "$raw"
+mkdir -p "$raw"
+started=$(date +%s)
+
+module="$root/rust/sock_level_hash.ko"
+if [ ! -f "$module" ] || [ ! -f "$SLH_KBUILD/arch/x86/boot/bzImage" ]; then
+	echo "VM benchmarks (sections 3-4) not run: no kernel in $SLH_KBUILD or no $module (make modules builds them)"
+	exit 1
+fi
+
+echo "== 3-4. building the VM benchmark programs (cc) and the preload shim (cargo, release)"
+cc -O2 -Wall -Wextra -Werror -o "$bin/accept_server" "$here/accept_server.c"
+cc -O2 -Wall -Wextra -Werror -o "$bin/loadgen" "$here/loadgen.c"
+cargo build --quiet --release -p slh-preload
+preload="$target/release/libslh_preload.so"
+
+echo "== 3-4. booting $(cat "$SLH_KBUILD/include/config/kernel.release") under TCG, 2 vCPUs" \
+	"(waits for any other VM; log: ${work#"$root"/}/raw)"
+# The guest's environment: VMB_* overrides pass through (shorter trial runs).
+env_args=$(for v in ${!VMB_@}; do printf '%s=%q ' "$v" "${!v}"; done)
+vm_status=0
+timeout 1500 bash "$root/scripts/vng.sh" -v --cpus 2 --memory 2G --rwdir "$raw" \
+	--exec "insmod $module && env $env_args /usr/bin/python3 -I -S $here/guest.py $bin $preload $raw 2>&1" \
+	</dev/null >"$raw/console.txt" 2>"$raw/kernel-console.txt" || vm_status=$?
+grep '^vm-bench:' "$raw/console.txt" || true
+if [ ! -f "$raw/guest.json" ]; then
+	echo "VM benchmarks (sections 3-4): the guest did not finish (exit $vm_status); end of its output:"
+	tail -n 30 "$raw/console.txt"
+	tail -n 15 "$raw/kernel-console.txt"
+	# What was measured before it stopped is still reported.
+	python3 "$here/report.py" "$raw" "$out" || true
+	exit 1
+fi
+errors=$(kernel_errors "$raw/kernel-console.txt")
+if [ -n "$errors" ]; then
+	echo "VM benchmarks (sections 3-4): the kernel reported errors during the run:"
+	echo "$errors"
+fi
+echo "vm-bench: sections 3-4 took $(($(date +%s) - started)) s on the host clock (boot included)"
+python3 "$here/report.py" "$raw" "$out"
