@@ -1,0 +1,205 @@
+#!/bin/bash
+# Runs inside the VM (vm-bench/ipvs/run.sh boots it): the IPVS scheduler benchmarks, Rust
+# modules against the kernel's C modules of the same name, in the same boot.
+#   1. schedule() cost: ipvs_sched_bench.ko times the bound scheduler's schedule() on a real
+#      service (no packets), 10 and 100 real servers
+#   2. connections/s through an IPVS NAT service to three real servers (connrate)
+#   3. lblc with 1,000,000 destination addresses: slab growth, time of the calls, time of the
+#      service stop that flushes the table
+# Each measurement runs C and Rust in turn, in alternating order over the rounds; the host
+# takes medians. Lines of raw results go to OUT/raw.txt ("schedule ...", "connrate ...",
+# "lblc1m ...").
+# usage: guest.sh OUT   (environment: SLH_TOP, SLH_KBUILD, CONNRATE = the connrate binary,
+# BENCH_KO = ipvs_sched_bench.ko; SLH_IPVS_* = shorter trial runs)
+set -eu
+out=$1
+. "$SLH_TOP/qemu-tests/lib/common.sh"
+raw="$out/raw.txt"
+: >"$raw"
+bench_ko=$BENCH_KO
+param=/sys/module/ipvs_sched_bench/parameters
+rounds=${SLH_IPVS_ROUNDS:-3}
+time_ms=${SLH_IPVS_TIME_MS:-500}
+conn_secs=${SLH_IPVS_CONN_SECS:-3}
+conn_rounds=${SLH_IPVS_CONN_ROUNDS:-2}
+fill_n=${SLH_IPVS_FILL:-1000000}
+fill_rounds=${SLH_IPVS_FILL_ROUNDS:-2}
+scheds="wrr wlc lblc lblcr"
+
+log() { echo "[$(date +%T)] $*"; }
+
+# impls ROUND: both implementations, C first in odd rounds, Rust first in even ones, so that a
+# drift of the machine's speed during the run does not favour one.
+impls() { if [ $(($1 % 2)) = 1 ]; then echo "c rust"; else echo "rust c"; fi; }
+
+# bench CMD: one command to the benchmark module; prints its result line.
+bench() {
+	echo "$1" >"$param/cmd" || fail "ipvs_sched_bench: '$1' failed: $(cat "$param/result")"
+	cat "$param/result"
+}
+
+# --- 1. schedule() cost ------------------------------------------------------------------
+# The module's session lives in namespace sb (the namespace of the first setup; the module
+# keeps it): the service never sees a packet, so no topology is needed.
+session_start() {
+	ip netns add sb
+	insmod "$bench_ko"
+	use_scheduler c wrr
+	ip netns exec sb sh -c "echo 'setup wrr 1' >$param/cmd && echo stop >$param/cmd"
+}
+
+part_schedule() {
+	local r impl sched n targets line
+	for r in $(seq 1 "$rounds"); do
+		for sched in $scheds; do
+			for impl in $(impls "$r"); do
+				use_scheduler "$impl" "$sched"
+				# lblc, lblcr: 1,000 destination addresses, all cached after the warm-up;
+				# wrr and wlc do not look at the address.
+				case $sched in lblc*) targets=1000 ;; *) targets=0 ;; esac
+				for n in 10 100; do
+					bench "setup $sched $n" >/dev/null
+					line=$(bench "time $time_ms $targets")
+					echo "schedule impl=$impl round=$r $line" | tee -a "$raw"
+					bench stop >/dev/null
+				done
+			done
+		done
+	done
+}
+
+# --- 3. lblc with 1,000,000 destinations ---------------------------------------------------
+# slab_bytes FILE: the bytes of every slab cache's objects in a /proc/slabinfo copy.
+slab_total() { awk 'NR > 2 { s += $2 * $4 } END { printf "%d", s }' "$1"; }
+
+part_fill() {
+	local r impl line s0 s1 stop0 stop1 grown
+	for r in $(seq 1 "$fill_rounds"); do
+		for impl in $(impls "$r"); do
+			use_scheduler "$impl" lblc
+			# The empty table's stop first: the difference to the full one is the flush.
+			stop0=$(bench "setup lblc 10" >/dev/null && bench stop)
+			bench "setup lblc 10" >/dev/null
+			# Copies taken by bash itself (mapfile): no process starts between the two.
+			mapfile -t s0 </proc/slabinfo
+			line=$(bench "fill $fill_n")
+			mapfile -t s1 </proc/slabinfo
+			stop1=$(bench stop)
+			printf '%s\n' "${s0[@]}" >"$out/slab0.txt"
+			printf '%s\n' "${s1[@]}" >"$out/slab1.txt"
+			# The caches that grew by more than 1,000 objects: where the entries went.
+			grown=$(awk 'NR == FNR { if (FNR > 2) n[$1] = $2; next }
+				FNR > 2 && $2 - n[$1] > 1000 { printf "%s%s:%d*%d", sep, $1, $2 - n[$1], $4; sep = "," }' \
+				"$out/slab0.txt" "$out/slab1.txt")
+			echo "lblc1m impl=$impl round=$r slab_before=$(slab_total "$out/slab0.txt")" \
+				"slab_after=$(slab_total "$out/slab1.txt") grown=${grown:-none}" \
+				"empty_stop_ns=${stop0#stop ns=} full_stop_ns=${stop1#stop ns=} $line" | tee -a "$raw"
+		done
+	done
+}
+
+# --- 2. connections/s through IPVS NAT ------------------------------------------------------
+# cl (client, sources 198.18.0.2-5) -- lb (director, VIP 198.18.0.1:80) -- rs1..rs3
+# (connrate servers on 8080 answering "1", "2", "3"); weights 1, 2, 3.
+SRCS=198.18.0.2,198.18.0.3,198.18.0.4,198.18.0.5
+conn_topo_up() {
+	local k
+	{
+		echo "netns add cl"
+		echo "netns add lb"
+		echo "link add veth0 netns cl type veth peer name c0 netns lb"
+		for k in 1 2 3; do
+			echo "netns add rs$k"
+			echo "link add veth0 netns rs$k type veth peer name r$k netns lb"
+		done
+	} | ip -batch -
+	ip -n cl -batch - <<-EOF
+		link set lo up
+		addr add 198.18.0.2/24 dev veth0
+		addr add 198.18.0.3/24 dev veth0
+		addr add 198.18.0.4/24 dev veth0
+		addr add 198.18.0.5/24 dev veth0
+		link set veth0 up
+	EOF
+	{
+		echo "link set lo up"
+		echo "addr add 198.18.0.1/24 dev c0"
+		echo "link set c0 up"
+		for k in 1 2 3; do
+			echo "addr add 198.18.$k.1/24 dev r$k"
+			echo "link set r$k up"
+		done
+	} | ip -n lb -batch -
+	ip netns exec lb sh -c 'echo 1 >/proc/sys/net/ipv4/ip_forward'
+	# The client's whole port range: ports are reused only after IPVS forgot them.
+	ip netns exec cl sh -c 'echo "1024 65535" >/proc/sys/net/ipv4/ip_local_port_range'
+	for k in 1 2 3; do
+		ip -n "rs$k" -batch - <<-EOF
+			link set lo up
+			addr add 198.18.$k.2/24 dev veth0
+			link set veth0 up
+			route add default via 198.18.$k.1
+		EOF
+		ip netns exec "rs$k" "$CONNRATE" serve 8080 "$k" >"$TMPDIR/rs$k.log" 2>&1 &
+		SERVER_PIDS+=($!)
+	done
+	for k in 1 2 3; do
+		wait_for "rs$k listening" grep -q listening "$TMPDIR/rs$k.log"
+	done
+}
+
+# conn_service SCHED: the NAT service on the VIP with SCHED, made in one ipvsadm run.
+conn_service() {
+	ipvs -R <<-EOF
+		-A -t 198.18.0.1:80 -s $1
+		-a -t 198.18.0.1:80 -r 198.18.1.2:8080 -m -w 1
+		-a -t 198.18.0.1:80 -r 198.18.2.2:8080 -m -w 2
+		-a -t 198.18.0.1:80 -r 198.18.3.2:8080 -m -w 3
+	EOF
+}
+
+part_connrate() {
+	local r impl sched line
+	conn_topo_up
+	use_scheduler c wrr
+	conn_service wrr
+	# Warm-up: ARP, route caches, page cache of the binary.
+	ip netns exec cl "$CONNRATE" client 198.18.0.1 80 1 16 "$SRCS" >/dev/null
+	for r in $(seq 1 "$conn_rounds"); do
+		for sched in $scheds; do
+			for impl in $(impls "$r"); do
+				ipvs -D -t 198.18.0.1:80
+				use_scheduler "$impl" "$sched"
+				conn_service "$sched"
+				line=$(ip netns exec cl "$CONNRATE" client 198.18.0.1 80 "$conn_secs" 16 "$SRCS")
+				echo "connrate impl=$impl round=$r sched=$sched module=$(loaded_module "$sched") $line" |
+					tee -a "$raw"
+			done
+		done
+	done
+	ipvs -D -t 198.18.0.1:80
+	topo_down
+}
+
+# loaded_module NAME: which module registered scheduler NAME (ip_vs_NAME or ip_vs_NAME_rs).
+loaded_module() {
+	if [ -d "/sys/module/ip_vs_${1}_rs" ]; then echo "ip_vs_${1}_rs"; else echo "ip_vs_$1"; fi
+}
+
+started=$(date +%s)
+echo "settings rounds=$rounds time_ms=$time_ms conn_secs=$conn_secs conn_rounds=$conn_rounds" \
+	"conn_concurrency=16 fill=$fill_n fill_rounds=$fill_rounds" >>"$raw"
+session_start
+log "1. schedule() cost, $rounds rounds of $time_ms ms per case"
+part_schedule
+log "3. lblc with $fill_n destinations, $fill_rounds rounds"
+part_fill
+bench teardown >/dev/null
+rmmod ipvs_sched_bench
+ip netns del sb
+for s in $scheds; do unload_schedulers "$s"; done
+log "2. connections/s, $conn_rounds rounds of $conn_secs s per case"
+part_connrate
+for s in $scheds; do unload_schedulers "$s"; done
+log "guest part done in $(($(date +%s) - started)) s"
+echo "guest_seconds $(($(date +%s) - started))" >>"$raw"

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The IPVS scheduler benchmarks of make bench (section 5): the Rust schedulers (rust/ipvs_sched)
+# against the kernel's C modules, in one boot of our kernel under TCG (scripts/vng.sh).
+#   1. cost of one schedule() call, 10 and 100 real servers (vm-bench/kmod/ipvs_sched_bench.ko)
+#   2. connections/s through an IPVS NAT service to three real servers (connrate.c)
+#   3. lblc with 1,000,000 destination addresses: memory per table entry, time of the calls
+#      and of the flush when the service stops
+# Writes OUT/ipvs-schedule.{md,csv}, ipvs-connrate.{md,csv}, ipvs-lblc-1m.{md,csv} and prints
+# the tables. Absolute numbers are those of an emulated CPU; the ratios Rust/C are measured in
+# the same boot, alternating the two. Reports, never fails because a number moved.
+# Needs the kernel and the Rust modules (scripts/kernel.sh, scripts/modules.sh; make bench
+# runs both first). The benchmark module is built here, out of the source tree, by its own
+# kbuild call: it is no part of the project's Kbuild nor of make test.
+# usage: vm-bench/ipvs/run.sh [OUT]   (default docs/results; SLH_IPVS_* shorten trial runs)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+. "$root/scripts/env.sh"
+. "$root/qemu-tests/lib/kernel-errors.sh"
+out=${1:-${SLH_RESULTS:-$root/docs/results}}
+started=$(date +%s)
+
+if [ ! -e "$SLH_KBUILD/arch/x86/boot/bzImage" ] || [ ! -e "$root/rust/ipvs_sched/ip_vs_wlc_rs.ko" ]; then
+	echo "IPVS scheduler benchmarks not run: no kernel in $SLH_KBUILD or no Rust modules (make modules builds them)"
+	exit 1
+fi
+work="${CARGO_TARGET_DIR:-$root/target}/ipvs-bench"
+rm -rf "$work"
+mkdir -p "$work/run" "$work/kmod" "$out"
+
+echo "== 5. building vm-bench/kmod (kbuild, out of tree in ${work#"$root"/}/kmod) and connrate (cc)"
+cp "$root/vm-bench/kmod/Kbuild" "$root/vm-bench/kmod/ipvs_sched_bench.c" "$work/kmod/"
+make -s -C "$SLH_KBUILD" M="$work/kmod" LLVM=1 RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc modules
+cc -O2 -Wall -Wextra -Werror -o "$work/connrate" "$here/connrate.c"
+
+# The guest's environment: SLH_IPVS_* overrides pass through (shorter trial runs).
+env_args=$(for v in ${!SLH_IPVS_@}; do printf '%s=%q ' "$v" "${!v}"; done)
+echo "== 5. IPVS schedulers, Rust vs C: booting $(cat "$SLH_KBUILD/include/config/kernel.release") under TCG" \
+	"(waits for any other VM; log: ${work#"$root"/}/run)"
+rc=0
+timeout 1500 bash "$root/scripts/vng.sh" -v --cpus 2 --memory 2G --rwdir "$work/run" \
+	--exec "env $env_args SLH_TOP=$root SLH_KBUILD=$SLH_KBUILD CONNRATE=$work/connrate BENCH_KO=$work/kmod/ipvs_sched_bench.ko bash $here/guest.sh $work/run" \
+	</dev/null >"$work/run/console.txt" 2>"$work/run/kernel-console.txt" || rc=$?
+grep '^\[' "$work/run/console.txt" || true
+if [ "$rc" -ne 0 ] || ! grep -q '^guest_seconds' "$work/run/raw.txt" 2>/dev/null; then
+	echo "IPVS scheduler benchmarks: the VM run did not finish (exit $rc); last lines:"
+	tail -n 15 "$work/run/console.txt"
+	tail -n 15 "$work/run/kernel-console.txt"
+	# What was measured before it stopped is still reported.
+	[ -s "$work/run/raw.txt" ] && python3 "$here/report.py" "$work/run/raw.txt" "$out" "$(($(date +%s) - started))"
+	exit 1
+fi
+errors=$(kernel_errors "$work/run/kernel-console.txt")
+if [ -n "$errors" ]; then
+	echo "IPVS scheduler benchmarks: the kernel reported errors during the run:"
+	echo "$errors"
+fi
+python3 "$here/report.py" "$work/run/raw.txt" "$out" "$(($(date +%s) - started))"
