@@ -9,7 +9,9 @@ demo: modules userspace
 test:
 	@bash scripts/test.sh
 
-# Benchmarks of the hash core (time per hash vs DPDK, balance on real traces); writes docs/results/.
+# Benchmarks: the hash core on the host (time per hash vs DPDK, balance on real traces), then in
+# the VM the accept path, the paper's experiment 2 and the IPVS schedulers Rust vs C; writes
+# docs/results/. SLH_BENCH_PARTS="host" or "vm" runs one half.
 bench:
 	@bash scripts/bench.sh
 
