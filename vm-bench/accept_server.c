@@ -12,8 +12,8 @@
  *            epollexcl  the same with EPOLLEXCLUSIVE
  *            blocking   blocking accept()
  *
- * Each worker accepts a connection, reads the request (one recv), answers "worker I\n" and
- * closes. The parent prints "ready" once every worker has set up; on SIGTERM it reads the
+ * Each worker accepts a connection, answers "worker I\n" at once (the server speaks first)
+ * and closes. The parent prints "ready" once every worker has set up; on SIGTERM it reads the
  * socket-level hash counters (mode slh), stops the workers and prints one JSON object with
  * each worker's counts: accepted, wait_returns (epoll_wait returns with an event, or accept
  * returns in blocking mode), eagain (accepts that found nothing) and wakeups: how often the
@@ -37,7 +37,6 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -152,20 +151,18 @@ static void attach_client_ip_mod(int fd, unsigned int workers)
 		die("SO_ATTACH_REUSEPORT_CBPF");
 }
 
+/*
+ * The server speaks first ("worker I\n") and closes: no request to read, so the accepted
+ * socket is never waited on. (A socket accepted from a socket-level hash queue currently
+ * misses the wake-up for data that arrives after accept(); see vm-bench/README.md.)
+ */
 static void serve(int conn, int index)
 {
-	char request[512];
 	char answer[32];
-	struct timeval timeout = { .tv_sec = 2 };
-	int len;
+	int len = snprintf(answer, sizeof(answer), "worker %d\n", index);
 
-	/* A client that never sends must not stall the worker for ever. */
-	setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-	if (recv(conn, request, sizeof(request), 0) > 0) {
-		len = snprintf(answer, sizeof(answer), "worker %d\n", index);
-		if (send(conn, answer, len, MSG_NOSIGNAL) < 0) {
-			/* the client went away: nothing to do but close */
-		}
+	if (send(conn, answer, len, MSG_NOSIGNAL) < 0) {
+		/* the client went away: nothing to do but close */
 	}
 	close(conn);
 }

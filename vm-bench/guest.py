@@ -132,8 +132,16 @@ def slh_info(pid, port):
             raise OSError(ctypes.get_errno(), "pidfd_getfd")
     finally:
         os.close(pidfd)
-    with socket.socket(fileno=fd) as sock:
-        raw = sock.getsockopt(socket.SOL_SOCKET, SO_SOCKLEVELHASH_INFO, 32 + 40 * 64)
+    # Through libc: Python's getsockopt() takes at most 1,024 bytes, the shim's 64 queues
+    # need 32 + 64 * 40.
+    buf = ctypes.create_string_buffer(32 + 40 * 1024)
+    size = ctypes.c_uint32(len(buf))
+    try:
+        if libc.getsockopt(fd, socket.SOL_SOCKET, SO_SOCKLEVELHASH_INFO, buf, ctypes.byref(size)):
+            raise OSError(ctypes.get_errno(), "getsockopt(SO_SOCKLEVELHASH_INFO)")
+    finally:
+        os.close(fd)
+    raw = buf.raw[:size.value]
     queues, hash_fn, hash_input, registered, normal_queued, normal_accepted = struct.unpack_from("<IIIIQQ", raw)
     rows = []
     for offset in range(32, len(raw), 40):

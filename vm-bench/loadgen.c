@@ -7,7 +7,8 @@
  *                k mod count, so every address opens about the same number of connections
  *   CONCURRENCY  connections kept open at once (each is replaced as soon as it ends)
  *   WARMUP       seconds run before measuring; DURATION seconds measured
- *   REQUEST      what each connection sends once connected (default "GET / HTTP/1.0\r\n\r\n")
+ *   REQUEST      what each connection sends once connected (default: nothing, the server
+ *                speaks first)
  *
  * One thread and one epoll set: under TCG a process per client would be the bottleneck.
  * A connection counts in the window if its response ends (EOF) within it; its latency is from
@@ -52,7 +53,7 @@ static int worker_id_count;
 static uint32_t answered[MAX_SOURCES][MAX_WORKER_IDS];
 static struct conn conns[MAX_CONCURRENCY];
 static struct sockaddr_in server;
-static const char *request = "GET / HTTP/1.0\r\n\r\n";
+static const char *request = "";
 static size_t request_len;
 static int ep;
 static unsigned long next_source;
@@ -187,7 +188,7 @@ static int step(struct conn *c, uint32_t events, int measuring)
 		c->connected = 1;
 		if (measuring)
 			connects++;
-		if (send(c->fd, request, request_len, MSG_NOSIGNAL) != (ssize_t)request_len) {
+		if (request_len && send(c->fd, request, request_len, MSG_NOSIGNAL) != (ssize_t)request_len) {
 			if (measuring)
 				io_errors++;
 			goto over;

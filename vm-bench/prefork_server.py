@@ -47,6 +47,9 @@ def main():
     address, port, workers, iterations = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # As Apache httpd does on Linux by default (AcceptFilter http data): a connection is
+    # queued for accept() once its request has arrived, so a worker never waits for it.
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 10)
     listener.bind((address, port))
     listener.listen(1024)
     pids = []

@@ -43,9 +43,14 @@ bench() {
 # keeps it): the service never sees a packet, so no topology is needed.
 session_start() {
 	ip netns add sb
+	# IPVS accepts a real server only if its address types as unicast, which needs the
+	# namespace's local routing table: it exists once lo has its address.
+	ip -n sb link set lo up
 	insmod "$bench_ko"
 	use_scheduler c wrr
-	ip netns exec sb sh -c "echo 'setup wrr 1' >$param/cmd && echo stop >$param/cmd"
+	ip netns exec sb sh -c "echo 'setup wrr 1' >$param/cmd" ||
+		fail "ipvs_sched_bench: 'setup wrr 1' failed: $(cat "$param/result")"
+	bench stop >/dev/null
 }
 
 part_schedule() {
