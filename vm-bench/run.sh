@@ -43,8 +43,8 @@ vm_status=0
 # The lock scripts/vng.sh takes, taken here so that the time limit starts once it is ours.
 flock "${TMPDIR:-/tmp}/slh-vng.lock" timeout 1500 env SLH_VNG_NOLOCK=1 bash "$root/scripts/vng.sh" -v --cpus 2 --memory 2G --rwdir "$raw" \
 	--exec "insmod $module && env $env_args /usr/bin/python3 -I -S $here/guest.py $bin $preload $raw 2>&1" \
-	</dev/null >"$raw/console.txt" 2>"$raw/kernel-console.txt" || vm_status=$?
-grep '^vm-bench:' "$raw/console.txt" || true
+	</dev/null 2>"$raw/kernel-console.txt" | tee "$raw/console.txt" | grep --line-buffered '^vm-bench:' ||
+	vm_status=${PIPESTATUS[0]}
 if [ ! -f "$raw/guest.json" ]; then
 	echo "VM benchmarks (sections 3-4): the guest did not finish (exit $vm_status); end of its output:"
 	tail -n 30 "$raw/console.txt"

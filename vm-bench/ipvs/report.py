@@ -155,7 +155,7 @@ def lblc_fill(rows, out, lines):
         return median(d[key] for d in stats.get(impl, []))
 
     calls = m("c", "calls") or m("rust", "calls")
-    table = ["| lblc, 1,000,000 destination addresses | C | Rust | Rust / C |", "|---|---:|---:|---:|"]
+    table = [f"| lblc, {int(calls or 0):,} destination addresses | C | Rust | Rust / C |", "|---|---:|---:|---:|"]
     for name, key, digits in [("entries the table kept (objects of the cache that grew most)", "entries", 0),
                               ("slab growth, bytes", "growth", 0),
                               ("bytes per entry", "per_entry", 1),

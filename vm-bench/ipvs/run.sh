@@ -41,8 +41,8 @@ rc=0
 # The lock scripts/vng.sh takes, taken here so that the time limit starts once it is ours.
 flock "${TMPDIR:-/tmp}/slh-vng.lock" timeout 1500 env SLH_VNG_NOLOCK=1 bash "$root/scripts/vng.sh" -v --cpus 2 --memory 2G --rwdir "$work/run" \
 	--exec "env $env_args SLH_TOP=$root SLH_KBUILD=$SLH_KBUILD CONNRATE=$work/connrate BENCH_KO=$work/kmod/ipvs_sched_bench.ko bash $here/guest.sh $work/run" \
-	</dev/null >"$work/run/console.txt" 2>"$work/run/kernel-console.txt" || rc=$?
-grep '^\[' "$work/run/console.txt" || true
+	</dev/null 2>"$work/run/kernel-console.txt" | tee "$work/run/console.txt" | grep --line-buffered '^\[' ||
+	rc=${PIPESTATUS[0]}
 if [ "$rc" -ne 0 ] || ! grep -q '^guest_seconds' "$work/run/raw.txt" 2>/dev/null; then
 	echo "IPVS scheduler benchmarks: the VM run did not finish (exit $rc); last lines:"
 	tail -n 15 "$work/run/console.txt"
