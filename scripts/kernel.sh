@@ -42,10 +42,26 @@ fi
 if [ "$(cat "$SLH_KSRC/.git/slh-patches" 2>/dev/null)" != "$patches_sum" ]; then
 	echo "kernel: applying patches/ with git am"
 	git -C "$SLH_KSRC" am --abort >/dev/null 2>&1 || true
+	# Re-applying rewrites every file of the series (back to base, then patched): remember
+	# the content and time of each, so that those the new series leaves as they were get
+	# their old time back and the incremental build recompiles only what really changed (a
+	# touched uapi header alone would rebuild most of the kernel).
+	touched=$SLH_CACHE/patched-files
+	git -C "$SLH_KSRC" diff --name-only base HEAD 2>/dev/null | while read -r f; do
+		[ -f "$SLH_KSRC/$f" ] && echo "$(git -C "$SLH_KSRC" hash-object "$f") $(stat -c %Y "$SLH_KSRC/$f") $f"
+	done >"$touched" || true
 	git -C "$SLH_KSRC" checkout -q -f -B slh base
 	if ls "$top"/patches/*.patch >/dev/null 2>&1; then
 		git -C "$SLH_KSRC" -c user.name=slh -c user.email=slh@localhost am -q "$top"/patches/*.patch
 	fi
+	kept=0
+	while read -r sum mtime f; do
+		if [ -f "$SLH_KSRC/$f" ] && [ "$(git -C "$SLH_KSRC" hash-object "$f")" = "$sum" ]; then
+			touch -d "@$mtime" "$SLH_KSRC/$f"
+			kept=$((kept + 1))
+		fi
+	done <"$touched"
+	echo "kernel: $kept files of the series unchanged (their old times kept)"
 	echo "$patches_sum" >"$SLH_KSRC/.git/slh-patches"
 fi
 
