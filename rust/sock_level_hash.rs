@@ -231,14 +231,16 @@ impl SocketLevelHash {
         if out.len() < HEADER {
             return Err(EINVAL);
         }
-        let Some(listener) = listener else {
-            out[..HEADER].fill(0);
-            return Ok(HEADER);
-        };
+        // Queues exist only while the option is on: a socket that never had it, or had it
+        // turned off, has no table to show.
+        let listener = listener.ok_or_else(eopnotsupp)?;
         let (config, registered) = {
             let control = listener.data().control.get(guard);
             (control.config, control.table.registered_count())
         };
+        if config.queues == 0 {
+            return Err(eopnotsupp());
+        }
         let (normal_queued, normal_accepted) = listener.normal_counts();
         put(out, 0, &u32::from(config.queues).to_ne_bytes())?;
         put(out, 4, &(config.hash as u32).to_ne_bytes())?;
