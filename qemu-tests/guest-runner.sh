@@ -2,7 +2,7 @@
 # Runs inside the VM: every qemu-test, TAP on stdout (in the order the tests finish).
 # A test fails if it exits non-zero or if the kernel log written while it ran contains a
 # kernel error report (BUG, WARNING, Oops, KASAN, lockdep, RCU stall), even when it passed.
-# usage: guest-runner.sh RESULTS_DIR [TEST...]   (RESULTS_DIR is shared with the host)
+# usage: guest-runner.sh RESULTS_DIR [TEST... | @FILE]   (RESULTS_DIR is shared with the host)
 #
 # Tests run in SLH_QEMU_LANES lanes side by side (default 2, the guest's CPUs): under TCG
 # a test spends most of its time in exec and python start-up on one CPU, so two tests at once
@@ -17,6 +17,10 @@ results=$1
 shift
 export SLH_TOP SLH_KBUILD
 tests=("$@")
+# @FILE: the tests are listed in FILE, one per line (run.sh passes them so).
+if [ ${#tests[@]} -eq 1 ] && [ "${tests[0]#@}" != "${tests[0]}" ]; then
+	mapfile -t tests <"${tests[0]#@}"
+fi
 [ ${#tests[@]} -gt 0 ] || tests=("$SLH_TOP"/qemu-tests/tests/*.sh)
 . "$SLH_TOP/qemu-tests/lib/kernel-errors.sh"
 lanes=${SLH_QEMU_LANES:-2}

@@ -59,12 +59,15 @@ boot_vm() {
 	local dir=$1
 	shift
 	mkdir -p "$dir"
+	# The list goes through a file: the kernel command line (2,048 bytes, which carries
+	# vng's --exec) has no room for twenty paths, and a cut-off line loses the root mount.
+	printf '%s\n' "$@" >"$dir/tests.txt"
 	# KVM guests hang on these machines: always TCG. The guest sees the host's root
 	# read-only, so it runs the clone's scripts and modules and the host's ipvsadm, python3
 	# and iproute2; it writes its logs to $dir.
 	timeout 3000 bash "$top/scripts/vng.sh" -v \
 		--cpus "${SLH_QEMU_CPUS:-2}" --memory 2G --rwdir "$dir" \
-		--exec "SLH_TOP=$top SLH_KBUILD=$SLH_KBUILD SLH_QEMU_LANES=${SLH_QEMU_LANES:-2} bash $top/qemu-tests/guest-runner.sh $dir $*" \
+		--exec "SLH_TOP=$top SLH_KBUILD=$SLH_KBUILD SLH_QEMU_LANES=${SLH_QEMU_LANES:-2} bash $top/qemu-tests/guest-runner.sh $dir @$dir/tests.txt" \
 		</dev/null >"$dir/console.txt" 2>"$dir/kernel-console.txt"
 }
 
