@@ -225,6 +225,14 @@ def registrations():
     works("deregister", setopt(s, SO_SOCKADDLSPH, DEREGISTER))
     os.close(release)
     os.waitpid(child, 0)
+    # The exit is seen through the pid's wait_pidfd, and the queue released by a work item
+    # right after: wait (briefly) until SO_SOCKLEVELHASH_INFO shows it without an owner.
+    deadline = time.monotonic() + 2
+    while info(s)[1][1]["owner_pid"] != 0:
+        if time.monotonic() > deadline:
+            fail(f"queue 1 still owned by {info(s)[1][1]['owner_pid']} 2 s after its owner exited")
+        time.sleep(0.01)
+    print(f"ok: queue 1 released after its owner exited", flush=True)
     works("queue 1 after its owner exited", lambda: (setopt(s, SO_SOCKADDLSPH, 1)(), getopt(s, SO_SOCKADDLSPH)())[1], 1)
     works("deregister", setopt(s, SO_SOCKADDLSPH, DEREGISTER))
     works("queue count change with nobody registered", setopt(s, SO_SOCKLEVELHASH, 2))
@@ -240,8 +248,10 @@ def registrations():
     if answer != "ENOSPC":
         fail(f"a third process registering to any of 2 queues: expected ENOSPC, got {answer}")
     print("ok: a third process registering to any of 2 queues: ENOSPC", flush=True)
-    for pid, release in ((first, first_release), (second, second_release)):
-        os.close(release)
+    # Both ends first: the second child inherited the first one's exit pipe.
+    os.close(first_release)
+    os.close(second_release)
+    for pid in (first, second):
         os.waitpid(pid, 0)
 
     # Off is always allowed, registrations end with it.

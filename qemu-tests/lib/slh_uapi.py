@@ -37,8 +37,9 @@ def get_int(sock, option):
     return sock.getsockopt(SOL_SOCKET, option)
 
 
-def info(sock, length=HEADER.size + 1024 * ENTRY.size):
-    """(header dict, [entry dict]) of SO_SOCKLEVELHASH_INFO with a buffer of `length` bytes;
+def info(sock, length=1024):
+    """(header dict, [entry dict]) of SO_SOCKLEVELHASH_INFO with a buffer of `length` bytes
+    (Python's getsockopt takes at most 1,024: the header and 24 queues, enough for the tests);
     the header's `length` is how many bytes the kernel wrote."""
     raw = sock.getsockopt(SOL_SOCKET, SO_SOCKLEVELHASH_INFO, length)
     queues, hash_fn, hash_input, registered, normal_queued, normal_accepted = HEADER.unpack_from(raw)
