@@ -206,27 +206,9 @@ def proc_net_addr(text, v6):
 def connections_of(pid):
     """The (client address, client port) of every TCP connection process PID holds open (not
     listening sockets); read while it is stopped."""
-    inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            link = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if link.startswith("socket:["):
-            inodes.add(link[len("socket:[") : -1])
-    held = []
-    for name, v6 in (("tcp", False), ("tcp6", True)):
-        try:
-            with open(f"/proc/{pid}/net/{name}") as f:
-                lines = f.readlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if len(fields) < 10 or fields[9] not in inodes or fields[3] == "0A":
-                continue
-            held.append(proc_net_addr(fields[2], v6))
-    return held
+    inodes = slh_uapi.socket_fds(pid)
+    return [proc_net_addr(fields[2], v6) for fields, v6 in slh_uapi.proc_net_tcp(pid)
+            if fields[9] in inodes and fields[3] != "0A"]
 
 
 def run(clients_path, addr, port, rounds, out, options):

@@ -69,10 +69,22 @@ def pidfd_getfd(pid, fd):
         os.close(pidfd)
 
 
-def listener_of(pid, port):
-    """Process `pid`'s socket listening on TCP `port`, duplicated into a socket object."""
-    inodes = set()
-    for name in ("tcp", "tcp6"):
+def socket_fds(pid):
+    """{socket inode: descriptor number} of the sockets process `pid` holds open."""
+    found = {}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            found[link[len("socket:[") : -1]] = int(fd)
+    return found
+
+
+def proc_net_tcp(pid):
+    """(fields, is_v6) of every socket line of /proc/PID/net/tcp and tcp6 (PID's namespace)."""
+    for name, v6 in (("tcp", False), ("tcp6", True)):
         try:
             with open(f"/proc/{pid}/net/{name}") as f:
                 lines = f.readlines()[1:]
@@ -80,13 +92,14 @@ def listener_of(pid, port):
             continue
         for line in lines:
             fields = line.split()
-            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(fields[9])
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            link = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if link.startswith("socket:[") and link[len("socket:[") : -1] in inodes:
-            return socket.socket(fileno=pidfd_getfd(pid, int(fd)))
+            if len(fields) >= 10:
+                yield fields, v6
+
+
+def listener_of(pid, port):
+    """Process `pid`'s socket listening on TCP `port`, duplicated into a socket object."""
+    fds = socket_fds(pid)
+    for fields, _ in proc_net_tcp(pid):
+        if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port and fields[9] in fds:
+            return socket.socket(fileno=pidfd_getfd(pid, fds[fields[9]]))
     raise RuntimeError(f"process {pid} holds no socket listening on port {port}")
