@@ -12,6 +12,10 @@
 # the kernel's scheduler modules: a test names the schedulers it loads in a header line
 # "# schedulers: wlc wrr", and two tests that name the same one never run at the same time.
 # A test without that line runs alone.
+#
+# Each test runs with qemu-tests/lib/bin first in its PATH, whose insmod records the modules
+# the test loads: a test that loads a project module missing from its "# modules:" header
+# fails (run.sh's result cache keys a test on its declared modules only; lib/modules.sh).
 set -u
 results=$1
 shift
@@ -23,6 +27,7 @@ if [ ${#tests[@]} -eq 1 ] && [ "${tests[0]#@}" != "${tests[0]}" ]; then
 fi
 [ ${#tests[@]} -gt 0 ] || tests=("$SLH_TOP"/qemu-tests/tests/*.sh)
 . "$SLH_TOP/qemu-tests/lib/kernel-errors.sh"
+. "$SLH_TOP/qemu-tests/lib/modules.sh"
 lanes=${SLH_QEMU_LANES:-2}
 
 state=$(mktemp -d /tmp/slh-runner.XXXXXX)
@@ -79,11 +84,13 @@ release() {
 # run_test TEST: runs it and prints its TAP block (one write, under the lock, so blocks of
 # two lanes never interleave).
 run_test() {
-	local t=$1 name start rc errors secs block
+	local t=$1 name start rc errors undeclared secs block
 	name=$(basename "$t" .sh)
 	echo "slh-test-start $name" >/dev/kmsg
 	start=$(date +%s)
-	TMPDIR=$(mktemp -d "/tmp/slh-$name.XXXXXX") unshare --mount --propagation private bash -c '
+	: >"$results/$name.modules"
+	PATH="$SLH_TOP/qemu-tests/lib/bin:$PATH" SLH_MODULES_LOG="$results/$name.modules" \
+		TMPDIR=$(mktemp -d "/tmp/slh-$name.XXXXXX") unshare --mount --propagation private bash -c '
 		mkdir -p /run/netns && mount -t tmpfs slh-netns /run/netns || exit 99
 		timeout 900 bash "$1"
 		rc=$?
@@ -94,14 +101,21 @@ run_test() {
 	echo "slh-test-end $name" >/dev/kmsg
 	dmesg | sed -n "/slh-test-start $name\$/,/slh-test-end $name\$/p" >"$results/$name.dmesg"
 	errors=$(kernel_errors "$results/$name.dmesg")
+	# A test without the header is never cached, so it has nothing to declare.
+	undeclared=
+	if test_modules "$t" >/dev/null; then
+		undeclared=$(undeclared_modules "$t" "$results/$name.modules")
+	fi
 	secs=$(($(date +%s) - start))
 	block="$state/$name.tap"
-	if [ $rc -eq 0 ] && [ -z "$errors" ]; then
+	if [ $rc -eq 0 ] && [ -z "$errors" ] && [ -z "$undeclared" ]; then
 		echo "ok - $name (${secs}s)"
 		grep '^ok: ' "$results/$name.log" | sed 's/^/# /'
 	else
 		echo "not ok - $name (exit $rc, ${secs}s)"
 		[ -z "$errors" ] || printf '%s\n' "$errors" | sed 's/^/# kernel: /'
+		[ -z "$undeclared" ] || printf '%s\n' "$undeclared" |
+			sed 's/.*/# undeclared module: & (loaded by the test, missing from its "# modules:" header)/'
 		tail -n 40 "$results/$name.log" | sed 's/^/# /'
 	fi >"$block"
 	(

@@ -12,6 +12,7 @@
 # connection is answered except, at most, one that a killed worker had already accepted.
 # No "# schedulers:" line: it runs alone (guest-runner.sh), since the 100 ms it measures are
 # those of an emulated CPU, which a test in the other lane would share.
+# modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"
 . "$SLH_TOP/qemu-tests/lib/slh.sh"

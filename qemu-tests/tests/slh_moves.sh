@@ -9,6 +9,7 @@
 # (the module's own hash and table), and the set of clients that changed worker is exactly the
 # set the prediction moves.
 # schedulers: slh   (the module is global; see guest-runner.sh)
+# modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"
 . "$SLH_TOP/qemu-tests/lib/slh.sh"

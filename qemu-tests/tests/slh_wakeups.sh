@@ -8,6 +8,7 @@
 # connection, the thundering herd, would give up to 4). Epoll (EPOLLEXCLUSIVE): the same
 # placement and counters.
 # schedulers: slh   (the module is global; see guest-runner.sh)
+# modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"
 . "$SLH_TOP/qemu-tests/lib/slh.sh"
