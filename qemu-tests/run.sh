@@ -7,10 +7,21 @@
 # on 2 cores, two TCG guests finish no sooner than one, which already uses both cores);
 # SLH_QEMU_CPUS sets each guest's CPUs (default 2); SLH_QEMU_LANES how many tests a guest runs
 # at once (default 2, see guest-runner.sh).
+#
+# Result cache (lib/result-cache.sh): a test whose key (a hash of everything that determines
+# its result) has a stored pass is not run; its TAP line says "# cached: passed DATE (key K)"
+# and it counts as passed. No VM boots when every test is cached. The cache is not read (but
+# passes are still stored) with SLH_TEST_CACHE=0, when CI is set (CI runs everything), or for
+# tests named on the command line.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/env.sh"
 . "$top/qemu-tests/lib/kernel-errors.sh"
+. "$top/qemu-tests/lib/modules.sh"
+. "$top/qemu-tests/lib/result-cache.sh"
+
+read_cache=1
+if [ $# -gt 0 ] || [ "${SLH_TEST_CACHE:-1}" = 0 ] || [ -n "${CI:-}" ]; then read_cache=0; fi
 
 tests=()
 for t in "$@"; do
@@ -21,6 +32,22 @@ for t in "$@"; do
 	esac
 done
 [ ${#tests[@]} -gt 0 ] || tests=("$top"/qemu-tests/tests/*.sh)
+
+# Each test's key, before the VM boots; tests with a stored pass are not run.
+common=$(cache_common "$top")
+declare -A keys
+cached=()
+torun=()
+for t in "${tests[@]}"; do
+	keys[$t]=$(cache_key "$top" "$t" "$common")
+	if [ "$read_cache" = 1 ] && stored=$(cache_lookup "$(basename "$t" .sh)" "${keys[$t]}"); then
+		cached+=("$(basename "$t" .sh) # cached: ${stored%% in *} (key ${keys[$t]:0:8})")
+	else
+		torun+=("$t")
+	fi
+done
+total=${#tests[@]}
+tests=("${torun[@]}")
 # The order the guest runner (guest-runner.sh) starts them in, from the durations of the last
 # run (a new test counts as long): tests that share a scheduler module never overlap, so the
 # tests of the busiest module form a chain that bounds the whole run; each test's priority is
@@ -52,7 +79,11 @@ vms=${SLH_QEMU_VMS:-1}
 [ "$vms" -le 1 ] || export SLH_VNG_NOLOCK=1
 
 results=$(mktemp -d /tmp/slh-qemu.XXXXXX)
-echo "qemu-tests: booting $vms VM(s) of $(cat "$SLH_KBUILD/include/config/kernel.release") under TCG; logs in $results"
+if [ "$vms" -gt 0 ]; then
+	echo "qemu-tests: booting $vms VM(s) of $(cat "$SLH_KBUILD/include/config/kernel.release") under TCG for ${#tests[@]} of $total tests (${#cached[@]} cached); logs in $results"
+else
+	echo "qemu-tests: all $total tests passed before with the same inputs (result cache, $SLH_RESULTS_CACHE): no VM booted"
+fi
 # boot_vm DIR TEST...: one VM running TESTs; its TAP goes to DIR/console.txt, its kernel
 # console (vng -v) to DIR/kernel-console.txt, the tests' logs to DIR.
 boot_vm() {
@@ -101,10 +132,15 @@ for ((v = 0; v < vms; v++)); do
 done
 
 echo "TAP version 13"
-echo "1..${#tests[@]}"
+echo "1..$total"
 n=0
 passed=0
 failed=0
+for c in "${cached[@]}"; do
+	n=$((n + 1))
+	passed=$((passed + 1))
+	echo "ok $n - $c"
+done
 for ((v = 0; v < vms; v++)); do
 	vng_rc=${vng_rcs[$v]}
 	dir="$results/vm$v"
@@ -146,5 +182,24 @@ for ((v = 0; v < vms; v++)); do
 	sed -n 's/^\(not \)\{0,1\}ok [0-9]* - \([^ ]*\) (.*\b\([0-9][0-9]*\)s)$/\2 \3/p' "$results/vm$v/console.txt"
 done | awk 'FNR == NR { seen[$1] = 1; print; next } !($1 in seen)' - "$durations" 2>/dev/null \
 	>"$durations.new" && mv "$durations.new" "$durations"
-echo "qemu-tests: $passed passed, $failed failed"
+# Store the passes of every VM whose whole kernel log is clean (a VM that died has no log),
+# under the key computed before the boot if the inputs are still the same (an edit during the
+# run may or may not have been seen by the guest).
+common_after=$(cache_common "$top")
+declare -A path_of
+for t in "${tests[@]}"; do path_of[$(basename "$t" .sh)]=$t; done
+for ((v = 0; v < vms; v++)); do
+	dir="$results/vm$v"
+	[ -f "$dir/dmesg.txt" ] && [ -z "$(kernel_errors "$dir/dmesg.txt")" ] || continue
+	sed -n 's/^ok [0-9]* - \([^ ]*\) (\([0-9]*\)s)$/\1 \2/p' "$dir/console.txt" | while read -r name secs; do
+		t=${path_of[$name]:-}
+		[ -n "$t" ] && [ -n "${keys[$t]}" ] || continue
+		if [ "$(cache_key "$top" "$t" "$common_after")" = "${keys[$t]}" ]; then
+			cache_store "$top" "$t" "${keys[$t]}" "$common" "$secs" "$results"
+		else
+			echo "# $name: its inputs changed during the run; its result is not cached"
+		fi
+	done
+done
+echo "qemu-tests: $passed passed, $failed failed${cached[0]:+ (${#cached[@]} of the passed from the result cache)}"
 [ "$failed" -eq 0 ]
