@@ -10,7 +10,8 @@
 # takes medians. Lines of raw results go to OUT/raw.txt ("schedule ...", "connrate ...",
 # "lblc1m ...").
 # usage: guest.sh OUT   (environment: SLH_TOP, SLH_KBUILD, CONNRATE = the connrate binary,
-# BENCH_KO = ipvs_sched_bench.ko; SLH_IPVS_* = shorter trial runs)
+# BENCH_KO = ipvs_sched_bench.ko; SLH_IPVS_* = shorter trial runs: ROUNDS, TIME_MS, CONN_SECS,
+# CONN_ROUNDS, FILL, FILL_ROUNDS, SCHEDS ("wlc lblc"), PARTS ("schedule connrate"))
 set -eu
 out=$1
 . "$SLH_TOP/qemu-tests/lib/common.sh"
@@ -24,7 +25,10 @@ conn_secs=${SLH_IPVS_CONN_SECS:-4}
 conn_rounds=${SLH_IPVS_CONN_ROUNDS:-3}
 fill_n=${SLH_IPVS_FILL:-1000000}
 fill_rounds=${SLH_IPVS_FILL_ROUNDS:-2}
-scheds="wrr wlc lblc lblcr"
+scheds=${SLH_IPVS_SCHEDS:-wrr wlc lblc lblcr}
+# Which of the three parts run (a trial run of one part): schedule fill connrate.
+parts=${SLH_IPVS_PARTS:-schedule fill connrate}
+has_part() { case " $parts " in *" $1 "*) return 0 ;; *) return 1 ;; esac }
 
 log() { echo "[$(date +%T)] $*"; }
 
@@ -195,16 +199,22 @@ started=$(date +%s)
 echo "settings rounds=$rounds time_ms=$time_ms conn_secs=$conn_secs conn_rounds=$conn_rounds" \
 	"conn_concurrency=16 fill=$fill_n fill_rounds=$fill_rounds" >>"$raw"
 session_start
-log "1. schedule() cost, $rounds rounds of $time_ms ms per case"
-part_schedule
-log "3. lblc with $fill_n destinations, $fill_rounds rounds"
-part_fill
+if has_part schedule; then
+	log "1. schedule() cost, $rounds rounds of $time_ms ms per case"
+	part_schedule
+fi
+if has_part fill; then
+	log "3. lblc with $fill_n destinations, $fill_rounds rounds"
+	part_fill
+fi
 bench teardown >/dev/null
 rmmod ipvs_sched_bench
 ip netns del sb
 for s in $scheds; do unload_schedulers "$s"; done
-log "2. connections/s, $conn_rounds rounds of $conn_secs s per case"
-part_connrate
+if has_part connrate; then
+	log "2. connections/s, $conn_rounds rounds of $conn_secs s per case"
+	part_connrate
+fi
 for s in $scheds; do unload_schedulers "$s"; done
 log "guest part done in $(($(date +%s) - started)) s"
 echo "guest_seconds $(($(date +%s) - started))" >>"$raw"
