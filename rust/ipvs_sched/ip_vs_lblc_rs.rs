@@ -21,14 +21,16 @@ mod ipvs;
 #[allow(dead_code, unreachable_pub)]
 #[path = "core/src/lblc.rs"]
 mod lblc;
+#[path = "server_load.rs"]
+mod server_load;
+#[path = "target_table.rs"]
+mod target_table;
 #[allow(dead_code, unreachable_pub)]
 #[path = "core/src/wlc.rs"]
 mod wlc;
-#[path = "target_table.rs"]
-mod target_table;
 
 use ipvs::{jiffies, Addr, Dest, DestRef, NetSysctl, NetSysctlDef, Packet, Scheduler, Service, HZ};
-use target_table::{load, loads, Target, TargetTable};
+use target_table::{loads, Target, TargetTable};
 
 module! {
     type: LblcModule,
@@ -98,11 +100,13 @@ impl Scheduler for Lblc {
     }
 
     /// C's `ip_vs_lblc_schedule()`.
+    // Inlined into the glue's trampoline, the function IPVS calls: one call per packet, as C.
+    #[inline(always)]
     fn schedule<'a>(svc: &'a Service, tbl: &'a Table, pkt: &'a Packet) -> Option<&'a Dest> {
         let addr = pkt.daddr();
         let cached = tbl.get(&addr, pkt).map(|en| {
             en.lastuse.store(jiffies(), Ordering::Relaxed);
-            (&*en.dest, load(&en.dest))
+            (&*en.dest, &*en.dest)
         });
         match lblc::schedule(cached, loads(svc)) {
             lblc::Choice::Cached(dest) => Some(dest),

@@ -22,6 +22,8 @@ mod lblc;
 #[allow(dead_code, unreachable_pub, unused_imports)]
 #[path = "core/src/lblcr.rs"]
 mod lblcr;
+#[path = "server_load.rs"]
+mod server_load;
 #[allow(dead_code, unreachable_pub)]
 #[path = "core/src/wlc.rs"]
 mod wlc;
@@ -34,7 +36,7 @@ use ipvs::{
     jiffies, Addr, Dest, DestRef, NetSysctl, NetSysctlDef, Packet, RcuList, ReadSide, SchedGuard,
     Scheduler, Service, HZ,
 };
-use target_table::{load, loads, Target, TargetTable, Writer};
+use target_table::{loads, Target, TargetTable, Writer};
 
 module! {
     type: LblcrModule,
@@ -45,7 +47,11 @@ module! {
 }
 
 // `net.ipv4.vs.lblcr_expiration`, per network namespace.
-ipvs::net_sysctl!(Expiration, "lblcr_expiration", lblcr::default_expiration(HZ));
+ipvs::net_sysctl!(
+    Expiration,
+    "lblcr_expiration",
+    lblcr::default_expiration(HZ)
+);
 
 /// One target's server set (C's `struct ip_vs_lblcr_entry` with its `ip_vs_dest_set`).
 struct Entry {
@@ -72,17 +78,23 @@ type Table = TargetTable<Entry, { lblcr::TAB_BITS }>;
 type TableGuard<'a> = SchedGuard<'a, Writer<{ lblcr::TAB_BITS }>>;
 
 impl Entry {
-    /// The members with their loads, in list order.
+    /// The members, each with itself as its load, in list order.
     fn members<'a>(
         &'a self,
         read_side: &'a impl ReadSide,
-    ) -> impl Iterator<Item = (&'a Dest, lblcr::DestLoad)> + 'a {
-        self.set.iter(read_side).map(|member| (&**member, load(member)))
+    ) -> impl Iterator<Item = (&'a Dest, &'a Dest)> + 'a {
+        self.set
+            .iter(read_side)
+            .map(|member| (&**member, &**member))
     }
 
     /// C's `ip_vs_dest_set_insert(set, dest, true)`: adds `dest` unless already a member.
     fn insert(&self, writer: &TableGuard<'_>, dest: &Dest) {
-        if self.set.iter(writer).any(|member| core::ptr::eq(&**member, dest)) {
+        if self
+            .set
+            .iter(writer)
+            .any(|member| core::ptr::eq(&**member, dest))
+        {
             return;
         }
         // Like C, an allocation failure leaves the set as it is.
@@ -93,7 +105,10 @@ impl Entry {
 
     /// C's `ip_vs_dest_set_erase()`.
     fn erase(&self, writer: &TableGuard<'_>, dest: &Dest) {
-        if self.set.remove_first(writer, |member| core::ptr::eq(&**member, dest)) {
+        if self
+            .set
+            .remove_first(writer, |member| core::ptr::eq(&**member, dest))
+        {
             self.lastmod.store(jiffies(), Ordering::Relaxed);
         }
     }
@@ -139,6 +154,8 @@ impl Scheduler for Lblcr {
     }
 
     /// C's `ip_vs_lblcr_schedule()`.
+    // Inlined into the glue's trampoline, the function IPVS calls: one call per packet, as C.
+    #[inline(always)]
     fn schedule<'a>(svc: &'a Service, tbl: &'a Table, pkt: &'a Packet) -> Option<&'a Dest> {
         let addr = pkt.daddr();
         let Some(en) = tbl.get(&addr, pkt) else {
@@ -151,9 +168,16 @@ impl Scheduler for Lblcr {
         en.lastuse.store(jiffies(), Ordering::Relaxed);
         // The candidate is taken before a stale set loses its most loaded member.
         let candidate = lblcr::set_min(en.members(pkt));
-        let expiration = Expiration::sysctl().get(svc);
-        let lastmod = en.lastmod.load(Ordering::Relaxed) as _;
-        if lblcr::should_drop_most_loaded(en.members(pkt).count(), lastmod, jiffies() as _, expiration) {
+        // Like C, the sysctl and `lastmod` are read only for a set of several members.
+        let size = en.set.iter(pkt).count();
+        if size > 1
+            && lblcr::should_drop_most_loaded(
+                size,
+                en.lastmod.load(Ordering::Relaxed) as _,
+                jiffies() as _,
+                Expiration::sysctl().get_in(svc, pkt),
+            )
+        {
             let writer = tbl.lock();
             if en.members(&writer).count() > 1 {
                 if let Some(most) = lblcr::set_max(en.members(&writer)) {
@@ -162,7 +186,7 @@ impl Scheduler for Lblcr {
             }
         }
         if let Some(dest) = candidate {
-            if !lblcr::is_overloaded(&load(dest), loads(svc).map(|(_, l)| l)) {
+            if !lblcr::is_overloaded(&dest, svc.destinations()) {
                 return Some(dest);
             }
         }

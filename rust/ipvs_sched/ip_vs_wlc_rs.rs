@@ -9,8 +9,11 @@ use kernel::{c_str, prelude::*};
 
 #[path = "ipvs.rs"]
 mod ipvs;
-// The pure decision code, the same file the host crate `ipvs-sched-core` tests.
-#[allow(unreachable_pub)]
+// The pure decision code, the same file the host crate `ipvs-sched-core` tests (its
+// `DestLoad` snapshot is for those tests: the module reads the servers themselves).
+#[path = "server_load.rs"]
+mod server_load;
+#[allow(dead_code, unreachable_pub)]
 #[path = "core/src/wlc.rs"]
 mod wlc;
 
@@ -34,17 +37,11 @@ impl Scheduler for Wlc {
         Ok(())
     }
 
+    // Inlined into the glue's trampoline, the function IPVS calls: one call per packet, as C.
+    #[inline(always)]
     fn schedule<'a>(svc: &'a Service, _data: &(), _pkt: &Packet) -> Option<&'a Dest> {
-        let loads = svc.destinations().map(|dest| {
-            let load = wlc::DestLoad {
-                weight: dest.weight(),
-                overloaded: dest.is_overloaded(),
-                activeconns: dest.activeconns(),
-                totalconns: dest.totalconns(),
-            };
-            (dest, load)
-        });
-        let chosen = wlc::pick(loads);
+        // Each server is its own load: the rule reads the values it tests, when it tests them.
+        let chosen = wlc::pick(svc.destinations().map(|dest| (dest, dest)));
         if chosen.is_none() {
             svc.scheduler_err(c_str!("no destination available"));
         }

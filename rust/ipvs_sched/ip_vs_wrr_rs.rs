@@ -5,7 +5,11 @@
 //! maximum weight, stepping the current weight down by the gcd of the weights, exactly as the
 //! kernel's C `ip_vs_wrr`: weights 4, 3, 2 give `AABABCABC`. The state (position, current
 //! weight) is per service, changed under the service's `sched_lock` and freed after an RCU
-//! grace period.
+//! grace period. Like C's `mark->cl`, the position is the list node of the last server chosen
+//! (a [`DestCursor`]), so each call continues from there.
+
+/// C's `struct ip_vs_wrr_mark`, its position a place in the list.
+type Mark = wrr::Mark<DestCursor>;
 
 use kernel::{c_str, prelude::*};
 
@@ -16,7 +20,7 @@ mod ipvs;
 #[path = "core/src/wrr.rs"]
 mod wrr;
 
-use ipvs::{Dest, Packet, SchedLocked, Scheduler, Service};
+use ipvs::{Dest, DestCursor, Packet, SchedLocked, Scheduler, Service};
 
 module! {
     type: WrrModule,
@@ -33,17 +37,17 @@ fn weights(svc: &Service) -> impl Iterator<Item = i32> + '_ {
 }
 
 /// A server list changed: C's `ip_vs_wrr_dest_changed()`.
-fn dest_changed(svc: &Service, mark: &SchedLocked<wrr::Mark>) -> Result {
+fn dest_changed(svc: &Service, mark: &SchedLocked<Mark>) -> Result {
     mark.lock().dest_changed(weights(svc));
     Ok(())
 }
 
 impl Scheduler for Wrr {
     const NAME: &'static CStr = c_str!("wrr");
-    type ServiceData = SchedLocked<wrr::Mark>;
+    type ServiceData = SchedLocked<Mark>;
 
     fn init_service(svc: &Service) -> Result<Self::ServiceData> {
-        Ok(SchedLocked::new(svc, wrr::Mark::new(weights(svc))))
+        Ok(SchedLocked::new(svc, Mark::new(weights(svc))))
     }
 
     fn add_dest(svc: &Service, mark: &Self::ServiceData, _dest: &Dest) -> Result {
@@ -58,15 +62,25 @@ impl Scheduler for Wrr {
         dest_changed(svc, mark)
     }
 
-    fn schedule<'a>(svc: &'a Service, mark: &Self::ServiceData, _pkt: &Packet) -> Option<&'a Dest> {
-        let dests = svc.destinations().map(|dest| {
-            let load = wrr::DestWeight {
-                weight: dest.weight(),
-                overloaded: dest.is_overloaded(),
+    // Inlined into the glue's trampoline, the function IPVS calls: one call per packet, as C.
+    #[inline(always)]
+    fn schedule<'a>(
+        svc: &'a Service,
+        mark: &Self::ServiceData,
+        pkt: &'a Packet,
+    ) -> Option<&'a Dest> {
+        let walk = |from| {
+            let from = match from {
+                wrr::Position::Head => None,
+                wrr::Position::At(cursor) => Some(cursor),
             };
-            (dest, load)
-        });
-        let chosen = mark.lock().schedule(dests);
+            svc.destinations_after(pkt, from)
+        };
+        let weight_of = |dest: &&Dest| wrr::DestWeight {
+            weight: dest.weight(),
+            overloaded: dest.is_overloaded(),
+        };
+        let chosen = mark.lock().schedule(walk, weight_of);
         match chosen {
             Ok(dest) => Some(dest),
             Err(wrr::NoDest::NoneAvailable) => {

@@ -12,13 +12,13 @@
 #![allow(dead_code, unreachable_pub)]
 
 use core::{
-    cell::UnsafeCell,
+    cell::{Cell, UnsafeCell},
     ffi::{c_int, c_uint},
     marker::PhantomData,
     ops::{Deref, DerefMut},
     pin::Pin,
     ptr::{addr_of, addr_of_mut, NonNull},
-    sync::atomic::{AtomicPtr, Ordering},
+    sync::atomic::{AtomicPtr, AtomicUsize, Ordering},
 };
 use kernel::{
     bindings,
@@ -68,7 +68,11 @@ pub trait Scheduler: 'static {
     /// to refuse it (call [`Service::scheduler_err`] to say why, as the C schedulers do).
     /// The returned server is one of the service's list or one the scheduler holds a
     /// [`DestRef`] to; both stay valid until the RCU read-side section of the packet ends.
-    fn schedule<'a>(svc: &'a Service, data: &'a Self::ServiceData, pkt: &'a Packet) -> Option<&'a Dest>;
+    fn schedule<'a>(
+        svc: &'a Service,
+        data: &'a Self::ServiceData,
+        pkt: &'a Packet,
+    ) -> Option<&'a Dest>;
 
     /// Period, in jiffies, of a timer per service that calls [`Scheduler::periodic`] (C's
     /// garbage-collection timers); `None` for no timer. The timer is armed after
@@ -94,11 +98,30 @@ pub fn jiffies() -> Jiffies {
 }
 
 /// What a scheduler sees of the first packet of a new connection (`struct ip_vs_iphdr`).
+/// It also stands for the call's RCU read-side section ([`ReadSide`]).
 pub struct Packet {
     daddr: Addr,
+    /// The service being scheduled, its count of list changes and that count as this call
+    /// read it first (read only by the schedulers that keep a place in the list, and once per
+    /// call): what [`Service::destinations_after`] checks a cursor against.
+    svc: *const bindings::ip_vs_service,
+    list_changes: *const AtomicUsize,
+    list_changes_seen: Cell<Option<usize>>,
 }
 
 impl Packet {
+    /// The count of the service's list changes, as this call first read it.
+    fn list_changes(&self) -> usize {
+        if let Some(seen) = self.list_changes_seen.get() {
+            return seen;
+        }
+        // SAFETY: the counter lives in the service's scheduler state, which stays valid until
+        // the RCU read-side section of this call ends.
+        let seen = unsafe { (*self.list_changes).load(Ordering::Acquire) };
+        self.list_changes_seen.set(Some(seen));
+        seen
+    }
+
     /// The destination address: the key of the locality-based schedulers.
     pub fn daddr(&self) -> Addr {
         self.daddr
@@ -148,6 +171,42 @@ impl Service {
         }
     }
 
+    /// The service's real servers after the one `from` points to (all of them for `None`),
+    /// in list order, each with its cursor: C's `list_for_each_entry_continue_rcu()` from a
+    /// remembered `mark->cl`, without walking the list from its head.
+    ///
+    /// A cursor is followed only in a call for the same service and only if the list has not
+    /// changed since it was handed out (the glue counts every add, delete and edit of a real
+    /// server before the scheduler's callback runs); otherwise the walk starts at the head,
+    /// which is where C's wrr resets its place on each change.
+    pub fn destinations_after<'a>(
+        &'a self,
+        pkt: &'a Packet,
+        from: Option<DestCursor>,
+    ) -> DestWalk<'a> {
+        let mut dests = self.destinations();
+        if let Some(cursor) = from {
+            if cursor.svc == self.as_ptr().cast_const()
+                && pkt.svc == cursor.svc
+                && pkt.list_changes() == cursor.list_changes
+            {
+                // The node was a real server of this service when this call's count of
+                // list changes was current, so this call's RCU read-side section (`pkt`)
+                // began before any later unlink of it was counted, and so before it (or its
+                // successor, unlinked later) can be freed: IPVS frees a real server only
+                // after a grace period (`call_rcu()`), after its deletion, whose callback the
+                // count comes before. An unlinked node keeps its `next` pointer
+                // (`list_del_rcu()`), so the walk from it reaches the head, as C's does.
+                dests.pos = cursor.node;
+            }
+        }
+        DestWalk {
+            dests,
+            svc: self.as_ptr().cast_const(),
+            list_changes: pkt.list_changes(),
+        }
+    }
+
     /// The network namespace of the service.
     fn net(&self) -> *mut bindings::net {
         // SAFETY: `ipvs` is set when the service is created, and its netns outlives it.
@@ -177,15 +236,62 @@ impl<'a> Iterator for Destinations<'a> {
     fn next(&mut self) -> Option<&'a Dest> {
         // SAFETY: `pos` is the list head or a node reached from it; the caller of the
         // callback holds the RCU read lock or the configuration mutex, so nodes stay valid.
-        let next = unsafe { bindings::list_next_rcu(self.pos) };
+        // A volatile load of `next` is what C's `list_for_each_entry_rcu()` does
+        // (`READ_ONCE()`, which needs no barrier on the architectures Rust supports); it is
+        // done here rather than through the `list_next_rcu()` helper, whose call costs more
+        // than the load on the packet path.
+        let next = unsafe { core::ptr::read_volatile(addr_of!((*self.pos).next)) };
         if next == self.head {
             return None;
         }
+        // SAFETY: the list is circular: every `next` points to a node or to the head, never
+        // null. Saying so spares the walk a test per server (the `Option` returned below
+        // would otherwise check the pointer).
+        unsafe { core::hint::assert_unchecked(!next.is_null()) };
         self.pos = next;
         // SAFETY: every node of `svc->destinations` is the `n_list` member of an `ip_vs_dest`.
         let dest = unsafe { kernel::container_of!(next, bindings::ip_vs_dest, n_list) };
         // SAFETY: the destination stays valid while the list walk is protected (see above).
         Some(unsafe { Dest::from_raw(dest.cast_mut()) })
+    }
+}
+
+/// A place in a service's list of real servers, kept by a scheduler between two calls: C's
+/// wrr keeps `mark->cl` so that the next call continues after the server it chose last.
+/// Handed out by [`Service::destinations_after`] with each server; it can only be given back
+/// to that function, which checks that it is still valid before following it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DestCursor {
+    node: *mut bindings::list_head,
+    svc: *const bindings::ip_vs_service,
+    list_changes: usize,
+}
+
+// SAFETY: a cursor is a plain value; it is only dereferenced by `DestWalk`, after the checks
+// described there, on whichever CPU.
+unsafe impl Send for DestCursor {}
+// SAFETY: as above.
+unsafe impl Sync for DestCursor {}
+
+/// Iterator over a service's real servers after a place, with the cursor of each
+/// ([`Service::destinations_after`]).
+pub struct DestWalk<'a> {
+    dests: Destinations<'a>,
+    svc: *const bindings::ip_vs_service,
+    list_changes: usize,
+}
+
+impl<'a> Iterator for DestWalk<'a> {
+    type Item = (DestCursor, &'a Dest);
+
+    fn next(&mut self) -> Option<(DestCursor, &'a Dest)> {
+        let dest = self.dests.next()?;
+        let cursor = DestCursor {
+            node: self.dests.pos,
+            svc: self.svc,
+            list_changes: self.list_changes,
+        };
+        Some((cursor, dest))
     }
 }
 
@@ -196,6 +302,19 @@ pub enum Addr {
     V4([u8; 4]),
     /// IPv6, network byte order.
     V6([u8; 16]),
+}
+
+/// C's `atomic_read()`: a volatile load of the counter (`READ_ONCE()`), inline. The
+/// `rust_helper_atomic_read()` call would cost more than the load: the schedulers read three
+/// counters of every real server on the packet path.
+///
+/// # Safety
+///
+/// `v` points to a live `atomic_t`.
+unsafe fn atomic_read(v: *const bindings::atomic_t) -> i32 {
+    // SAFETY: as per the function's safety requirements; `counter` is an aligned `int` that
+    // other CPUs change only with atomic operations.
+    unsafe { core::ptr::read_volatile(addr_of!((*v).counter)) }
 }
 
 /// A real server (`struct ip_vs_dest`), seen from inside a scheduler callback.
@@ -219,7 +338,7 @@ impl Dest {
     /// The server's weight; 0 means quiesced.
     pub fn weight(&self) -> i32 {
         // SAFETY: `weight` is an `atomic_t` inside a valid destination.
-        unsafe { bindings::atomic_read(addr_of!((*self.as_ptr()).weight)) }
+        unsafe { atomic_read(addr_of!((*self.as_ptr()).weight)) }
     }
 
     /// Status flags (`IP_VS_DEST_F_*`), changed concurrently by the connection code.
@@ -238,20 +357,21 @@ impl Dest {
     pub fn is_available(&self) -> bool {
         // SAFETY: `cflags` is a word inside a valid destination, changed only under IPVS's
         // configuration mutex; C reads it without a lock too.
-        let cflags: usize = unsafe { core::ptr::read_volatile(addr_of!((*self.as_ptr()).cflags)) } as usize;
+        let cflags: usize =
+            unsafe { core::ptr::read_volatile(addr_of!((*self.as_ptr()).cflags)) } as usize;
         cflags & bindings::IP_VS_DEST_CF_AVAILABLE as usize != 0
     }
 
     /// Connections in the established state.
     pub fn activeconns(&self) -> i32 {
         // SAFETY: `activeconns` is an `atomic_t` inside a valid destination.
-        unsafe { bindings::atomic_read(addr_of!((*self.as_ptr()).activeconns)) }
+        unsafe { atomic_read(addr_of!((*self.as_ptr()).activeconns)) }
     }
 
     /// All connections currently assigned to the server.
     pub fn totalconns(&self) -> i32 {
         // SAFETY: `totalconns` is an `atomic_t` inside a valid destination.
-        unsafe { bindings::atomic_read(addr_of!((*self.as_ptr()).totalconns)) }
+        unsafe { atomic_read(addr_of!((*self.as_ptr()).totalconns)) }
     }
 
     /// The server's address.
@@ -347,6 +467,10 @@ struct ServiceState<T> {
     rcu: Opaque<bindings::callback_head>,
     timer: Opaque<bindings::timer_list>,
     svc: *mut bindings::ip_vs_service,
+    /// Changes of the service's list of real servers: counted before the scheduler's
+    /// destination callback runs (IPVS links or unlinks the server before calling it), read
+    /// at the start of `schedule` ([`Packet`]); see [`Service::destinations_after`].
+    list_changes: AtomicUsize,
     data: T,
 }
 
@@ -377,6 +501,7 @@ unsafe extern "C" fn init_service_cb<T: Scheduler>(svc: *mut bindings::ip_vs_ser
                 rcu: Opaque::uninit(),
                 timer: Opaque::uninit(),
                 svc,
+                list_changes: AtomicUsize::new(0),
                 data,
             },
             GFP_KERNEL,
@@ -455,10 +580,13 @@ unsafe fn dest_callback<T: Scheduler>(
     dest: *mut bindings::ip_vs_dest,
     f: fn(&Service, &T::ServiceData, &Dest) -> Result,
 ) -> i32 {
+    // SAFETY: as per the function's safety requirements `sched_data` is our live state.
+    let state = unsafe { &*(*svc).sched_data.cast::<ServiceState<T::ServiceData>>() };
+    // Before the callback: from now on no cursor taken before the change is followed.
+    state.list_changes.fetch_add(1, Ordering::AcqRel);
     // SAFETY: as per the function's safety requirements.
-    let (service, data, dest) =
-        unsafe { (Service::from_raw(svc), service_data::<T>(svc), Dest::from_raw(dest)) };
-    from_result(|| f(service, data, dest).map(|()| 0))
+    let (service, dest) = unsafe { (Service::from_raw(svc), Dest::from_raw(dest)) };
+    from_result(|| f(service, &state.data, dest).map(|()| 0))
 }
 
 unsafe extern "C" fn add_dest_cb<T: Scheduler>(
@@ -493,7 +621,12 @@ unsafe extern "C" fn schedule_cb<T: Scheduler>(
 ) -> *mut bindings::ip_vs_dest {
     // SAFETY: IPVS calls `schedule` under the RCU read lock with a service bound to `T`; the
     // service, its data and its destinations stay valid until the lock is dropped.
-    let (service, data) = unsafe { (Service::from_raw(svc), service_data::<T>(svc)) };
+    let (service, state) = unsafe {
+        (
+            Service::from_raw(svc),
+            &*(*svc).sched_data.cast::<ServiceState<T::ServiceData>>(),
+        )
+    };
     // SAFETY: `iph` is the parsed header of the packet being scheduled; the union holds an
     // address of the service's family (IPVS only matches packets of that family).
     let daddr = unsafe {
@@ -503,7 +636,13 @@ unsafe extern "C" fn schedule_cb<T: Scheduler>(
             Addr::V4((*iph).daddr.ip.to_ne_bytes())
         }
     };
-    match T::schedule(service, data, &Packet { daddr }) {
+    let pkt = Packet {
+        daddr,
+        svc: svc.cast_const(),
+        list_changes: &state.list_changes,
+        list_changes_seen: Cell::new(None),
+    };
+    match T::schedule(service, &state.data, &pkt) {
         Some(dest) => dest.as_ptr(),
         None => core::ptr::null_mut(),
     }
@@ -694,7 +833,11 @@ impl<T> RcuList<T> {
 
     /// Unlinks every entry for which `keep` says false and drops it after a grace period
     /// (`hlist_del_rcu()` + `call_rcu()`). Returns how many were removed.
-    pub fn retain<W>(&self, _writer: &SchedGuard<'_, W>, mut keep: impl FnMut(&T) -> bool) -> usize {
+    pub fn retain<W>(
+        &self,
+        _writer: &SchedGuard<'_, W>,
+        mut keep: impl FnMut(&T) -> bool,
+    ) -> usize {
         let mut removed = 0;
         let mut link = &self.head;
         loop {
@@ -720,7 +863,11 @@ impl<T> RcuList<T> {
 
     /// Unlinks the first entry for which `matches` says true, as [`RcuList::retain`] does.
     /// Returns whether one was found.
-    pub fn remove_first<W>(&self, writer: &SchedGuard<'_, W>, mut matches: impl FnMut(&T) -> bool) -> bool {
+    pub fn remove_first<W>(
+        &self,
+        writer: &SchedGuard<'_, W>,
+        mut matches: impl FnMut(&T) -> bool,
+    ) -> bool {
         let mut found = false;
         self.retain(writer, |value| {
             if !found && matches(value) {
@@ -825,20 +972,41 @@ struct NetSysctlValue {
     table: [bindings::ctl_table; 1],
 }
 
+/// C's `net_generic()`: our storage in namespace `net`.
+///
 /// # Safety
 ///
 /// `net` is a live namespace and `id` the id of pernet operations with storage registered
 /// for it.
 unsafe fn net_generic(net: *mut bindings::net, id: c_uint) -> *mut NetSysctlValue {
-    // SAFETY: `net->gen` is an RCU-protected array holding the storage of every registered
-    // id (C's `net_generic()`); the storage itself lives as long as the namespace.
+    // SAFETY: as per the function's safety requirements; the RCU read lock covers the read
+    // of `net->gen`.
     unsafe {
         bindings::rcu_read_lock();
-        let generic = core::ptr::read_volatile(addr_of!((*net).gen));
-        let ptrs = (*generic).__bindgen_anon_1.__bindgen_anon_1.as_ref().ptr.as_ptr();
-        let value = *ptrs.add(id as usize);
+        let value = net_generic_rcu(net, id);
         bindings::rcu_read_unlock();
-        value.cast()
+        value
+    }
+}
+
+/// [`net_generic`] for a caller already inside an RCU read-side section.
+///
+/// # Safety
+///
+/// As for [`net_generic`], and the caller holds the RCU read lock.
+unsafe fn net_generic_rcu(net: *mut bindings::net, id: c_uint) -> *mut NetSysctlValue {
+    // SAFETY: `net->gen` is an RCU-protected array holding the storage of every registered
+    // id; the caller's read-side section keeps the array, and the namespace keeps the
+    // storage itself.
+    unsafe {
+        let generic = core::ptr::read_volatile(addr_of!((*net).gen));
+        let ptrs = (*generic)
+            .__bindgen_anon_1
+            .__bindgen_anon_1
+            .as_ref()
+            .ptr
+            .as_ptr();
+        (*ptrs.add(id as usize)).cast()
     }
 }
 
@@ -859,7 +1027,11 @@ unsafe extern "C" fn net_sysctl_init<D: NetSysctlDef>(net: *mut bindings::net) -
             ..Default::default()
         };
         // Like C: namespaces of other user namespaces get the directory but not the entry.
-        let entries = if (*net).user_ns == addr_of_mut!(bindings::init_user_ns) { 1 } else { 0 };
+        let entries = if (*net).user_ns == addr_of_mut!(bindings::init_user_ns) {
+            1
+        } else {
+            0
+        };
         (*v).header = bindings::register_net_sysctl_sz(
             net,
             kernel::c_str!("net/ipv4/vs").as_char_ptr(),
@@ -915,7 +1087,23 @@ impl NetSysctl {
     pub fn get(&self, svc: &Service) -> i32 {
         // SAFETY: a service's namespace is alive, and it has our storage: a module registers
         // its sysctl before its scheduler, so before any service can call this.
-        unsafe { core::ptr::read_volatile(addr_of!((*net_generic(svc.net(), *self.id.get())).value)) }
+        unsafe {
+            core::ptr::read_volatile(addr_of!((*net_generic(svc.net(), *self.id.get())).value))
+        }
+    }
+
+    /// [`NetSysctl::get`] on the packet path: `pkt` proves the RCU read-side section that
+    /// `net->gen` needs, so no lock is taken (C's lblcr reads a field of `netns_ipvs` there;
+    /// an `rcu_read_lock()`/`rcu_read_unlock()` pair per packet, with lockdep's bookkeeping on
+    /// a debug kernel, cost more than the whole C schedule).
+    pub fn get_in(&self, svc: &Service, _pkt: &Packet) -> i32 {
+        // SAFETY: as in `get`; `net->gen` is RCU-protected and the caller is inside the RCU
+        // read-side section of the packet being scheduled, which `pkt` borrows from.
+        unsafe {
+            core::ptr::read_volatile(addr_of!(
+                (*net_generic_rcu(svc.net(), *self.id.get())).value
+            ))
+        }
     }
 }
 

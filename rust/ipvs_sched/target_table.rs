@@ -14,20 +14,16 @@ use kernel::prelude::*;
 use super::ipvs::{Addr, Dest, RcuList, ReadSide, SchedGuard, SchedLocked, Service, HZ};
 use super::lblc;
 
-/// What the lblc and lblcr rules read of a real server.
-pub(crate) fn load(dest: &Dest) -> lblc::DestLoad {
-    lblc::DestLoad {
-        weight: dest.weight(),
-        overloaded: dest.is_overloaded(),
-        available: dest.is_available(),
-        activeconns: dest.activeconns(),
-        totalconns: dest.totalconns(),
+impl lblc::LblcLoad for Dest {
+    fn available(&self) -> bool {
+        self.is_available()
     }
 }
 
-/// The service's real servers with their loads, in list order.
-pub(crate) fn loads(svc: &Service) -> impl Iterator<Item = (&Dest, lblc::DestLoad)> + Clone + '_ {
-    svc.destinations().map(|dest| (dest, load(dest)))
+/// The service's real servers, each with itself as its load (`wlc::ServerLoad`, read when a
+/// rule tests it), in list order.
+pub(crate) fn loads(svc: &Service) -> impl Iterator<Item = (&Dest, &Dest)> + Clone + '_ {
+    svc.destinations().map(|dest| (dest, dest))
 }
 
 /// What the table needs of an entry.
@@ -98,12 +94,16 @@ impl<E: Target, const BITS: u32> TargetTable<E, BITS> {
 
     /// C's `get()`: the entry of `addr`, if any.
     pub(crate) fn get<'a>(&'a self, addr: &Addr, read_side: &'a impl ReadSide) -> Option<&'a E> {
-        self.bucket(addr).iter(read_side).find(|en| en.addr() == addr)
+        self.bucket(addr)
+            .iter(read_side)
+            .find(|en| en.addr() == addr)
     }
 
     /// Removes the entry of `addr` (freed after a grace period); whether there was one.
     pub(crate) fn remove(&self, writer: &SchedGuard<'_, Writer<BITS>>, addr: &Addr) -> bool {
-        let removed = self.bucket(addr).remove_first(writer, |en| en.addr() == addr);
+        let removed = self
+            .bucket(addr)
+            .remove_first(writer, |en| en.addr() == addr);
         if removed {
             self.entries.fetch_sub(1, Ordering::Relaxed);
         }
@@ -136,7 +136,11 @@ impl<E: Target, const BITS: u32> TargetTable<E, BITS> {
     /// idle for `expiration` jiffies, the sysctl), otherwise, when the table holds more than
     /// `max_size` entries, a sweep of entries idle for 6 minutes; both from the rover on.
     pub(crate) fn collect_garbage(&self, expiration: impl FnOnce() -> i32, now: usize) {
-        let Some(mut sweep) = self.writer.lock().gc.start(self.entries.load(Ordering::Relaxed))
+        let Some(mut sweep) = self
+            .writer
+            .lock()
+            .gc
+            .start(self.entries.load(Ordering::Relaxed))
         else {
             return;
         };

@@ -163,19 +163,44 @@ pub struct DestLoad {
 }
 
 impl DestLoad {
-    /// What wlc reads of this server: lblc's fallback is wlc's choice (see [`least_conn`]).
-    pub fn wlc(&self) -> wlc::DestLoad {
-        wlc::DestLoad {
-            weight: self.weight,
-            overloaded: self.overloaded,
-            activeconns: self.activeconns,
-            totalconns: self.totalconns,
-        }
-    }
-
     /// `ip_vs_dest_conn_overhead()`, the same overhead as wlc.
     pub fn overhead(&self) -> i32 {
-        self.wlc().overhead()
+        wlc::ServerLoad::overhead(self)
+    }
+}
+
+/// What the lblc and lblcr rules read of one real server: wlc's reads (lblc's fallback is
+/// wlc's choice, see [`least_conn`]) and whether the server is still in the service. Read
+/// when a rule tests it, see [`wlc::ServerLoad`].
+pub trait LblcLoad: wlc::ServerLoad {
+    /// `IP_VS_DEST_CF_AVAILABLE` is set in `cflags`, see [`DestLoad::available`].
+    fn available(&self) -> bool;
+}
+
+impl wlc::ServerLoad for DestLoad {
+    fn weight(&self) -> i32 {
+        self.weight
+    }
+    fn overloaded(&self) -> bool {
+        self.overloaded
+    }
+    fn activeconns(&self) -> i32 {
+        self.activeconns
+    }
+    fn totalconns(&self) -> i32 {
+        self.totalconns
+    }
+}
+
+impl LblcLoad for DestLoad {
+    fn available(&self) -> bool {
+        self.available
+    }
+}
+
+impl<L: LblcLoad + ?Sized> LblcLoad for &L {
+    fn available(&self) -> bool {
+        (**self).available()
     }
 }
 
@@ -183,19 +208,29 @@ impl DestLoad {
 /// (`activeconns > weight`) while some server of the service's list `all` (any of them,
 /// including `dest`, overloaded and weight-0 servers alike) has fewer than half its weight
 /// (`activeconns * 2 < weight`, computed in `int`).
-pub fn is_overloaded<I: IntoIterator<Item = DestLoad>>(dest: &DestLoad, all: I) -> bool {
-    dest.activeconns > dest.weight
+pub fn is_overloaded<L, A, I>(dest: &L, all: I) -> bool
+where
+    L: wlc::ServerLoad,
+    A: wlc::ServerLoad,
+    I: IntoIterator<Item = A>,
+{
+    dest.activeconns() > dest.weight()
         && all
             .into_iter()
-            .any(|d| d.activeconns.wrapping_mul(2) < d.weight)
+            .any(|d| d.activeconns().wrapping_mul(2) < d.weight())
 }
 
 /// Whether `ip_vs_lblc_schedule()` keeps the server cached for the target: it is available
 /// (`IP_VS_DEST_CF_AVAILABLE`), has a positive weight and is not [`is_overloaded`] compared
 /// with the service's servers `all`. C does not look at the cached server's
 /// `IP_VS_DEST_F_OVERLOAD` flag here.
-pub fn cached_is_usable<I: IntoIterator<Item = DestLoad>>(cached: &DestLoad, all: I) -> bool {
-    cached.available && cached.weight > 0 && !is_overloaded(cached, all)
+pub fn cached_is_usable<L, A, I>(cached: &L, all: I) -> bool
+where
+    L: LblcLoad,
+    A: wlc::ServerLoad,
+    I: IntoIterator<Item = A>,
+{
+    cached.available() && cached.weight() > 0 && !is_overloaded(cached, all)
 }
 
 /// `__ip_vs_lblc_schedule()`: the weighted least-connection server of the service's list.
@@ -207,11 +242,12 @@ pub fn cached_is_usable<I: IntoIterator<Item = DestLoad>>(cached: &DestLoad, all
 /// compared without division (`(s64)loh * dest->weight > (s64)doh * least->weight`). A later
 /// weight-0 server can never win that comparison (overheads are not negative). `None` when no
 /// server qualifies. `available` is not read.
-pub fn least_conn<T, I>(dests: I) -> Option<T>
+pub fn least_conn<T, L, I>(dests: I) -> Option<T>
 where
-    I: IntoIterator<Item = (T, DestLoad)>,
+    L: wlc::ServerLoad,
+    I: IntoIterator<Item = (T, L)>,
 {
-    wlc::pick(dests.into_iter().map(|(dest, load)| (dest, load.wlc())))
+    wlc::pick(dests)
 }
 
 /// The outcome of [`schedule`].
@@ -235,9 +271,10 @@ pub enum Choice<T> {
 /// When an entry exists the caller first sets its `lastuse` to `jiffies`, whatever the
 /// outcome. The cached server is used when [`cached_is_usable`]; otherwise (or without an
 /// entry) the server is [`least_conn`] of the list.
-pub fn schedule<T, I>(cached: Option<(T, DestLoad)>, dests: I) -> Choice<T>
+pub fn schedule<T, L, I>(cached: Option<(T, L)>, dests: I) -> Choice<T>
 where
-    I: Iterator<Item = (T, DestLoad)> + Clone,
+    L: LblcLoad,
+    I: Iterator<Item = (T, L)> + Clone,
 {
     if let Some((dest, load)) = cached {
         if cached_is_usable(&load, dests.clone().map(|(_, d)| d)) {

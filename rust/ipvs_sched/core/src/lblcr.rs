@@ -27,10 +27,13 @@
 //! nothing, not even `lastmod`. `ip_vs_dest_set_erase()` removes the member and sets
 //! `lastmod = jiffies`.
 
+// lblcr's least-connection fallback is wlc's decision, as lblc's.
+use super::wlc;
+
 pub use super::lblc::{
     check_expire_interval, default_expiration, entry_timeout, fold_v6, hash_32, is_overloaded,
     is_stale, jiffies_add, least_conn, over_cap_goal, time_after, time_before, DestLoad, Jiffies,
-    SweepKind, TableGc, TableSweep, COUNT_FOR_FULL_EXPIRATION, GOLDEN_RATIO_32,
+    LblcLoad, SweepKind, TableGc, TableSweep, COUNT_FOR_FULL_EXPIRATION, GOLDEN_RATIO_32,
 };
 
 /// `IP_VS_LBLCR_TAB_BITS`: `CONFIG_IP_VS_LBLCR_TAB_BITS` has no Kconfig entry in Linux 6.12,
@@ -72,21 +75,23 @@ pub const fn may_create(entries: i32) -> bool {
 }
 
 /// `ip_vs_dest_set_min()` with the member's load.
-fn set_min_load<T, S>(set: S) -> Option<(T, DestLoad)>
+fn set_min_load<T, L, S>(set: S) -> Option<(T, L)>
 where
-    S: IntoIterator<Item = (T, DestLoad)>,
+    L: LblcLoad,
+    S: IntoIterator<Item = (T, L)>,
 {
     let mut set = set.into_iter();
     let (mut least, mut least_load) =
-        set.find(|(_, d)| !d.overloaded && d.weight > 0 && d.available)?;
+        set.find(|(_, d)| !d.overloaded() && d.weight() > 0 && d.available())?;
     let mut loh = least_load.overhead();
     for (dest, load) in set {
-        if load.overloaded {
+        if load.overloaded() {
             continue;
         }
         let doh = load.overhead();
-        if i64::from(loh) * i64::from(load.weight) > i64::from(doh) * i64::from(least_load.weight)
-            && load.available
+        if i64::from(loh) * i64::from(load.weight())
+            > i64::from(doh) * i64::from(least_load.weight())
+            && load.available()
         {
             least = dest;
             least_load = load;
@@ -104,9 +109,10 @@ where
 /// replaces it only when strictly less loaded (`(s64)loh * dest->weight > (s64)doh *
 /// least->weight`) and available. The later member's weight is not tested: a weight-0 member
 /// cannot win the comparison (overheads are not negative). `None` when no member qualifies.
-pub fn set_min<T, S>(set: S) -> Option<T>
+pub fn set_min<T, L, S>(set: S) -> Option<T>
 where
-    S: IntoIterator<Item = (T, DestLoad)>,
+    L: LblcLoad,
+    S: IntoIterator<Item = (T, L)>,
 {
     set_min_load(set).map(|(dest, _)| dest)
 }
@@ -119,17 +125,19 @@ where
 /// (`(s64)moh * dest->weight < (s64)doh * most->weight`), so the first of equally loaded
 /// members stays. Unlike [`set_min`], overloaded and unavailable members count. `None` when
 /// no member has a positive weight.
-pub fn set_max<T, S>(set: S) -> Option<T>
+pub fn set_max<T, L, S>(set: S) -> Option<T>
 where
-    S: IntoIterator<Item = (T, DestLoad)>,
+    L: LblcLoad,
+    S: IntoIterator<Item = (T, L)>,
 {
     let mut set = set.into_iter();
-    let (mut most, mut most_load) = set.find(|(_, d)| d.weight > 0)?;
+    let (mut most, mut most_load) = set.find(|(_, d)| d.weight() > 0)?;
     let mut moh = most_load.overhead();
     for (dest, load) in set {
         let doh = load.overhead();
-        if i64::from(moh) * i64::from(load.weight) < i64::from(doh) * i64::from(most_load.weight)
-            && load.weight > 0
+        if i64::from(moh) * i64::from(load.weight())
+            < i64::from(doh) * i64::from(most_load.weight())
+            && load.weight() > 0
         {
             most = dest;
             most_load = load;
@@ -187,7 +195,7 @@ pub enum Choice<T> {
 /// passed) the [`set_max`] member is erased (even when it is the candidate); the candidate is
 /// used unless there is none or it [`is_overloaded`] compared with the service's servers, in
 /// which case the server is [`least_conn`] of the service.
-pub fn schedule_cached<T, S, I>(
+pub fn schedule_cached<T, M, L, S, I>(
     set: S,
     set_lastmod: Jiffies,
     now: Jiffies,
@@ -195,8 +203,10 @@ pub fn schedule_cached<T, S, I>(
     dests: I,
 ) -> Decision<T>
 where
-    S: Iterator<Item = (T, DestLoad)> + Clone,
-    I: Iterator<Item = (T, DestLoad)> + Clone,
+    M: LblcLoad,
+    L: wlc::ServerLoad,
+    S: Iterator<Item = (T, M)> + Clone,
+    I: Iterator<Item = (T, L)> + Clone,
 {
     let candidate = set_min_load(set.clone());
     let erase = if should_drop_most_loaded(set.clone().count(), set_lastmod, now, expiration) {
@@ -223,9 +233,10 @@ where
 /// service (`dests`, in list order), which the caller records in a new entry (unless the
 /// table is being flushed) as [`may_create`] says. On `None` C only logs a debug message
 /// (`IP_VS_DBG(1, "no destination available\n")`), not `ip_vs_scheduler_err()`.
-pub fn schedule_uncached<T, I>(dests: I) -> Option<T>
+pub fn schedule_uncached<T, L, I>(dests: I) -> Option<T>
 where
-    I: IntoIterator<Item = (T, DestLoad)>,
+    L: wlc::ServerLoad,
+    I: IntoIterator<Item = (T, L)>,
 {
     least_conn(dests)
 }

@@ -12,34 +12,23 @@
 //! again at `mw`. So the last pass of a cycle is at `cw = 1`. Weights 4, 3, 2 for A, B, C give
 //! the cycle `A AB ABC ABC`.
 //!
-//! # Index positions versus C's list pointers
+//! # Positions
 //!
-//! C keeps `mark->cl`, a pointer to the last chosen `ip_vs_dest` (or to the list head); [`Mark`]
-//! keeps the *index* of that server in the list the caller passes ([`Position::At`]), or
-//! [`Position::Head`]. Within one call both walk the same list from the same place, so they
-//! choose the same server and leave the same `cl`/`cw`. They could only diverge when the list
-//! changes between two calls while `cl` points into it:
-//!
-//! * IPVS adds a server at the *front* of the list (`list_add_rcu(&dest->n_list,
-//!   &svc->destinations)`), so every index after an add is one larger than before;
-//! * a deleted server's successors move one index down, and C's `cl` may point at the deleted
-//!   server itself (whose stale `next` pointer C then follows).
+//! C keeps `mark->cl`, a pointer to the last chosen `ip_vs_dest` (or to the list head), and
+//! the next call continues the walk after it. [`Mark`] keeps a [`Position`]: the list head or
+//! a *cursor* `C` that the caller's walk handed out with the server ([`Mark::schedule`] takes
+//! a function that walks the list after a position). The kernel module's cursor is the list
+//! node itself, as in C, so a call continues where the last one stopped without walking the
+//! list from its head; the host tests use the index into a slice.
 //!
 //! C calls `ip_vs_wrr_dest_changed()` on every add, delete and edit, and it resets `cl` to the
-//! list head; [`Mark::dest_changed`] does the same, and `Head` means the same thing in both
-//! models whatever the list holds. So as long as the caller calls [`Mark::dest_changed`] from
-//! the scheduler's `add_dest`, `del_dest` and `upd_dest` callbacks (as C does), an index is
-//! never used with a list other than the one it was taken from, and the two models do not
-//! diverge.
-//!
-//! The one window left is the one C has too: IPVS links or unlinks the server (under its
-//! configuration mutex, not under the scheduler lock) *before* calling the callback, and the
-//! packet path may schedule in between. There C continues after the same server (or after the
-//! deleted one's old successor), while an index continues one position earlier or later: at
-//! most the pick made in that window repeats or skips one step of the rotation. It never
-//! chooses a server C's rules exclude (the weight/overload test is applied to whatever server
-//! is examined), never panics (an index past the end of the list just means "at the end"), and
-//! the callback that follows resets the position as in C.
+//! list head; [`Mark::dest_changed`] does the same, so a cursor is never used after the list
+//! it came from changed (the kernel glue also refuses a cursor taken before the list last
+//! changed: it walks from the head instead). With index cursors, the window C has too (IPVS
+//! links or unlinks the server before it calls the callback, and the packet path may schedule
+//! in between) can make the pick made in that window repeat or skip one step of the rotation;
+//! it never chooses a server C's rules exclude and never panics (an index past the end of the
+//! list just means "at the end").
 //!
 //! One more deliberate difference in cost, not in result: when no server can take a
 //! connection until `cw` has gone down by many steps (say one overloaded server of weight
@@ -61,11 +50,12 @@ pub struct DestWeight {
 
 /// Where the round-robin stands: C's `mark->cl`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Position {
+pub enum Position<C = usize> {
     /// The list head: the next pass starts with the first server.
     Head,
-    /// The server at this index of the list (0 = first): the next pass starts after it.
-    At(usize),
+    /// The server with this cursor (an index of the list, 0 = first, in the host tests; the
+    /// list node in the kernel): the next pass starts after it.
+    At(C),
 }
 
 /// Why [`Mark::schedule`] found no server; [`NoDest::message`] is C's log message.
@@ -92,8 +82,8 @@ impl NoDest {
 /// Invariants kept by every method: `di >= 1`, `0 <= mw`, `0 <= cw <= mw` (`cw == 0` only while
 /// `mw == 0`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Mark {
-    cl: Position,
+pub struct Mark<C = usize> {
+    cl: Position<C>,
     cw: i32,
     mw: i32,
     di: i32,
@@ -142,7 +132,7 @@ fn gcd_and_max<W: IntoIterator<Item = i32>>(weights: W) -> (i32, i32) {
     (g, max)
 }
 
-impl Mark {
+impl<C: Copy + Eq> Mark<C> {
     /// `ip_vs_wrr_init_svc()`: the state of a new service whose servers have `weights`, in list
     /// order: at the head, `cw = mw`.
     pub fn new<W: IntoIterator<Item = i32>>(weights: W) -> Self {
@@ -179,9 +169,10 @@ impl Mark {
 
     /// `ip_vs_wrr_schedule()`: the next server of the rotation, or why there is none.
     ///
-    /// `dests` is the service's list of servers, in list order; it is cloned to walk the list
-    /// more than once (as C's loop does). The position is an index into this list, see the
-    /// module documentation.
+    /// `walk(from)` gives the servers of the service's list after `from` (all of them after
+    /// [`Position::Head`]), in list order, each with its cursor; it is called for every pass
+    /// (C's loop walks the list more than once). `weight_of` reads a server's weight and
+    /// overload flag when the pass examines it.
     ///
     /// Like C: the walk continues after the current position with the current `cw`; a server
     /// is taken when it is not overloaded and `weight >= cw`. At the end of the list `cw` goes
@@ -190,32 +181,31 @@ impl Mark {
     /// head. If the walk started at a server, the last pass after the wrap stops after that
     /// server (C's `stop`) and a failure leaves the position there, with `cw` of that pass.
     /// When `mw == 0` the call fails and changes nothing.
-    pub fn schedule<T, I>(&mut self, dests: I) -> Result<T, NoDest>
+    pub fn schedule<T, I, F, W>(&mut self, walk: F, weight_of: W) -> Result<T, NoDest>
     where
-        I: Iterator<Item = (T, DestWeight)> + Clone,
+        I: Iterator<Item = (C, T)>,
+        F: Fn(Position<C>) -> I,
+        W: Fn(&T) -> DestWeight,
     {
         if self.mw == 0 {
             return Err(NoDest::NoneAvailable);
         }
         let last = self.cl;
         let mut from = self.cl;
-        let mut stop: Option<usize> = None;
+        let mut stop: Option<C> = None;
         let mut last_pass = false;
         let mut restarted = false;
         // Largest weight of a server that is not overloaded, read once when first needed.
         let mut best: Option<i32> = None;
         loop {
-            let first = match from {
-                Position::Head => 0,
-                Position::At(i) => i.saturating_add(1),
-            };
-            for (i, (dest, d)) in dests.clone().enumerate().skip(first) {
+            for (c, dest) in walk(from) {
+                let d = weight_of(&dest);
                 if !d.overloaded && d.weight >= self.cw {
-                    self.cl = Position::At(i);
+                    self.cl = Position::At(c);
                     return Ok(dest);
                 }
-                if stop == Some(i) {
-                    self.cl = Position::At(i);
+                if stop == Some(c) {
+                    self.cl = Position::At(c);
                     return Err(NoDest::AllOverloaded);
                 }
             }
@@ -232,18 +222,18 @@ impl Mark {
             }
             last_pass = self.cw <= self.di;
             if last_pass && restarted {
-                if let Position::At(i) = last {
-                    stop = Some(i);
+                if let Position::At(c) = last {
+                    stop = Some(c);
                 }
             }
             if !last_pass && stop.is_none() {
                 // The next pass walks the whole list at cw > di. Skip the passes that would
                 // find nothing and leave cw above di; see the module documentation.
                 let best = *best.get_or_insert_with(|| {
-                    dests
-                        .clone()
-                        .filter(|(_, d)| !d.overloaded)
-                        .map(|(_, d)| d.weight)
+                    walk(Position::Head)
+                        .map(|(_, dest)| weight_of(&dest))
+                        .filter(|d| !d.overloaded)
+                        .map(|d| d.weight)
                         .max()
                         .unwrap_or(0)
                 });
@@ -253,8 +243,8 @@ impl Mark {
                     self.cw = self.cw.wrapping_sub(skip.wrapping_mul(self.di));
                     last_pass = self.cw <= self.di;
                     if last_pass && restarted {
-                        if let Position::At(i) = last {
-                            stop = Some(i);
+                        if let Position::At(c) = last {
+                            stop = Some(c);
                         }
                     }
                 }
@@ -263,15 +253,17 @@ impl Mark {
     }
 
     /// [`Mark::schedule`] without the reason for a failure.
-    pub fn pick<T, I>(&mut self, dests: I) -> Option<T>
+    pub fn pick<T, I, F, W>(&mut self, walk: F, weight_of: W) -> Option<T>
     where
-        I: Iterator<Item = (T, DestWeight)> + Clone,
+        I: Iterator<Item = (C, T)>,
+        F: Fn(Position<C>) -> I,
+        W: Fn(&T) -> DestWeight,
     {
-        self.schedule(dests).ok()
+        self.schedule(walk, weight_of).ok()
     }
 
     /// C's `mark->cl`.
-    pub fn position(&self) -> Position {
+    pub fn position(&self) -> Position<C> {
         self.cl
     }
 

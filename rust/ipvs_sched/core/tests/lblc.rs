@@ -197,7 +197,10 @@ fn schedule_keeps_or_replaces_the_cached_server() {
         schedule(Some((7, gone)), none.iter().copied()),
         Choice::NoDest
     );
-    assert_eq!(schedule(None, [].iter().copied()), Choice::<usize>::NoDest);
+    assert_eq!(
+        schedule(None, [].iter().copied::<(usize, DestLoad)>()),
+        Choice::<usize>::NoDest
+    );
 }
 
 #[test]

@@ -27,7 +27,12 @@ fn reference(dests: &[DestLoad]) -> Option<usize> {
 }
 
 fn dest(weight: i32, activeconns: i32, totalconns: i32, overloaded: bool) -> DestLoad {
-    DestLoad { weight, overloaded, activeconns, totalconns }
+    DestLoad {
+        weight,
+        overloaded,
+        activeconns,
+        totalconns,
+    }
 }
 
 fn pick_index(dests: &[DestLoad]) -> Option<usize> {
@@ -43,16 +48,28 @@ fn overhead_is_activeconns_times_256_plus_totalconns() {
 #[test]
 fn least_loaded_per_weight_wins() {
     // Overheads 256, 512, 768 with weights 1, 2, 3: all ratios 256 -> the first wins the tie.
-    let d = [dest(1, 1, 0, false), dest(2, 2, 0, false), dest(3, 3, 0, false)];
+    let d = [
+        dest(1, 1, 0, false),
+        dest(2, 2, 0, false),
+        dest(3, 3, 0, false),
+    ];
     assert_eq!(pick_index(&d), Some(0));
     // One more connection on the first one: now the second (512/2 = 256 < 257).
-    let d = [dest(1, 1, 1, false), dest(2, 2, 0, false), dest(3, 3, 0, false)];
+    let d = [
+        dest(1, 1, 1, false),
+        dest(2, 2, 0, false),
+        dest(3, 3, 0, false),
+    ];
     assert_eq!(pick_index(&d), Some(1));
 }
 
 #[test]
 fn weight_zero_and_overloaded_get_nothing() {
-    let d = [dest(0, 0, 0, false), dest(5, 0, 0, true), dest(1, 900, 900, false)];
+    let d = [
+        dest(0, 0, 0, false),
+        dest(5, 0, 0, true),
+        dest(1, 900, 900, false),
+    ];
     assert_eq!(pick_index(&d), Some(2));
     let d = [dest(0, 0, 0, false), dest(5, 0, 0, true)];
     assert_eq!(pick_index(&d), None);
@@ -69,13 +86,20 @@ fn a_weight_zero_server_after_the_candidate_never_wins() {
 #[test]
 fn weights_1_2_3_fill_in_proportion() {
     // Long-lived connections: each pick adds one active connection to the chosen server.
-    let mut d = [dest(1, 0, 0, false), dest(2, 0, 0, false), dest(3, 0, 0, false)];
+    let mut d = [
+        dest(1, 0, 0, false),
+        dest(2, 0, 0, false),
+        dest(3, 0, 0, false),
+    ];
     for _ in 0..60 {
         let i = pick_index(&d).unwrap();
         d[i].activeconns += 1;
         d[i].totalconns += 1;
     }
-    assert_eq!([d[0].activeconns, d[1].activeconns, d[2].activeconns], [10, 20, 30]);
+    assert_eq!(
+        [d[0].activeconns, d[1].activeconns, d[2].activeconns],
+        [10, 20, 30]
+    );
 }
 
 fn any_dest() -> impl Strategy<Value = DestLoad> {

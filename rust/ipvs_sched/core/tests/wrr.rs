@@ -21,8 +21,18 @@ fn new_mark(d: &[DestWeight]) -> Mark {
     Mark::new(d.iter().map(|d| d.weight))
 }
 
+/// The walk of a list of `n` servers after `from`: each server is its index, which is also
+/// its cursor (an index past the end of the list means "at the end").
+fn after(from: Position, n: usize) -> impl Iterator<Item = (usize, usize)> {
+    let first = match from {
+        Position::Head => 0,
+        Position::At(i) => i.saturating_add(1),
+    };
+    (first..n).map(|i| (i, i))
+}
+
 fn pick(mark: &mut Mark, d: &[DestWeight]) -> Option<usize> {
-    mark.pick(d.iter().copied().enumerate())
+    mark.pick(|from| after(from, d.len()), |&i| d[i])
 }
 
 fn sequence(mark: &mut Mark, d: &[DestWeight], n: usize) -> String {
@@ -75,7 +85,7 @@ fn all_weights_zero_or_no_server_gives_none_and_changes_nothing() {
         let before = mark;
         assert_eq!(mark.mw(), 0);
         assert_eq!(
-            mark.schedule(d.iter().copied().enumerate()),
+            mark.schedule(|from| after(from, d.len()), |&i| d[i]),
             Err(NoDest::NoneAvailable)
         );
         assert_eq!(mark, before);
@@ -122,7 +132,7 @@ fn failures_leave_the_position_as_c() {
     let d = [dw(4, true), dw(3, true)];
     let mut mark = new_mark(&d);
     assert_eq!(
-        mark.schedule(d.iter().copied().enumerate()),
+        mark.schedule(|from| after(from, d.len()), |&i| d[i]),
         Err(NoDest::AllOverloaded)
     );
     assert_eq!((mark.position(), mark.cw()), (Position::Head, 4));
@@ -136,7 +146,7 @@ fn failures_leave_the_position_as_c() {
     d[0].overloaded = true;
     d[1].overloaded = true;
     assert_eq!(
-        mark.schedule(d.iter().copied().enumerate()),
+        mark.schedule(|from| after(from, d.len()), |&i| d[i]),
         Err(NoDest::AllOverloaded)
     );
     assert_eq!((mark.position(), mark.cw()), (Position::At(1), 1));
@@ -150,7 +160,7 @@ fn failures_leave_the_position_as_c() {
     d[0].overloaded = true;
     d[1].overloaded = true;
     assert_eq!(
-        mark.schedule(d.iter().copied().enumerate()),
+        mark.schedule(|from| after(from, d.len()), |&i| d[i]),
         Err(NoDest::AllOverloaded)
     );
     assert_eq!((mark.position(), mark.cw()), (Position::Head, 4));
@@ -689,7 +699,7 @@ proptest! {
             match op {
                 COp::Pick => {
                     let d = view(&c);
-                    let got = mark.schedule(d.iter().copied().enumerate());
+                    let got = mark.schedule(|from| after(from, d.len()), |&i| d[i]);
                     let want = c.schedule().map(|n| c.index_of(n).unwrap());
                     prop_assert_eq!(got.ok(), want);
                     prop_assert_eq!(mark.cw(), c.cw);
