@@ -19,10 +19,10 @@ raw="$out/raw.txt"
 : >"$raw"
 bench_ko=$BENCH_KO
 param=/sys/module/ipvs_sched_bench/parameters
-rounds=${SLH_IPVS_ROUNDS:-3}
+rounds=${SLH_IPVS_ROUNDS:-5}
 time_ms=${SLH_IPVS_TIME_MS:-500}
 conn_secs=${SLH_IPVS_CONN_SECS:-4}
-conn_rounds=${SLH_IPVS_CONN_ROUNDS:-3}
+conn_rounds=${SLH_IPVS_CONN_ROUNDS:-5}
 fill_n=${SLH_IPVS_FILL:-1000000}
 fill_rounds=${SLH_IPVS_FILL_ROUNDS:-2}
 scheds=${SLH_IPVS_SCHEDS:-wrr wlc lblc lblcr}
