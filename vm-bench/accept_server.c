@@ -152,9 +152,8 @@ static void attach_client_ip_mod(int fd, unsigned int workers)
 }
 
 /*
- * The server speaks first ("worker I\n") and closes: no request to read, so the accepted
- * socket is never waited on. (A socket accepted from a socket-level hash queue currently
- * misses the wake-up for data that arrives after accept(); see vm-bench/README.md.)
+ * The server speaks first ("worker I\n") and closes: the shortest exchange, so that the
+ * accept path is most of what is timed.
  */
 static void serve(int conn, int index)
 {
