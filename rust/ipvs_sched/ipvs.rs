@@ -238,8 +238,8 @@ impl<'a> Iterator for Destinations<'a> {
         // callback holds the RCU read lock or the configuration mutex, so nodes stay valid.
         // A volatile load of `next` is what C's `list_for_each_entry_rcu()` does
         // (`READ_ONCE()`, which needs no barrier on the architectures Rust supports); it is
-        // done here rather than through the `list_next_rcu()` helper, whose call costs more
-        // than the load on the packet path.
+        // done here rather than through a `rust_helper_*` C function, whose call would cost
+        // more than the load on the packet path.
         let next = unsafe { core::ptr::read_volatile(addr_of!((*self.pos).next)) };
         if next == self.head {
             return None;
@@ -304,8 +304,8 @@ pub enum Addr {
     V6([u8; 16]),
 }
 
-/// C's `atomic_read()`: a volatile load of the counter (`READ_ONCE()`), inline. The
-/// `rust_helper_atomic_read()` call would cost more than the load: the schedulers read three
+/// C's `atomic_read()`: a volatile load of the counter (`READ_ONCE()`), inline. A
+/// `rust_helper_*` call would cost more than the load: the schedulers read three
 /// counters of every real server on the packet path.
 ///
 /// # Safety
