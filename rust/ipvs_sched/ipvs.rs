@@ -485,10 +485,12 @@ static TIMER_LOCK_CLASS: TimerLockClass = TimerLockClass(Opaque::uninit());
 ///
 /// `svc` is a service bound to scheduler `T` (its `sched_data` was set by
 /// [`init_service_cb`] and not yet released).
-unsafe fn service_data<'a, T: Scheduler>(svc: *mut bindings::ip_vs_service) -> &'a T::ServiceData {
+unsafe fn service_state<'a, T: Scheduler>(
+    svc: *mut bindings::ip_vs_service,
+) -> &'a ServiceState<T::ServiceData> {
     // SAFETY: as per the function's safety requirements `sched_data` points to a live
     // `ServiceState<T::ServiceData>`.
-    unsafe { &(*(*svc).sched_data.cast::<ServiceState<T::ServiceData>>()).data }
+    unsafe { &*(*svc).sched_data.cast::<ServiceState<T::ServiceData>>() }
 }
 
 unsafe extern "C" fn init_service_cb<T: Scheduler>(svc: *mut bindings::ip_vs_service) -> i32 {
@@ -551,21 +553,20 @@ unsafe extern "C" fn free_state_rcu<T: Scheduler>(head: *mut bindings::callback_
 }
 
 unsafe extern "C" fn done_service_cb<T: Scheduler>(svc: *mut bindings::ip_vs_service) {
-    // SAFETY: `sched_data` is the `ServiceState` that `init_service_cb` stored.
-    let state = unsafe { (*svc).sched_data.cast::<ServiceState<T::ServiceData>>() };
+    // SAFETY: IPVS passes a valid service bound to `T`, used only during this call;
+    // `sched_data` is the `ServiceState` that `init_service_cb` stored.
+    let (service, state) = unsafe { (Service::from_raw(svc), service_state::<T>(svc)) };
     if T::PERIOD.is_some() {
         // SAFETY: the timer was initialised in `init_service_cb`; this waits for a running
         // callback and makes later `mod_timer` calls no-ops.
-        unsafe { bindings::timer_shutdown_sync((*state).timer.get()) };
+        unsafe { bindings::timer_shutdown_sync(state.timer.get()) };
     }
-    // SAFETY: IPVS passes a valid service bound to `T`, used only during this call.
-    let (service, data) = unsafe { (Service::from_raw(svc), service_data::<T>(svc)) };
-    T::done_service(service, data);
+    T::done_service(service, &state.data);
     // SAFETY: readers on the packet path may still hold the state, so it is freed by
     // `call_rcu` after a grace period, as C schedulers use `kfree_rcu`.
     unsafe {
         (*svc).sched_data = core::ptr::null_mut();
-        bindings::call_rcu((*state).rcu.get(), Some(free_state_rcu::<T>));
+        bindings::call_rcu(state.rcu.get(), Some(free_state_rcu::<T>));
     }
 }
 
@@ -581,7 +582,7 @@ unsafe fn dest_callback<T: Scheduler>(
     f: fn(&Service, &T::ServiceData, &Dest) -> Result,
 ) -> i32 {
     // SAFETY: as per the function's safety requirements `sched_data` is our live state.
-    let state = unsafe { &*(*svc).sched_data.cast::<ServiceState<T::ServiceData>>() };
+    let state = unsafe { service_state::<T>(svc) };
     // Before the callback: from now on no cursor taken before the change is followed.
     state.list_changes.fetch_add(1, Ordering::AcqRel);
     // SAFETY: as per the function's safety requirements.
@@ -621,12 +622,7 @@ unsafe extern "C" fn schedule_cb<T: Scheduler>(
 ) -> *mut bindings::ip_vs_dest {
     // SAFETY: IPVS calls `schedule` under the RCU read lock with a service bound to `T`; the
     // service, its data and its destinations stay valid until the lock is dropped.
-    let (service, state) = unsafe {
-        (
-            Service::from_raw(svc),
-            &*(*svc).sched_data.cast::<ServiceState<T::ServiceData>>(),
-        )
-    };
+    let (service, state) = unsafe { (Service::from_raw(svc), service_state::<T>(svc)) };
     // SAFETY: `iph` is the parsed header of the packet being scheduled; the union holds an
     // address of the service's family (IPVS only matches packets of that family).
     let daddr = unsafe {
