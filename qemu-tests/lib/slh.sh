@@ -235,6 +235,17 @@ slh_histogram() {
 		END { for (i = 1; i <= (max > 4 ? max : 4); i++) out = out (i > 1 ? "/" : "") h[i] + 0; print out }'
 }
 
+# slh_assert_split WHAT CONNS: without the hash, at least half of the SLH_CLIENTS clients of
+# CONNS reached more than one worker (by chance each stays on one with probability 4^-19 for 20
+# connections over 4 workers; half is a wide margin for uneven wake-ups under emulation).
+slh_assert_split() {
+	local split
+	split=$(slh_split_clients <"$2")
+	[ "$split" -ge $((SLH_CLIENTS / 2)) ] ||
+		fail "$1: only $split of $SLH_CLIENTS clients reached more than one worker"
+	echo "ok: $1: $split of $SLH_CLIENTS clients reached more than one worker (clients that reached 1/2/3/4 workers: $(slh_histogram <"$2"))"
+}
+
 # slh_assert_one_worker_per_client WHAT CONNS WORKERS: every client of CONNS reached exactly one
 # worker, and every pid of WORKERS (a space-separated list) served some client.
 slh_assert_one_worker_per_client() {

@@ -33,12 +33,7 @@ slh_server_stop
 
 slh_server_start off --workers 4 --off
 slh_run off "$TMPDIR/clients4" "$SLH_SERVER4" 20
-split=$(slh_split_clients <"$TMPDIR/off.conns")
-# 20 connections each over 4 workers: a client stays on one worker by chance with
-# probability 4^-19; half the clients is a wide margin for uneven wake-ups under emulation.
-[ "$split" -ge $((SLH_CLIENTS / 2)) ] ||
-	fail "option off: only $split of $SLH_CLIENTS clients reached more than one worker"
-echo "ok: option off: $split of $SLH_CLIENTS clients reached more than one worker (clients that reached 1/2/3/4 workers: $(slh_histogram <"$TMPDIR/off.conns"))"
+slh_assert_split "option off" "$TMPDIR/off.conns"
 slh_server_stop
 
 slh_topo_down
