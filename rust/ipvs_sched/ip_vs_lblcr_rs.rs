@@ -58,6 +58,9 @@ struct Entry {
     addr: Addr,
     /// Newest member first, as C's `list_add_rcu()` at the head.
     set: RcuList<DestRef>,
+    /// The set's member count (C's `set.size`), changed only under the table's lock; the
+    /// packet path reads it instead of walking the set.
+    size: AtomicUsize,
     /// Jiffies of the set's last change (C's `set.lastmod`).
     lastmod: AtomicUsize,
     /// Jiffies of the last connection to the target; set by readers without the lock, as C.
@@ -99,6 +102,7 @@ impl Entry {
         }
         // Like C, an allocation failure leaves the set as it is.
         if self.set.push_front(writer, DestRef::new(dest)).is_ok() {
+            self.size.fetch_add(1, Ordering::Relaxed);
             self.lastmod.store(jiffies(), Ordering::Relaxed);
         }
     }
@@ -109,6 +113,7 @@ impl Entry {
             .set
             .remove_first(writer, |member| core::ptr::eq(&**member, dest))
         {
+            self.size.fetch_sub(1, Ordering::Relaxed);
             self.lastmod.store(jiffies(), Ordering::Relaxed);
         }
     }
@@ -129,6 +134,7 @@ fn record(tbl: &Table, addr: Addr, dest: &Dest) {
     let entry = Entry {
         addr,
         set: RcuList::new(),
+        size: AtomicUsize::new(1),
         lastmod: AtomicUsize::new(now),
         lastuse: AtomicUsize::new(now),
     };
@@ -169,7 +175,7 @@ impl Scheduler for Lblcr {
         // The candidate is taken before a stale set loses its most loaded member.
         let candidate = lblcr::set_min(en.members(pkt));
         // Like C, the sysctl and `lastmod` are read only for a set of several members.
-        let size = en.set.iter(pkt).count();
+        let size = en.size.load(Ordering::Relaxed);
         if size > 1
             && lblcr::should_drop_most_loaded(
                 size,
@@ -179,7 +185,7 @@ impl Scheduler for Lblcr {
             )
         {
             let writer = tbl.lock();
-            if en.members(&writer).count() > 1 {
+            if en.size.load(Ordering::Relaxed) > 1 {
                 if let Some(most) = lblcr::set_max(en.members(&writer)) {
                     en.erase(&writer, most);
                 }
