@@ -29,7 +29,10 @@ mod target_table;
 #[path = "core/src/wlc.rs"]
 mod wlc;
 
-use ipvs::{jiffies, Addr, Dest, DestRef, NetSysctl, NetSysctlDef, Packet, Scheduler, Service, HZ};
+use ipvs::{
+    jiffies, Addr, Dest, DestRef, NetSysctl, NetSysctlDef, Packet, Scheduler, Service,
+    TimerContext, HZ,
+};
 use target_table::{loads, Target, TargetTable};
 
 module! {
@@ -121,8 +124,8 @@ impl Scheduler for Lblc {
         }
     }
 
-    fn periodic(svc: &Service, tbl: &Table) {
-        tbl.collect_garbage(|| Expiration::sysctl().get(svc), jiffies());
+    fn periodic(svc: &Service, tbl: &Table, timer: &TimerContext) {
+        tbl.collect_garbage(timer, || Expiration::sysctl().get(svc), jiffies());
     }
 }
 

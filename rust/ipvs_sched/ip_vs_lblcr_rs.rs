@@ -34,7 +34,7 @@ mod target_table;
 
 use ipvs::{
     jiffies, Addr, Dest, DestRef, NetSysctl, NetSysctlDef, Packet, RcuList, ReadSide, SchedGuard,
-    Scheduler, Service, HZ,
+    Scheduler, Service, TimerContext, HZ,
 };
 use target_table::{loads, Target, TargetTable, Writer};
 
@@ -207,8 +207,8 @@ impl Scheduler for Lblcr {
         Some(dest)
     }
 
-    fn periodic(svc: &Service, tbl: &Table) {
-        tbl.collect_garbage(|| Expiration::sysctl().get(svc), jiffies());
+    fn periodic(svc: &Service, tbl: &Table, timer: &TimerContext) {
+        tbl.collect_garbage(timer, || Expiration::sysctl().get(svc), jiffies());
     }
 }
 

@@ -80,7 +80,15 @@ pub trait Scheduler: 'static {
     const PERIOD: Option<Jiffies> = None;
 
     /// Runs every [`Scheduler::PERIOD`] jiffies in timer (softirq) context.
-    fn periodic(_svc: &Service, _data: &Self::ServiceData) {}
+    fn periodic(_svc: &Service, _data: &Self::ServiceData, _timer: &TimerContext) {}
+}
+
+/// Proof that the code runs in a service's periodic timer callback: softirq context, bottom
+/// halves already off, so [`SchedLocked::lock_in_timer`] needs no `spin_lock_bh` (C's
+/// garbage-collection timers take `sched_lock` with a plain `spin_lock()`). Only the glue's
+/// timer callback makes one.
+pub struct TimerContext {
+    _private: (),
 }
 
 /// The kernel's tick rate (`HZ`, i.e. `CONFIG_HZ`; the bindings' `HZ` is the user-space 100).
@@ -429,13 +437,31 @@ impl<T> SchedLocked<T> {
     pub fn lock(&self) -> SchedGuard<'_, T> {
         // SAFETY: by the type invariant the lock belongs to a live service.
         unsafe { bindings::spin_lock_bh(self.lock) };
-        SchedGuard { locked: self }
+        SchedGuard {
+            locked: self,
+            bh: true,
+        }
+    }
+
+    /// Takes the service's `sched_lock` from the timer callback, where bottom halves are off
+    /// already: a plain `spin_lock()`, once per bucket of a garbage-collection pass.
+    pub fn lock_in_timer(&self, _timer: &TimerContext) -> SchedGuard<'_, T> {
+        // SAFETY: by the type invariant the lock belongs to a live service; the timer
+        // callback runs in softirq context, so the packet path cannot interrupt the holder
+        // on this CPU.
+        unsafe { bindings::spin_lock(self.lock) };
+        SchedGuard {
+            locked: self,
+            bh: false,
+        }
     }
 }
 
 /// Access to [`SchedLocked`] data; releases `sched_lock` when dropped.
 pub struct SchedGuard<'a, T> {
     locked: &'a SchedLocked<T>,
+    /// Taken with `spin_lock_bh` ([`SchedLocked::lock`]), not `spin_lock`.
+    bh: bool,
 }
 
 impl<T> Deref for SchedGuard<'_, T> {
@@ -455,8 +481,15 @@ impl<T> DerefMut for SchedGuard<'_, T> {
 
 impl<T> Drop for SchedGuard<'_, T> {
     fn drop(&mut self) {
-        // SAFETY: taken in `SchedLocked::lock`, released exactly once here.
-        unsafe { bindings::spin_unlock_bh(self.locked.lock) };
+        // SAFETY: taken in `SchedLocked::lock` or `lock_in_timer` (as `bh` says), released
+        // exactly once here.
+        unsafe {
+            if self.bh {
+                bindings::spin_unlock_bh(self.locked.lock)
+            } else {
+                bindings::spin_unlock(self.locked.lock)
+            }
+        };
     }
 }
 
@@ -536,7 +569,11 @@ unsafe extern "C" fn periodic_cb<T: Scheduler>(timer: *mut bindings::timer_list)
     // down synchronously, which waits for this callback.
     let state = unsafe { &*kernel::container_of!(timer, ServiceState<T::ServiceData>, timer) };
     // SAFETY: the service outlives its scheduler state (see above).
-    T::periodic(unsafe { Service::from_raw(state.svc) }, &state.data);
+    T::periodic(
+        unsafe { Service::from_raw(state.svc) },
+        &state.data,
+        &TimerContext { _private: () },
+    );
     if let Some(period) = T::PERIOD {
         // SAFETY: re-arming from the callback is allowed; after `timer_shutdown_sync` the
         // call is a no-op, so this cannot revive a timer being torn down.

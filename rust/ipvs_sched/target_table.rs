@@ -11,7 +11,9 @@
 use core::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use kernel::prelude::*;
 
-use super::ipvs::{Addr, Dest, RcuList, ReadSide, SchedGuard, SchedLocked, Service, HZ};
+use super::ipvs::{
+    Addr, Dest, RcuList, ReadSide, SchedGuard, SchedLocked, Service, TimerContext, HZ,
+};
 use super::lblc;
 
 impl lblc::LblcLoad for Dest {
@@ -135,10 +137,15 @@ impl<E: Target, const BITS: u32> TargetTable<E, BITS> {
     /// C's `check_expire()`, from the service's timer: a full check every 30th run (entries
     /// idle for `expiration` jiffies, the sysctl), otherwise, when the table holds more than
     /// `max_size` entries, a sweep of entries idle for 6 minutes; both from the rover on.
-    pub(crate) fn collect_garbage(&self, expiration: impl FnOnce() -> i32, now: usize) {
+    pub(crate) fn collect_garbage(
+        &self,
+        timer: &TimerContext,
+        expiration: impl FnOnce() -> i32,
+        now: usize,
+    ) {
         let Some(mut sweep) = self
             .writer
-            .lock()
+            .lock_in_timer(timer)
             .gc
             .start(self.entries.load(Ordering::Relaxed))
         else {
@@ -146,15 +153,18 @@ impl<E: Target, const BITS: u32> TargetTable<E, BITS> {
         };
         let timeout = sweep.timeout(expiration(), HZ);
         while let Some(j) = sweep.next_bucket() {
-            let writer = self.writer.lock();
+            let writer = self.writer.lock_in_timer(timer);
             let removed = self.buckets[j].retain(&writer, |en| {
                 !lblc::is_stale(now as _, en.lastuse().load(Ordering::Relaxed) as _, timeout)
             });
-            self.entries.fetch_sub(removed as i32, Ordering::Relaxed);
-            for _ in 0..removed {
-                sweep.removed();
+            // Most passes free nothing: no atomic read-modify-write then.
+            if removed > 0 {
+                self.entries.fetch_sub(removed as i32, Ordering::Relaxed);
+                for _ in 0..removed {
+                    sweep.removed();
+                }
             }
         }
-        self.writer.lock().gc.finish(sweep);
+        self.writer.lock_in_timer(timer).gc.finish(sweep);
     }
 }
