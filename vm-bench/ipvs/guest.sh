@@ -5,7 +5,8 @@
 #      service (no packets), 10 and 100 real servers
 #   2. connections/s through an IPVS NAT service to three real servers (connrate)
 #   3. lblc with 1,000,000 destination addresses: slab growth, time of the calls, time of the
-#      service stop that flushes the table
+#      timer's garbage-collection pass over the full table, time of the service stop that
+#      flushes the table
 # Each measurement runs C and Rust in turn, in alternating order over the rounds; the host
 # takes medians. Lines of raw results go to OUT/raw.txt ("schedule ...", "connrate ...",
 # "lblc1m ...").
@@ -81,18 +82,76 @@ part_schedule() {
 # slab_bytes FILE: the bytes of every slab cache's objects in a /proc/slabinfo copy.
 slab_total() { awk 'NR > 2 { s += $2 * $4 } END { printf "%d", s }' "$1"; }
 
+# lblc's timer callback, as a kprobe target: C's ip_vs_lblc_check_expire(), or the Rust
+# glue's periodic_cb::<Lblc> (a local symbol of ip_vs_lblc_rs, found by its mangled name).
+gc_callback() {
+	case $1 in
+	c) echo ip_vs_lblc:ip_vs_lblc_check_expire ;;
+	rust) awk '$4 == "[ip_vs_lblc_rs]" && $3 ~ /periodic_cb/ { print "ip_vs_lblc_rs:" $3; exit }' \
+		/proc/kallsyms ;;
+	esac
+}
+
+# gc_probe_on IMPL: events slhgc/enter and slhgc/exit (a kprobe and a kretprobe) on lblc's
+# timer callback. They time the pass without changing either module, and fire only there.
+tracing=/sys/kernel/tracing
+gc_probe_on() {
+	local fn
+	[ -e "$tracing/kprobe_events" ] || mount -t tracefs nodev "$tracing"
+	fn=$(gc_callback "$1")
+	[ -n "$fn" ] || fail "no timer callback of the $1 lblc in /proc/kallsyms"
+	printf 'p:slhgc/enter %s\nr:slhgc/exit %s\n' "$fn" "$fn" >"$tracing/kprobe_events" ||
+		fail "kprobe events on $fn refused"
+	echo 1 >"$tracing/events/slhgc/enable"
+	echo 1 >"$tracing/tracing_on"
+}
+
+gc_probe_off() {
+	echo 0 >"$tracing/events/slhgc/enable"
+	echo >"$tracing/kprobe_events"
+}
+
+# gc_pass_ns: waits (at most 75 s: the timer runs every 60 s) for the next complete pass and
+# prints its duration in ns (trace timestamps: microseconds). It blocks in read() on
+# trace_pipe, which wakes it only for the two events: nothing polls while the pass runs.
+gc_pass_ns() {
+	local line start="" t
+	echo >"$tracing/trace"
+	exec 3<"$tracing/trace_pipe"
+	while read -r -t 75 line <&3; do
+		# "  <idle>-0  [001] ..s1.  1234.567890: enter: (...)": the microseconds as an integer.
+		[[ $line =~ \ ([0-9]+)\.([0-9]{6}):\ (enter|exit):\  ]] || continue
+		t=$((10#${BASH_REMATCH[1]} * 1000000 + 10#${BASH_REMATCH[2]}))
+		if [ "${BASH_REMATCH[3]}" = enter ]; then
+			start=$t
+		elif [ -n "$start" ]; then
+			exec 3<&-
+			echo $(((t - start) * 1000))
+			return
+		fi
+	done
+	exec 3<&-
+	fail "lblc's timer pass did not run within 75 s"
+}
+
 part_fill() {
-	local r impl line s0 s1 stop0 stop1 grown
+	local r impl line s0 s1 stop0 stop1 grown gc
 	for r in $(seq 1 "$fill_rounds"); do
 		for impl in $(impls "$r"); do
 			use_scheduler "$impl" lblc
 			# The empty table's stop first: the difference to the full one is the flush.
 			stop0=$(bench "setup lblc 10" >/dev/null && bench stop)
+			gc_probe_on "$impl"
+			# The service's timer starts here: its first pass comes 60 s later, after the fill.
 			bench "setup lblc 10" >/dev/null
 			# Copies taken by bash itself (mapfile): no process starts between the two.
 			mapfile -t s0 </proc/slabinfo
 			line=$(bench "fill $fill_n")
 			mapfile -t s1 </proc/slabinfo
+			# The pass over the full table: no entry is idle for 6 minutes, so it walks every
+			# bucket and frees nothing, what lblc pays every minute with a full table.
+			gc=$(gc_pass_ns)
+			gc_probe_off
 			stop1=$(bench stop)
 			printf '%s\n' "${s0[@]}" >"$out/slab0.txt"
 			printf '%s\n' "${s1[@]}" >"$out/slab1.txt"
@@ -102,7 +161,7 @@ part_fill() {
 				"$out/slab0.txt" "$out/slab1.txt")
 			echo "lblc1m impl=$impl round=$r slab_before=$(slab_total "$out/slab0.txt")" \
 				"slab_after=$(slab_total "$out/slab1.txt") grown=${grown:-none}" \
-				"empty_stop_ns=${stop0#stop ns=} full_stop_ns=${stop1#stop ns=} $line" | tee -a "$raw"
+				"empty_stop_ns=${stop0#stop ns=} full_stop_ns=${stop1#stop ns=} gc_pass_ns=$gc $line" | tee -a "$raw"
 		done
 	done
 }
