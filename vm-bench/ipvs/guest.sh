@@ -20,7 +20,7 @@ raw="$out/raw.txt"
 : >"$raw"
 bench_ko=$BENCH_KO
 param=/sys/module/ipvs_sched_bench/parameters
-rounds=${SLH_IPVS_ROUNDS:-5}
+rounds=${SLH_IPVS_ROUNDS:-10}
 time_ms=${SLH_IPVS_TIME_MS:-500}
 conn_secs=${SLH_IPVS_CONN_SECS:-4}
 conn_rounds=${SLH_IPVS_CONN_ROUNDS:-5}
