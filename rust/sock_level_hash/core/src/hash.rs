@@ -316,7 +316,10 @@ impl ToeplitzTable {
         self.hash_from(0, 0, input)
     }
 
-    /// Continues `hash` with `bytes` placed at byte position `pos` of the input.
+    /// Continues `hash` with `bytes` placed at byte position `pos` of the input. Inlined: with
+    /// `pos` and the length known (a [`FlowKey`]'s fields), the loop unrolls and its bounds
+    /// checks go.
+    #[inline(always)]
     fn hash_from(&self, hash: u32, pos: usize, bytes: &[u8]) -> u32 {
         let rows = self.rows.get(pos..).unwrap_or_default();
         bytes
@@ -358,28 +361,14 @@ impl ToeplitzTable {
         dport: u16,
         input: HashInput,
     ) -> u32 {
-        let mut hash = self.hash_array(0, 0, src);
+        let mut hash = self.hash_from(0, 0, src);
         if input == HashInput::ClientAddr {
             return hash;
         }
-        hash = self.hash_array(hash, A, dst);
+        hash = self.hash_from(hash, A, dst);
         if input == HashInput::FourTuple {
-            hash = self.hash_array(hash, 2 * A, &sport.to_be_bytes());
-            hash = self.hash_array(hash, 2 * A + 2, &dport.to_be_bytes());
-        }
-        hash
-    }
-
-    /// Continues `hash` with `bytes` placed at byte position `pos` of the input. Positions
-    /// past the tables are ignored (none is, for a [`FlowKey`]); with `pos` and `N` known the
-    /// compiler drops that check.
-    #[inline(always)]
-    fn hash_array<const N: usize>(&self, hash: u32, pos: usize, bytes: &[u8; N]) -> u32 {
-        let mut hash = hash;
-        for (i, &byte) in bytes.iter().enumerate() {
-            if let Some(row) = self.rows.get(pos + i) {
-                hash ^= row[usize::from(byte)];
-            }
+            hash = self.hash_from(hash, 2 * A, &sport.to_be_bytes());
+            hash = self.hash_from(hash, 2 * A + 2, &dport.to_be_bytes());
         }
         hash
     }
