@@ -33,7 +33,7 @@ use ipvs::{
     jiffies, Addr, Dest, DestRef, NetSysctl, NetSysctlDef, Packet, Scheduler, Service,
     TimerContext, HZ,
 };
-use target_table::{loads, Target, TargetTable};
+use target_table::{loads, Target, TargetAddr, TargetTable};
 
 module! {
     type: LblcModule,
@@ -48,14 +48,14 @@ ipvs::net_sysctl!(Expiration, "lblc_expiration", lblc::default_expiration(HZ));
 
 /// One target's cached server (C's `struct ip_vs_lblc_entry`).
 struct Entry {
-    addr: Addr,
+    addr: TargetAddr,
     dest: DestRef,
     /// Jiffies of the last connection to the target; set by readers without the lock, as C.
     lastuse: AtomicUsize,
 }
 
 impl Target for Entry {
-    fn addr(&self) -> &Addr {
+    fn addr(&self) -> &TargetAddr {
         &self.addr
     }
     fn lastuse(&self) -> &AtomicUsize {
@@ -64,7 +64,7 @@ impl Target for Entry {
 }
 
 /// C's `struct ip_vs_lblc_table`.
-type Table = TargetTable<Entry, { lblc::TAB_BITS }>;
+type Table = TargetTable<Entry, { lblc::TAB_BITS }, { lblc::TAB_SIZE }>;
 
 /// C's `ip_vs_lblc_new()`: records `dest` for `addr`, replacing an entry that points to
 /// another server, unless the table is full (then the connection still gets `dest`).
@@ -80,7 +80,7 @@ fn record(tbl: &Table, addr: Addr, dest: &Dest) {
         tbl.remove(&writer, &addr);
     }
     let entry = Entry {
-        addr,
+        addr: TargetAddr::new(&addr),
         dest: DestRef::new(dest),
         lastuse: AtomicUsize::new(jiffies()),
     };

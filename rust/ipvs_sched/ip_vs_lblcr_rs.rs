@@ -36,7 +36,7 @@ use ipvs::{
     jiffies, Addr, Dest, DestRef, NetSysctl, NetSysctlDef, Packet, RcuList, ReadSide, SchedGuard,
     Scheduler, Service, TimerContext, HZ,
 };
-use target_table::{loads, Target, TargetTable, Writer};
+use target_table::{loads, Target, TargetAddr, TargetTable, Writer};
 
 module! {
     type: LblcrModule,
@@ -55,7 +55,7 @@ ipvs::net_sysctl!(
 
 /// One target's server set (C's `struct ip_vs_lblcr_entry` with its `ip_vs_dest_set`).
 struct Entry {
-    addr: Addr,
+    addr: TargetAddr,
     /// Newest member first, as C's `list_add_rcu()` at the head.
     set: RcuList<DestRef>,
     /// The set's member count (C's `set.size`), changed only under the table's lock; the
@@ -68,7 +68,7 @@ struct Entry {
 }
 
 impl Target for Entry {
-    fn addr(&self) -> &Addr {
+    fn addr(&self) -> &TargetAddr {
         &self.addr
     }
     fn lastuse(&self) -> &AtomicUsize {
@@ -77,7 +77,7 @@ impl Target for Entry {
 }
 
 /// C's `struct ip_vs_lblcr_table`.
-type Table = TargetTable<Entry, { lblcr::TAB_BITS }>;
+type Table = TargetTable<Entry, { lblcr::TAB_BITS }, { lblcr::TAB_SIZE }>;
 type TableGuard<'a> = SchedGuard<'a, Writer<{ lblcr::TAB_BITS }>>;
 
 impl Entry {
@@ -132,7 +132,7 @@ fn record(tbl: &Table, addr: Addr, dest: &Dest) {
     }
     let now = jiffies();
     let entry = Entry {
-        addr,
+        addr: TargetAddr::new(&addr),
         set: RcuList::new(),
         size: AtomicUsize::new(1),
         lastmod: AtomicUsize::new(now),

@@ -9,7 +9,7 @@
 //! (`ipvs`) and the pure core (`lblc`); no `unsafe` here.
 
 use core::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
-use kernel::prelude::*;
+use kernel::{init::init_array_from_fn, prelude::*};
 
 use super::ipvs::{
     Addr, Dest, RcuList, ReadSide, SchedGuard, SchedLocked, Service, TimerContext, HZ,
@@ -28,10 +28,43 @@ pub(crate) fn loads(svc: &Service) -> impl Iterator<Item = (&Dest, &Dest)> + Clo
     svc.destinations().map(|dest| (dest, dest))
 }
 
+/// A target address as an entry keeps it, C's `union nf_inet_addr`: the bytes in network
+/// order, an IPv4 address in the first four. There is no family: a table holds addresses of
+/// its service's family only, so a lookup compares the bytes of that family, as C's
+/// `ip_vs_addr_equal(af, ..)`, with no tag to test per entry.
+#[derive(Clone, Copy)]
+pub(crate) struct TargetAddr([u8; 16]);
+
+impl TargetAddr {
+    /// `addr` as an entry keeps it.
+    pub(crate) fn new(addr: &Addr) -> Self {
+        let mut bytes = [0; 16];
+        match addr {
+            Addr::V4(a) => bytes[..4].copy_from_slice(a),
+            Addr::V6(a) => bytes = *a,
+        }
+        Self(bytes)
+    }
+
+    /// The IPv4 address, in an IPv4 table.
+    fn v4(&self) -> &[u8; 4] {
+        let [v4 @ .., _, _, _, _, _, _, _, _, _, _, _, _] = &self.0;
+        v4
+    }
+
+    /// Whether this is `addr`, in a table of `addr`'s family.
+    fn is(&self, addr: &Addr) -> bool {
+        match addr {
+            Addr::V4(a) => self.v4() == a,
+            Addr::V6(a) => self.0 == *a,
+        }
+    }
+}
+
 /// What the table needs of an entry.
 pub(crate) trait Target {
-    /// The target address (the key).
-    fn addr(&self) -> &Addr;
+    /// The target address (the key), of the service's family.
+    fn addr(&self) -> &TargetAddr;
     /// Jiffies of the last connection to the target.
     fn lastuse(&self) -> &AtomicUsize;
 }
@@ -50,24 +83,30 @@ impl<const BITS: u32> Writer<BITS> {
     }
 }
 
-/// A table of `1 << BITS` buckets (10 for both C modules).
-pub(crate) struct TargetTable<E, const BITS: u32> {
-    buckets: KVec<RcuList<E>>,
+/// A table of `SIZE` = `1 << BITS` buckets (10 bits for both C modules).
+pub(crate) struct TargetTable<E, const BITS: u32, const SIZE: usize> {
+    /// An array of fixed length, as C's: the index, a hash of `BITS` bits, needs no bounds
+    /// check on the packet path.
+    buckets: KBox<[RcuList<E>; SIZE]>,
+    /// The service's family is IPv6: the family of every entry's address.
+    ipv6: bool,
     /// Number of entries; changed under `sched_lock`, read without it, as C's `atomic_t`.
     entries: AtomicI32,
     writer: SchedLocked<Writer<BITS>>,
 }
 
-impl<E: Target, const BITS: u32> TargetTable<E, BITS> {
+impl<E: Target, const BITS: u32, const SIZE: usize> TargetTable<E, BITS, SIZE> {
     /// The empty table of `svc` (C's `init_svc`).
     pub(crate) fn new(svc: &Service) -> Result<Self> {
-        let size = 1usize << BITS;
-        let mut buckets = KVec::with_capacity(size, GFP_KERNEL)?;
-        for _ in 0..size {
-            buckets.push(RcuList::new(), GFP_KERNEL)?;
-        }
+        const { assert!(SIZE == 1 << BITS) };
+        // Built in place: the array (8 KiB for 10 bits) never passes through the stack.
+        let buckets = KBox::init::<core::convert::Infallible>(
+            init_array_from_fn(|_| RcuList::new()),
+            GFP_KERNEL,
+        )?;
         Ok(Self {
             buckets,
+            ipv6: svc.is_ipv6(),
             entries: AtomicI32::new(0),
             writer: SchedLocked::new(
                 svc,
@@ -84,28 +123,42 @@ impl<E: Target, const BITS: u32> TargetTable<E, BITS> {
         self.writer.lock()
     }
 
-    /// C's `hashkey()`: the bucket of `addr` (an IPv6 address folded to 32 bits).
-    fn bucket(&self, addr: &Addr) -> &RcuList<E> {
-        let folded = match addr {
-            Addr::V4(a) => u32::from_be_bytes(*a),
-            Addr::V6(a) => lblc::fold_v6(*a),
-        };
-        // `hash_32(.., BITS)` is below `1 << BITS` = `buckets.len()`.
+    /// C's `hashkey()`: the bucket of an address folded to 32 bits (an IPv4 address is its
+    /// own folding).
+    fn bucket(&self, folded: u32) -> &RcuList<E> {
+        // `hash_32(.., BITS)` is below `1 << BITS` = `SIZE`.
         &self.buckets[lblc::hash_32(folded, BITS) as usize]
+    }
+
+    /// The bucket of an entry's address.
+    fn bucket_of(&self, addr: &TargetAddr) -> &RcuList<E> {
+        self.bucket(if self.ipv6 {
+            lblc::fold_v6(addr.0)
+        } else {
+            u32::from_be_bytes(*addr.v4())
+        })
     }
 
     /// C's `get()`: the entry of `addr`, if any.
     pub(crate) fn get<'a>(&'a self, addr: &Addr, read_side: &'a impl ReadSide) -> Option<&'a E> {
-        self.bucket(addr)
-            .iter(read_side)
-            .find(|en| en.addr() == addr)
+        // One test of the family, then one comparison per entry.
+        match addr {
+            Addr::V4(a) => self
+                .bucket(u32::from_be_bytes(*a))
+                .iter(read_side)
+                .find(|en| en.addr().v4() == a),
+            Addr::V6(a) => self
+                .bucket(lblc::fold_v6(*a))
+                .iter(read_side)
+                .find(|en| en.addr().0 == *a),
+        }
     }
 
     /// Removes the entry of `addr` (freed after a grace period); whether there was one.
     pub(crate) fn remove(&self, writer: &SchedGuard<'_, Writer<BITS>>, addr: &Addr) -> bool {
         let removed = self
-            .bucket(addr)
-            .remove_first(writer, |en| en.addr() == addr);
+            .bucket_of(&TargetAddr::new(addr))
+            .remove_first(writer, |en| en.addr().is(addr));
         if removed {
             self.entries.fetch_sub(1, Ordering::Relaxed);
         }
@@ -118,7 +171,11 @@ impl<E: Target, const BITS: u32> TargetTable<E, BITS> {
         if self.entries.load(Ordering::Relaxed) >= lblc::create_limit(BITS) {
             return;
         }
-        if self.bucket(entry.addr()).push_front(writer, entry).is_ok() {
+        if self
+            .bucket_of(entry.addr())
+            .push_front(writer, entry)
+            .is_ok()
+        {
             self.entries.fetch_add(1, Ordering::Relaxed);
         }
     }
