@@ -83,8 +83,16 @@ where
     let mut set = set.into_iter();
     let (mut least, mut least_load) =
         set.find(|(_, d)| !d.overloaded() && d.weight() > 0 && d.available())?;
+    // Most sets have one member (a set grows only when its member is overloaded): their
+    // candidate's overhead is never compared, so it is computed only once another member
+    // follows, as C's compiled code does.
+    let mut next = set.next();
+    if next.is_none() {
+        return Some((least, least_load));
+    }
     let mut loh = least_load.overhead();
-    for (dest, load) in set {
+    while let Some((dest, load)) = next {
+        next = set.next();
         if load.overloaded() {
             continue;
         }
