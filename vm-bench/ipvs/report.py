@@ -1,10 +1,12 @@
 """Tables of the IPVS scheduler benchmarks, Rust against C (section 5; vm-bench/ipvs/run.sh
 runs this on the host).
 
-usage: report.py RAW_TXT OUT_DIR SECONDS
+usage: report.py RAW_TXT OUT_DIR SECONDS [ICOUNT_RAW_TXT]
 
 RAW_TXT holds the guest's lines (vm-bench/ipvs/guest.sh): "schedule k=v ...", "lblc1m k=v ...",
-"connrate k=v ...". Writes OUT_DIR/ipvs-schedule.{md,csv}, ipvs-connrate.{md,csv},
+"connrate k=v ...". ICOUNT_RAW_TXT holds the "schedule" lines of the boot under QEMU's
+-icount shift=0, where a nanosecond of the guest's clock is one instruction. Writes
+OUT_DIR/ipvs-schedule.{md,csv} (and ipvs-schedule-icount.csv), ipvs-connrate.{md,csv},
 ipvs-lblc-1m.{md,csv} and prints the tables. Each Rust number is divided by the C number of the
 same case measured in the same boot (medians over the rounds, which alternate the order; for
 schedule() also the fastest batch of 256 calls).
@@ -94,6 +96,42 @@ def schedule(rows, out, lines):
                              f"{'/'.join(f'{x:.0f}' for x in per['c'])} – {'/'.join(f'{x:.0f}' for x in per['rust'])} | "
                              f"{fmt(best['c'], 0)} / {fmt(best['rust'], 0)} | {fmt(qb, 3)} | {verdict} |")
     lines.append("== 5a. IPVS schedule() cost, Rust / C, same boot (docs/results/ipvs-schedule.md)")
+    lines += table
+    return table
+
+
+def schedule_icount(rows, out, lines):
+    """Instructions per call: the boot under -icount, where the guest's nanosecond is one
+    instruction. The fastest batch is the count of the calls alone (a batch that took an
+    interrupt counts the handler's instructions too)."""
+    cases = {}
+    for r in rows:
+        if r["kind"] == "schedule" and int(r["calls"]) and int(r.get("best_batch_ns", 0)):
+            cases.setdefault((r["sched"], int(r["dests"]), r["impl"]), []).append(r)
+    table = ["| scheduler | real servers | C instructions/call | Rust instructions/call | Rust / C "
+             "| rounds' means (C / Rust) | goal ≤ 1.05 |",
+             "|---|---:|---:|---:|---:|---|---|"]
+    with open(f"{out}/ipvs-schedule-icount.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["scheduler", "dests", "c_instructions_per_call", "rust_instructions_per_call",
+                    "rust_over_c", "c_round_means", "rust_round_means", "c_module", "rust_module"])
+        for sched in SCHEDS:
+            for n in sorted({k[1] for k in cases if k[0] == sched}):
+                best, means, mods = {}, {}, {}
+                for impl in ("c", "rust"):
+                    runs = cases.get((sched, n, impl), [])
+                    best[impl] = min((int(r["best_batch_ns"]) / int(r["batch"]) for r in runs), default=None)
+                    means[impl] = [int(r["ns"]) / int(r["calls"]) for r in runs]
+                    mods[impl] = runs[0]["module"] if runs else "?"
+                q = ratio(best["rust"], best["c"])
+                w.writerow([sched, n, fmt(best["c"], 2), fmt(best["rust"], 2), fmt(q, 3),
+                            " ".join(f"{x:.2f}" for x in means["c"]), " ".join(f"{x:.2f}" for x in means["rust"]),
+                            mods["c"], mods["rust"]])
+                table.append(f"| {sched} | {n} | {fmt(best['c'], 1)} | {fmt(best['rust'], 1)} | {fmt(q, 3)} | "
+                             f"{'/'.join(f'{x:.1f}' for x in means['c'])} – "
+                             f"{'/'.join(f'{x:.1f}' for x in means['rust'])} | {goal_note(q, 1.05, True)} |")
+    lines.append("== 5a. instructions per schedule() call, Rust / C, same boot under QEMU -icount "
+                 "(docs/results/ipvs-schedule.md)")
     lines += table
     return table
 
@@ -198,6 +236,10 @@ def main():
     lines = []
     t_sched = schedule(rows, out, lines)
     lines.append("")
+    t_icount = []
+    if len(sys.argv) > 4:
+        t_icount = schedule_icount(parse(sys.argv[4]), out, lines)
+        lines.append("")
     t_conn = connrate(rows, out, lines)
     lines.append("")
     t_fill, caches = lblc_fill(rows, out, lines)
@@ -223,7 +265,17 @@ def main():
             "run to run on a shared machine (the rounds' means moved by up to 2x). One boot of our kernel "
             "(a debug build: lockdep, RCU checking) under TCG: the absolute times are an emulated CPU's, the "
             "ratio is the result.", ""]
-            + t_sched + ["", "Raw numbers: [ipvs-schedule.csv](ipvs-schedule.csv)."]) + "\n")
+            + t_sched + ["", "Raw numbers: [ipvs-schedule.csv](ipvs-schedule.csv)."]
+            + (["", "## Instructions per call", "",
+                "The same measurement in a second boot under QEMU's `-icount shift=0`, one CPU: the "
+                "emulated CPU's clock advances exactly 1 ns per instruction it executes (the guest "
+                "calibrates its TSC at 1,000 MHz), so the time of a batch is its instruction count, "
+                "which no host load moves: every round gives the same fastest batch. It counts "
+                "instructions, not their cost (a cache miss or a slow division counts as one), and "
+                "includes the benchmark loop's own share, the same for C and Rust (the destination "
+                "address, the indirect call, the counters). 2 rounds of 100 ms.", ""]
+               + t_icount + ["", "Raw numbers: [ipvs-schedule-icount.csv](ipvs-schedule-icount.csv)."]
+               if t_icount else [])) + "\n")
     with open(f"{out}/ipvs-connrate.md", "w") as f:
         f.write("\n".join([
             "# IPVS schedulers, Rust vs C: connections/s through a NAT service (section 5)", "",

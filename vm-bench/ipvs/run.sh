@@ -5,13 +5,16 @@
 #   2. connections/s through an IPVS NAT service to three real servers (connrate.c)
 #   3. lblc with 1,000,000 destination addresses: memory per table entry, time of the calls
 #      and of the flush when the service stops
+# and, in a second boot under QEMU's -icount (the guest's clock advances 1 ns per instruction
+# executed), 1 again: instructions per schedule() call, a count that no host noise moves.
 # Writes OUT/ipvs-schedule.{md,csv}, ipvs-connrate.{md,csv}, ipvs-lblc-1m.{md,csv} and prints
 # the tables. Absolute numbers are those of an emulated CPU; the ratios Rust/C are measured in
 # the same boot, alternating the two. Reports, never fails because a number moved.
 # Needs the kernel and the Rust modules (scripts/kernel.sh, scripts/modules.sh; make bench
 # runs both first). The benchmark module is built here, out of the source tree, by its own
 # kbuild call: it is no part of the project's Kbuild nor of make test.
-# usage: vm-bench/ipvs/run.sh [OUT]   (default docs/results; SLH_IPVS_* shorten trial runs)
+# usage: vm-bench/ipvs/run.sh [OUT]   (default docs/results; SLH_IPVS_* shorten trial runs,
+# SLH_IPVS_ICOUNT=0 skips the -icount boot)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -33,27 +36,51 @@ cp "$root/vm-bench/kmod/Kbuild" "$root/vm-bench/kmod/ipvs_sched_bench.c" "$work/
 make -s -C "$SLH_KBUILD" M="$work/kmod" LLVM=1 RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc modules
 cc -O2 -Wall -Wextra -Werror -o "$work/connrate" "$here/connrate.c"
 
+# boot DIR TIMEOUT VNG-ARGS...: one boot running guest.sh, which writes DIR/raw.txt; the
+# guest's progress lines go to the terminal. Fails unless the guest part finished.
+boot() {
+	local dir=$1 limit=$2 rc=0
+	shift 2
+	mkdir -p "$dir"
+	# The lock scripts/vng.sh takes, taken here so that the time limit starts once it is ours.
+	flock "${TMPDIR:-/tmp}/slh-vng.lock" timeout "$limit" env SLH_VNG_NOLOCK=1 bash "$root/scripts/vng.sh" -v --memory 2G "$@" --rwdir "$dir" \
+		--exec "env $env_args SLH_TOP=$root SLH_KBUILD=$SLH_KBUILD CONNRATE=$work/connrate BENCH_KO=$work/kmod/ipvs_sched_bench.ko bash $here/guest.sh $dir" \
+		</dev/null 2>"$dir/kernel-console.txt" | tee "$dir/console.txt" | grep --line-buffered '^\[' ||
+		rc=${PIPESTATUS[0]}
+	if [ "$rc" -ne 0 ] || ! grep -q '^guest_seconds' "$dir/raw.txt" 2>/dev/null; then
+		echo "IPVS scheduler benchmarks: the VM run did not finish (exit $rc); last lines:"
+		tail -n 15 "$dir/console.txt"
+		tail -n 15 "$dir/kernel-console.txt"
+		return 1
+	fi
+	errors=$(kernel_errors "$dir/kernel-console.txt" || true)
+	if [ -n "$errors" ]; then
+		echo "IPVS scheduler benchmarks: the kernel reported errors during the run:"
+		echo "$errors"
+	fi
+}
+
 # The guest's environment: SLH_IPVS_* overrides pass through (shorter trial runs).
 env_args=$(for v in ${!SLH_IPVS_@}; do printf '%s=%q ' "$v" "${!v}"; done)
 echo "== 5. IPVS schedulers, Rust vs C: booting $(cat "$SLH_KBUILD/include/config/kernel.release") under TCG" \
 	"(waits for any other VM; log: ${work#"$root"/}/run)"
 rc=0
-# The lock scripts/vng.sh takes, taken here so that the time limit starts once it is ours.
-flock "${TMPDIR:-/tmp}/slh-vng.lock" timeout 1500 env SLH_VNG_NOLOCK=1 bash "$root/scripts/vng.sh" -v --cpus 2 --memory 2G --rwdir "$work/run" \
-	--exec "env $env_args SLH_TOP=$root SLH_KBUILD=$SLH_KBUILD CONNRATE=$work/connrate BENCH_KO=$work/kmod/ipvs_sched_bench.ko bash $here/guest.sh $work/run" \
-	</dev/null 2>"$work/run/kernel-console.txt" | tee "$work/run/console.txt" | grep --line-buffered '^\[' ||
-	rc=${PIPESTATUS[0]}
-if [ "$rc" -ne 0 ] || ! grep -q '^guest_seconds' "$work/run/raw.txt" 2>/dev/null; then
-	echo "IPVS scheduler benchmarks: the VM run did not finish (exit $rc); last lines:"
-	tail -n 15 "$work/run/console.txt"
-	tail -n 15 "$work/run/kernel-console.txt"
-	# What was measured before it stopped is still reported.
-	[ -s "$work/run/raw.txt" ] && python3 "$here/report.py" "$work/run/raw.txt" "$out" "$(($(date +%s) - started))"
-	exit 1
+boot "$work/run" 1500 --cpus 2 || rc=1
+
+# Instructions per schedule() call: the same schedule() part in a boot under -icount shift=0,
+# one CPU (the clock counts that CPU's instructions only). The count does not move from
+# round to round, so two rounds of 100 ms are enough.
+if [ "${SLH_IPVS_ICOUNT:-1}" = 1 ]; then
+	echo "== 5. instructions per schedule() call: booting again under QEMU -icount shift=0 (log: ${work#"$root"/}/icount)"
+	env_args+="SLH_IPVS_PARTS=schedule SLH_IPVS_ROUNDS=2 SLH_IPVS_TIME_MS=100"
+	boot "$work/icount" 600 --cpus 1 -o "-icount shift=0" || rc=1
 fi
-errors=$(kernel_errors "$work/run/kernel-console.txt" || true)
-if [ -n "$errors" ]; then
-	echo "IPVS scheduler benchmarks: the kernel reported errors during the run:"
-	echo "$errors"
+
+# What was measured is reported even when a boot did not finish.
+icount_raw=$work/icount/raw.txt
+[ -s "$icount_raw" ] || icount_raw=
+if [ -s "$work/run/raw.txt" ] || [ -n "$icount_raw" ]; then
+	touch "$work/run/raw.txt"
+	python3 "$here/report.py" "$work/run/raw.txt" "$out" "$(($(date +%s) - started))" $icount_raw
 fi
-python3 "$here/report.py" "$work/run/raw.txt" "$out" "$(($(date +%s) - started))"
+exit "$rc"
