@@ -32,8 +32,9 @@
 //!
 //! One more deliberate difference in cost, not in result: when no server can take a
 //! connection until `cw` has gone down by many steps (say one overloaded server of weight
-//! 1 000 000 next to one of weight 1), C walks the whole list once per step. [`Mark::schedule`]
-//! computes how many of those passes would find nothing and skips them in one go; the skipped
+//! 1 000 000 next to one of weight 1), C walks the whole list once per step. After the first
+//! pass over the whole list that finds nothing, [`Mark::schedule`] computes how many of the
+//! next passes would find nothing too and skips them in one go; the skipped
 //! passes are exactly those that can neither choose a server nor change `last_pass`,
 //! `restarted` or `stop`, so the result and the state left behind are C's. (This reads the
 //! list once more, and assumes, like any single pass, that the weights do not change during
@@ -191,26 +192,26 @@ impl<C: Copy + Eq> Mark<C> {
             return Err(NoDest::NoneAvailable);
         }
         let last = self.cl;
-        let mut from = self.cl;
+        // The first pass continues after the current position, at the current weight, with
+        // nowhere to stop before the list head: most calls end in it, and need none of the
+        // state of the passes after a wrap.
+        for (c, dest) in walk(last) {
+            let d = weight_of(&dest);
+            if !d.overloaded && d.weight >= self.cw {
+                self.cl = Position::At(c);
+                return Ok(dest);
+            }
+        }
         let mut stop: Option<C> = None;
         let mut last_pass = false;
         let mut restarted = false;
         // Largest weight of a server that is not overloaded, read once when first needed.
         let mut best: Option<i32> = None;
+        // Whether a pass over the whole list found nothing: only then are passes skipped,
+        // so that a call that wraps normally does not read the list once more.
+        let mut fruitless_full_pass = last == Position::Head;
         loop {
-            for (c, dest) in walk(from) {
-                let d = weight_of(&dest);
-                if !d.overloaded && d.weight >= self.cw {
-                    self.cl = Position::At(c);
-                    return Ok(dest);
-                }
-                if stop == Some(c) {
-                    self.cl = Position::At(c);
-                    return Err(NoDest::AllOverloaded);
-                }
-            }
             // The walk reached the list head.
-            from = Position::Head;
             self.cw = self.cw.wrapping_sub(self.di);
             if self.cw <= 0 {
                 self.cw = self.mw;
@@ -226,7 +227,7 @@ impl<C: Copy + Eq> Mark<C> {
                     stop = Some(c);
                 }
             }
-            if !last_pass && stop.is_none() {
+            if !last_pass && stop.is_none() && fruitless_full_pass {
                 // The next pass walks the whole list at cw > di. Skip the passes that would
                 // find nothing and leave cw above di; see the module documentation.
                 let best = *best.get_or_insert_with(|| {
@@ -249,6 +250,18 @@ impl<C: Copy + Eq> Mark<C> {
                     }
                 }
             }
+            for (c, dest) in walk(Position::Head) {
+                let d = weight_of(&dest);
+                if !d.overloaded && d.weight >= self.cw {
+                    self.cl = Position::At(c);
+                    return Ok(dest);
+                }
+                if stop == Some(c) {
+                    self.cl = Position::At(c);
+                    return Err(NoDest::AllOverloaded);
+                }
+            }
+            fruitless_full_pass = true;
         }
     }
 
