@@ -59,8 +59,16 @@ session_start() {
 }
 
 part_schedule() {
-	local r impl sched n targets line
+	local r impl sched n targets line what
 	for r in $(seq 1 "$rounds"); do
+		# The loop's own share of a call, and what spin_lock_bh() + spin_unlock_bh() of the
+		# service's sched_lock add (the benchmark's own scheduler: no module to load).
+		bench "setup slhbench 10" >/dev/null
+		for what in base lock; do
+			line=$(bench "$what $time_ms")
+			echo "schedule_baseline round=$r $line" | tee -a "$raw"
+		done
+		bench stop >/dev/null
 		for sched in $scheds; do
 			for impl in $(impls "$r"); do
 				use_scheduler "$impl" "$sched"

@@ -22,6 +22,11 @@
  *                        TARGETS calls, at least 1000); the destination
  *                        address cycles over TARGETS addresses (0: the VIP)
  *   fill N               N calls, each to a new destination address
+ *   base MS              the same loop for MS ms, each call to a function
+ *                        that does nothing: the loop's own share of a call
+ *   lock MS              as base, each call inside spin_lock_bh() and
+ *                        spin_unlock_bh() of the service's sched_lock: what
+ *                        the lock pair adds to a call (wrr takes it)
  *   stop                 deletes the service, timed
  *   teardown             deletes the anchor service, ends the session
  *
@@ -227,6 +232,28 @@ static __be32 target(u32 targets, u64 i)
 	return htonl(TARGET_BASE + (u32)(i % targets));
 }
 
+/* What the timed loop calls. */
+enum bench_loop {
+	LOOP_SCHEDULER,		/* the bound scheduler's schedule() */
+	LOOP_BASE,		/* bench_noop() instead */
+	LOOP_LOCK,		/* bench_noop() under the service's sched_lock */
+};
+
+/*
+ * The baseline's callee, called through a pointer the compiler cannot see
+ * through (READ_ONCE), as schedule() is: the same indirect call.
+ */
+static struct ip_vs_dest *bench_noop(struct ip_vs_service *svc,
+				     const struct sk_buff *skb,
+				     struct ip_vs_iphdr *iph)
+{
+	return NULL;
+}
+
+static struct ip_vs_dest *(*bench_noop_ptr)(struct ip_vs_service *svc,
+					    const struct sk_buff *skb,
+					    struct ip_vs_iphdr *iph) = bench_noop;
+
 /*
  * @calls calls, or as many as fit in @min_ns if @calls is 0; returns the sum
  * of the batches' times, without the reschedule points between them, and the
@@ -234,12 +261,13 @@ static __be32 target(u32 targets, u64 i)
  * emulator's thread, only ever add time to a batch, so the fastest one is the
  * closest to the scheduler's own cost.
  */
-static int run_calls(u64 calls, u64 min_ns, u32 targets, u64 *done,
-		     u64 *refused, u64 *ns, u64 *best)
+static int run_calls(enum bench_loop what, u64 calls, u64 min_ns, u32 targets,
+		     u64 *done, u64 *refused, u64 *ns, u64 *best)
 {
 	struct ip_vs_iphdr iph = { .protocol = IPPROTO_TCP };
 	const struct ip_vs_scheduler *sched;
 	u64 i = 0, t0, batch_ns;
+	struct ip_vs_dest *dest;
 	int j;
 
 	*done = 0;
@@ -260,7 +288,22 @@ static int run_calls(u64 calls, u64 min_ns, u32 targets, u64 *done,
 		smp_rmb();
 		for (j = 0; j < BATCH && (!calls || i < calls); j++, i++) {
 			iph.daddr.ip = target(targets, i);
-			if (!sched->schedule(bench_svc, NULL, &iph))
+			switch (what) {
+			case LOOP_SCHEDULER:
+				dest = sched->schedule(bench_svc, NULL, &iph);
+				break;
+			case LOOP_BASE:
+				dest = READ_ONCE(bench_noop_ptr)(bench_svc, NULL,
+								 &iph);
+				break;
+			default:
+				spin_lock_bh(&bench_svc->sched_lock);
+				dest = READ_ONCE(bench_noop_ptr)(bench_svc, NULL,
+								 &iph);
+				spin_unlock_bh(&bench_svc->sched_lock);
+				break;
+			}
+			if (!dest)
 				(*refused)++;
 		}
 		batch_ns = ktime_get_ns() - t0;
@@ -302,13 +345,33 @@ static int bench_time(u64 ms, u32 targets)
 	if (!bench_svc)
 		return -ENOENT;
 	/* Warm-up: lblc and lblcr cache every target before the clock runs. */
-	ret = run_calls(max_t(u64, targets, 1000), 0, targets, &done, &refused,
-			&ns, &best);
+	ret = run_calls(LOOP_SCHEDULER, max_t(u64, targets, 1000), 0, targets,
+			&done, &refused, &ns, &best);
 	if (!ret)
-		ret = run_calls(0, ms * NSEC_PER_MSEC, targets, &done, &refused,
-				&ns, &best);
+		ret = run_calls(LOOP_SCHEDULER, 0, ms * NSEC_PER_MSEC, targets,
+				&done, &refused, &ns, &best);
 	if (!ret)
 		result_calls(done, refused, ns, best);
+	return ret;
+}
+
+/* The loop without a scheduler: @what is LOOP_BASE or LOOP_LOCK. */
+static int bench_baseline(enum bench_loop what, u64 ms)
+{
+	u64 done, refused, ns, best;
+	int ret;
+
+	if (!bench_svc)
+		return -ENOENT;
+	ret = run_calls(what, 1000, 0, 0, &done, &refused, &ns, &best);
+	if (!ret)
+		ret = run_calls(what, 0, ms * NSEC_PER_MSEC, 0, &done, &refused,
+				&ns, &best);
+	if (!ret)
+		snprintf(bench_result, sizeof(bench_result),
+			 "baseline=%s dests=%d calls=%llu ns=%llu best_batch_ns=%llu batch=%d\n",
+			 what == LOOP_BASE ? "base" : "lock", bench_ndests, done,
+			 ns, best == U64_MAX ? 0 : best, BATCH);
 	return ret;
 }
 
@@ -319,7 +382,7 @@ static int bench_fill(u64 n)
 
 	if (!bench_svc)
 		return -ENOENT;
-	ret = run_calls(n, 0, n, &done, &refused, &ns, &best);
+	ret = run_calls(LOOP_SCHEDULER, n, 0, n, &done, &refused, &ns, &best);
 	if (!ret)
 		result_calls(done, refused, ns, best);
 	return ret;
@@ -383,6 +446,10 @@ static int bench_cmd(const char *val, const struct kernel_param *kp)
 		ret = bench_time(a, b);
 	else if (!strcmp(word, "fill") && sscanf(val, "%*s %llu", &a) == 1)
 		ret = bench_fill(a);
+	else if (!strcmp(word, "base") && sscanf(val, "%*s %llu", &a) == 1)
+		ret = bench_baseline(LOOP_BASE, a);
+	else if (!strcmp(word, "lock") && sscanf(val, "%*s %llu", &a) == 1)
+		ret = bench_baseline(LOOP_LOCK, a);
 	else if (!strcmp(word, "stop"))
 		ret = bench_stop();
 	else if (!strcmp(word, "teardown"))
@@ -397,7 +464,7 @@ static const struct kernel_param_ops cmd_ops = {
 	.set = bench_cmd,
 };
 module_param_cb(cmd, &cmd_ops, NULL, 0200);
-MODULE_PARM_DESC(cmd, "setup SCHED NDESTS | time MS TARGETS | fill N | stop | teardown");
+MODULE_PARM_DESC(cmd, "setup SCHED NDESTS | time MS TARGETS | fill N | base MS | lock MS | stop | teardown");
 
 static int __init ipvs_sched_bench_init(void)
 {
