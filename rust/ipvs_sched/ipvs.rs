@@ -205,7 +205,7 @@ impl Service {
                 // after a grace period (`call_rcu()`), after its deletion, whose callback the
                 // count comes before. An unlinked node keeps its `next` pointer
                 // (`list_del_rcu()`), so the walk from it reaches the head, as C's does.
-                dests.pos = cursor.node;
+                dests.pos = cursor.node.as_ptr();
             }
         }
         DestWalk {
@@ -270,7 +270,8 @@ impl<'a> Iterator for Destinations<'a> {
 /// to that function, which checks that it is still valid before following it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DestCursor {
-    node: *mut bindings::list_head,
+    /// Never null: a `Position` of the core needs no tag of its own beside it.
+    node: NonNull<bindings::list_head>,
     svc: *const bindings::ip_vs_service,
     list_changes: usize,
 }
@@ -295,7 +296,8 @@ impl<'a> Iterator for DestWalk<'a> {
     fn next(&mut self) -> Option<(DestCursor, &'a Dest)> {
         let dest = self.dests.next()?;
         let cursor = DestCursor {
-            node: self.dests.pos,
+            // `pos` is the node of `dest` (never null: the compiler knows, no test here).
+            node: NonNull::new(self.dests.pos)?,
             svc: self.svc,
             list_changes: self.list_changes,
         };
