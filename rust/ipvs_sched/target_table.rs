@@ -130,8 +130,16 @@ impl<E: Target, const BITS: u32, const SIZE: usize> TargetTable<E, BITS, SIZE> {
         &self.buckets[lblc::hash_32(folded, BITS) as usize]
     }
 
-    /// The bucket of an entry's address.
-    fn bucket_of(&self, addr: &TargetAddr) -> &RcuList<E> {
+    /// The bucket of `addr`.
+    fn bucket_of(&self, addr: &Addr) -> &RcuList<E> {
+        self.bucket(match addr {
+            Addr::V4(a) => u32::from_be_bytes(*a),
+            Addr::V6(a) => lblc::fold_v6(*a),
+        })
+    }
+
+    /// The bucket of an entry's address, of the service's family.
+    fn bucket_of_entry(&self, addr: &TargetAddr) -> &RcuList<E> {
         self.bucket(if self.ipv6 {
             lblc::fold_v6(addr.0)
         } else {
@@ -141,7 +149,8 @@ impl<E: Target, const BITS: u32, const SIZE: usize> TargetTable<E, BITS, SIZE> {
 
     /// C's `get()`: the entry of `addr`, if any.
     pub(crate) fn get<'a>(&'a self, addr: &Addr, read_side: &'a impl ReadSide) -> Option<&'a E> {
-        // One test of the family, then one comparison per entry.
+        // One test of the family, then one comparison per entry: written out per family, as
+        // the compiler does not take `TargetAddr::is`'s test out of the loop.
         match addr {
             Addr::V4(a) => self
                 .bucket(u32::from_be_bytes(*a))
@@ -157,7 +166,7 @@ impl<E: Target, const BITS: u32, const SIZE: usize> TargetTable<E, BITS, SIZE> {
     /// Removes the entry of `addr` (freed after a grace period); whether there was one.
     pub(crate) fn remove(&self, writer: &SchedGuard<'_, Writer<BITS>>, addr: &Addr) -> bool {
         let removed = self
-            .bucket_of(&TargetAddr::new(addr))
+            .bucket_of(addr)
             .remove_first(writer, |en| en.addr().is(addr));
         if removed {
             self.entries.fetch_sub(1, Ordering::Relaxed);
@@ -172,7 +181,7 @@ impl<E: Target, const BITS: u32, const SIZE: usize> TargetTable<E, BITS, SIZE> {
             return;
         }
         if self
-            .bucket_of(entry.addr())
+            .bucket_of_entry(entry.addr())
             .push_front(writer, entry)
             .is_ok()
         {
