@@ -196,8 +196,7 @@ impl<C: Copy + Eq> Mark<C> {
         // nowhere to stop before the list head: most calls end in it, and need none of the
         // state of the passes after a wrap.
         for (c, dest) in walk(last) {
-            let d = weight_of(&dest);
-            if !d.overloaded && d.weight >= self.cw {
+            if self.takes(&weight_of(&dest)) {
                 self.cl = Position::At(c);
                 return Ok(dest);
             }
@@ -251,8 +250,7 @@ impl<C: Copy + Eq> Mark<C> {
                 }
             }
             for (c, dest) in walk(Position::Head) {
-                let d = weight_of(&dest);
-                if !d.overloaded && d.weight >= self.cw {
+                if self.takes(&weight_of(&dest)) {
                     self.cl = Position::At(c);
                     return Ok(dest);
                 }
@@ -263,6 +261,12 @@ impl<C: Copy + Eq> Mark<C> {
             }
             fruitless_full_pass = true;
         }
+    }
+
+    /// Whether the current pass takes a server: not overloaded, and its weight reaches the
+    /// current level.
+    fn takes(&self, d: &DestWeight) -> bool {
+        !d.overloaded && d.weight >= self.cw
     }
 
     /// [`Mark::schedule`] without the reason for a failure.
