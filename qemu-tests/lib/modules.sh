@@ -1,7 +1,8 @@
 # The "# modules:" header line of a qemu-test, read by run.sh (the result cache keys each test
 # on the project modules it declares) and by guest-runner.sh (which fails a test that loads a
 # project module it does not declare; lib/bin/insmod records what a test loads).
-# A test lists the basenames, without .ko, of the project's modules it loads (rust/**/*.ko):
+# A test lists the basenames, without .ko, of the project's modules it loads (rust/**/*.ko and
+# the test-only qemu-tests/kmod/*.ko):
 #   # modules: ip_vs_wrr_rs ip_vs_lblc_rs   (an optional comment in parentheses)
 #   # modules: none
 # A test without the line is never cached.

@@ -68,7 +68,7 @@ cache_manifest() {
 	echo "test:"
 	hash_files "$(dirname "$t")" "$(basename "$t")"
 	for m in $mods; do
-		ko=$(cd "$top" && find rust -name "$m.ko" -type f | LC_ALL=C sort | head -n 1)
+		ko=$(cd "$top" && find rust qemu-tests/kmod -name "$m.ko" -type f | LC_ALL=C sort | head -n 1)
 		hash_files "$top" "${ko:-rust/$m.ko}"
 	done
 }

@@ -121,7 +121,7 @@ impl Entry {
 
 /// C's `ip_vs_lblcr_new()`: a new entry whose set holds `dest`, unless the table is full;
 /// if another CPU created the entry meanwhile, `dest` joins its set.
-fn record(tbl: &Table, addr: Addr, dest: &Dest) {
+fn record(svc: &Service, tbl: &Table, addr: Addr, dest: &Dest) {
     let writer = tbl.lock();
     if !writer.is_live() {
         return;
@@ -133,7 +133,7 @@ fn record(tbl: &Table, addr: Addr, dest: &Dest) {
     let now = jiffies();
     let entry = Entry {
         addr: TargetAddr::new(&addr),
-        set: RcuList::new(),
+        set: RcuList::new(svc),
         size: AtomicUsize::new(1),
         lastmod: AtomicUsize::new(now),
         lastuse: AtomicUsize::new(now),
@@ -168,7 +168,7 @@ impl Scheduler for Lblcr {
             // No entry: the least-connection server, recorded in a new entry. Without a
             // server C only logs a debug message here.
             let dest = lblcr::schedule_uncached(loads(svc))?;
-            record(tbl, addr, dest);
+            record(svc, tbl, addr, dest);
             return Some(dest);
         };
         en.lastuse.store(jiffies(), Ordering::Relaxed);

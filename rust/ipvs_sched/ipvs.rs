@@ -242,8 +242,10 @@ impl<'a> Iterator for Destinations<'a> {
     type Item = &'a Dest;
 
     fn next(&mut self) -> Option<&'a Dest> {
-        // SAFETY: `pos` is the list head or a node reached from it; the caller of the
-        // callback holds the RCU read lock or the configuration mutex, so nodes stay valid.
+        // SAFETY: `pos` is the list head or a node reached from it; every callback that
+        // receives a `Service` runs under the RCU read lock (`schedule`, and `periodic`, whose
+        // timer callback takes it) or IPVS's configuration mutex (the others), so nodes stay
+        // valid.
         // A volatile load of `next` is what C's `list_for_each_entry_rcu()` does
         // (`READ_ONCE()`, which needs no barrier on the architectures Rust supports); it is
         // done here rather than through a `rust_helper_*` C function, whose call would cost
@@ -570,12 +572,19 @@ unsafe extern "C" fn periodic_cb<T: Scheduler>(timer: *mut bindings::timer_list)
     // `init_service_cb` sets this callback), alive until `done_service_cb` has shut the timer
     // down synchronously, which waits for this callback.
     let state = unsafe { &*kernel::container_of!(timer, ServiceState<T::ServiceData>, timer) };
+    // The callback may walk the service's real servers ([`Destinations`]), which needs the
+    // RCU read lock when IPVS's configuration mutex is not held: take it explicitly rather
+    // than rely on softirq context holding off grace periods.
+    // SAFETY: paired with the unlock below, in the same context.
+    unsafe { bindings::rcu_read_lock() };
     // SAFETY: the service outlives its scheduler state (see above).
     T::periodic(
         unsafe { Service::from_raw(state.svc) },
         &state.data,
         &TimerContext { _private: () },
     );
+    // SAFETY: taken above.
+    unsafe { bindings::rcu_read_unlock() };
     if let Some(period) = T::PERIOD {
         // SAFETY: re-arming from the callback is allowed; after `timer_shutdown_sync` the
         // call is a no-op, so this cannot revive a timer being torn down.
@@ -601,12 +610,14 @@ unsafe extern "C" fn done_service_cb<T: Scheduler>(svc: *mut bindings::ip_vs_ser
         unsafe { bindings::timer_shutdown_sync(state.timer.get()) };
     }
     T::done_service(service, &state.data);
-    // SAFETY: readers on the packet path may still hold the state, so it is freed by
-    // `call_rcu` after a grace period, as C schedulers use `kfree_rcu`.
-    unsafe {
-        (*svc).sched_data = core::ptr::null_mut();
-        bindings::call_rcu(state.rcu.get(), Some(free_state_rcu::<T>));
-    }
+    // SAFETY: IPVS unbinds a scheduler (clears `svc->scheduler`, then calls us) without
+    // waiting for the packets already inside `schedule_cb`: they read `sched_data` after this
+    // returns, until their RCU read-side sections end. So `sched_data` keeps pointing to the
+    // state, which `call_rcu` frees only after a grace period, as C schedulers use
+    // `kfree_rcu` and never clear the pointer. IPVS waits for a grace period
+    // (`synchronize_rcu()`) before it binds another scheduler, whose `init_service` then
+    // replaces the pointer: no reader of this scheduler sees that scheduler's state.
+    unsafe { bindings::call_rcu(state.rcu.get(), Some(free_state_rcu::<T>)) };
 }
 
 /// Runs one of the destination callbacks of `T`.
@@ -802,11 +813,35 @@ impl Drop for DestRef {
 }
 
 /// Proof that RCU-protected data cannot be freed under the holder: the RCU read-side section
-/// of the packet being scheduled ([`Packet`]) or the service's `sched_lock`, which every writer
-/// of the scheduler's RCU lists takes ([`SchedGuard`]).
-pub trait ReadSide {}
+/// of the packet being scheduled ([`Packet`]), which covers every list, or a service's
+/// `sched_lock` ([`SchedGuard`]), which covers the lists whose writers take that lock.
+///
+/// Sealed: only the glue's proofs implement it, since [`RcuList::iter`] trusts them.
+pub trait ReadSide: read_side::Sealed {}
 impl ReadSide for Packet {}
 impl<T> ReadSide for SchedGuard<'_, T> {}
+
+mod read_side {
+    use super::{bindings, Packet, SchedGuard};
+
+    /// The private half of [`super::ReadSide`].
+    pub trait Sealed {
+        /// Whether the proof keeps the entries of a list written under `lock` alive.
+        fn covers(&self, lock: *const bindings::spinlock_t) -> bool;
+    }
+
+    impl Sealed for Packet {
+        fn covers(&self, _lock: *const bindings::spinlock_t) -> bool {
+            true
+        }
+    }
+
+    impl<T> Sealed for SchedGuard<'_, T> {
+        fn covers(&self, lock: *const bindings::spinlock_t) -> bool {
+            core::ptr::eq(self.locked.lock, lock)
+        }
+    }
+}
 
 /// A singly linked list read under RCU and written under the service's `sched_lock`: what
 /// C's schedulers build from `hlist_head`/`list_head` with the `_rcu` list primitives.
@@ -814,13 +849,18 @@ impl<T> ReadSide for SchedGuard<'_, T> {}
 /// entry is dropped one grace period later (`call_rcu`), so a reader that reached it can
 /// still use it until its read-side section ends.
 ///
+/// Each list is bound to the `sched_lock` of the service it was made for: its writers and its
+/// readers that hold no RCU read lock must hold that lock, which is checked as
+/// `kernel::sync::LockedBy` checks its owner (a mismatch is a bug of the caller, and panics).
+///
 /// # Invariants
 ///
 /// `head` and every node's `next` are null or point to a node made by [`RcuList::push_front`]
 /// (a leaked `KBox`) that is reachable only from this list. Writers of one list are serialised
-/// by one service's `sched_lock` (every list lives in the state of one service).
+/// by `lock`, the `sched_lock` of one service.
 pub struct RcuList<T> {
     head: AtomicPtr<RcuNode<T>>,
+    lock: *const bindings::spinlock_t,
 }
 
 struct RcuNode<T> {
@@ -829,21 +869,37 @@ struct RcuNode<T> {
     value: T,
 }
 
-// SAFETY: values are shared between CPUs (readers) and dropped on any CPU.
+// SAFETY: values are shared between CPUs (readers) and dropped on any CPU; `lock` is only
+// compared, never dereferenced.
 unsafe impl<T: Send + Sync> Send for RcuList<T> {}
-// SAFETY: as above; writers are serialised by `sched_lock`, readers only get `&T`.
+// SAFETY: as above; writers are serialised by `sched_lock` (checked), readers only get `&T`.
 unsafe impl<T: Send + Sync> Sync for RcuList<T> {}
 
 impl<T> RcuList<T> {
-    /// An empty list.
-    pub const fn new() -> Self {
+    /// An empty list of `svc`'s state, written under its `sched_lock`.
+    pub fn new(svc: &Service) -> Self {
         Self {
             head: AtomicPtr::new(core::ptr::null_mut()),
+            // SAFETY: `sched_lock` is initialised when the service is created; only its
+            // address is kept, as the identity of the writers' lock.
+            lock: unsafe { core::ptr::addr_of!((*svc.as_ptr()).sched_lock) },
         }
     }
 
-    /// The entries, newest first. `read_side` bounds how long they may be used.
-    pub fn iter<'a, R: ReadSide>(&'a self, _read_side: &'a R) -> RcuIter<'a, T> {
+    /// Panics unless `writer` holds this list's lock (as `LockedBy::access` does).
+    fn check_writer<W>(&self, writer: &SchedGuard<'_, W>) {
+        if !core::ptr::eq(writer.locked.lock, self.lock) {
+            panic!("RcuList written under another service's sched_lock");
+        }
+    }
+
+    /// The entries, newest first. `read_side` bounds how long they may be used; a lock as
+    /// proof must be this list's.
+    pub fn iter<'a, R: ReadSide>(&'a self, read_side: &'a R) -> RcuIter<'a, T> {
+        // Constant true for the packet's proof: no test on the packet path.
+        if !read_side::Sealed::covers(read_side, self.lock) {
+            panic!("RcuList read under another service's sched_lock");
+        }
         RcuIter {
             next: self.head.load(Ordering::Acquire),
             _list: PhantomData,
@@ -852,7 +908,8 @@ impl<T> RcuList<T> {
 
     /// Adds `value` at the front (`hlist_add_head_rcu()`); allocates atomically, as the
     /// packet path must. On failure the list is unchanged.
-    pub fn push_front<W>(&self, _writer: &SchedGuard<'_, W>, value: T) -> Result {
+    pub fn push_front<W>(&self, writer: &SchedGuard<'_, W>, value: T) -> Result {
+        self.check_writer(writer);
         let node = KBox::new(
             RcuNode {
                 next: AtomicPtr::new(self.head.load(Ordering::Relaxed)),
@@ -870,9 +927,10 @@ impl<T> RcuList<T> {
     /// (`hlist_del_rcu()` + `call_rcu()`). Returns how many were removed.
     pub fn retain<W>(
         &self,
-        _writer: &SchedGuard<'_, W>,
+        writer: &SchedGuard<'_, W>,
         mut keep: impl FnMut(&T) -> bool,
     ) -> usize {
+        self.check_writer(writer);
         let mut removed = 0;
         let mut link = &self.head;
         loop {
@@ -881,7 +939,8 @@ impl<T> RcuList<T> {
                 return removed;
             }
             // SAFETY: non-null links point to live nodes of this list (type invariant); the
-            // writer lock keeps other writers away, so the node stays linked during the call.
+            // writer holds the list's lock (checked above), which keeps other writers away,
+            // so the node stays linked during the call.
             let node_ref = unsafe { &*node };
             if keep(&node_ref.value) {
                 link = &node_ref.next;
@@ -911,12 +970,6 @@ impl<T> RcuList<T> {
             }
             true
         }) > 0
-    }
-}
-
-impl<T> Default for RcuList<T> {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

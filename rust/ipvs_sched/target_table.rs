@@ -101,7 +101,7 @@ impl<E: Target, const BITS: u32, const SIZE: usize> TargetTable<E, BITS, SIZE> {
         const { assert!(SIZE == 1 << BITS) };
         // Built in place: the array (8 KiB for 10 bits) never passes through the stack.
         let buckets = KBox::init::<core::convert::Infallible>(
-            init_array_from_fn(|_| RcuList::new()),
+            init_array_from_fn(|_| RcuList::new(svc)),
             GFP_KERNEL,
         )?;
         Ok(Self {

@@ -1,0 +1,127 @@
+#!/bin/bash
+# A service switched between schedulers while connections arrive (4 clients at once), with the
+# race window held open: slh_test_delay busy-waits 200 ms at the entry of every Rust
+# schedule() (after IPVS has loaded the scheduler, before the scheduler reads svc->sched_data),
+# so that ipvsadm -E, -D and a namespace teardown unbind the scheduler on another CPU while
+# packets stand inside it. (With 10 ms no switch ever met a waiting packet under TCG.)
+# IPVS calls done_service() without waiting for those packets (the grace period comes later):
+# the scheduler's state must stay readable until then. Every Rust scheduler is switched to
+# every other scheduler, Rust and C (the C ones without a Rust twin), five times round: 520
+# switches in all. Then the service is deleted and re-created under traffic, and the director's
+# namespace is deleted with the service live. Nothing may oops; every connection is answered or,
+# while IPVS has no scheduler bound (between unbind and bind) or no service, refused (or reset,
+# while the service is deleted: the VIP is the director's own address).
+# Shown to fail before the fix: with done_service() storing NULL in sched_data, the switches
+# oopsed within 40 s ("BUG: kernel NULL pointer dereference" in lblc's schedule_cb, softirq).
+# schedulers: wlc wrr lblc lblcr rr lc sed nq dh sh mh fo ovf twos   (loaded by this test; see guest-runner.sh)
+# modules: ip_vs_wlc_rs ip_vs_wrr_rs ip_vs_lblc_rs ip_vs_lblcr_rs slh_test_delay
+set -eu
+. "$SLH_TOP/qemu-tests/lib/common.sh"
+
+rust_scheds="wlc wrr lblc lblcr"
+c_scheds="rr lc sed nq dh sh mh fo ovf twos"
+for name in $rust_scheds; do
+	unload_schedulers "$name"
+	insmod "$(rust_module "$name")"
+done
+for name in $c_scheds; do
+	unload_schedulers "$name"
+	insmod "$(c_module "$name")"
+done
+symbols=$(awk '$3 ~ /schedule_cb/ && $4 ~ /^\[ip_vs_(wlc|wrr|lblc|lblcr)_rs\]$/ { print $3 }' /proc/kallsyms |
+	paste -sd,)
+assert_eq "Rust schedule() entries found" 4 "$(tr ',' '\n' <<<"$symbols" | grep -c .)"
+rmmod slh_test_delay 2>/dev/null || true
+insmod "$SLH_TOP/qemu-tests/kmod/slh_test_delay.ko" symbol="$symbols" delay_us=200000
+delayed=/sys/module/slh_test_delay/parameters/hits
+
+topo_up 3
+service() {
+	echo "-A -t $VIP4:80 -s $1"
+	for k in 1 2 3; do echo "-a -t $VIP4:80 -r $(rs_addr4 $k):$RS_PORT -m -w $k"; done
+}
+service wlc | ipvs -R
+
+# traffic_start / traffic_stop: 4 clients, each making short connections one after the other
+# until stopped; traffic_check WHAT UNBINDS [ALSO]: each was answered, or refused while no
+# scheduler was bound (at most one per client and unbind; any number with UNBINDS "-", while
+# the service is deleted), or failed with ALSO (a regexp).
+CLIENTS=4
+traffic_start() {
+	local c
+	traffic=()
+	for c in $(seq 1 $CLIENTS); do
+		ip netns exec cl /usr/bin/python3 -I -S "$LIB/client.py" "$VIP4" 80 <<<"short 100000" >$TMPDIR/traffic$c.txt &
+		traffic+=($!)
+	done
+	wait_for "first connections answered" sh -c "grep -q '^rs' $TMPDIR/traffic$CLIENTS.txt"
+}
+traffic_stop() {
+	kill "${traffic[@]}"
+	wait "${traffic[@]}" 2>/dev/null || true
+}
+traffic_check() {
+	local what=$1 unbinds=$2 also=${3:-'^$'} answered refused
+	answered=$(cat $TMPDIR/traffic*.txt | grep -c '^rs' || true)
+	refused=$(cat $TMPDIR/traffic*.txt | grep -c '^error .*Connection refused' || true)
+	if cat $TMPDIR/traffic*.txt | grep -v -e '^rs' -e '^error .*Connection refused' -e "$also"; then
+		fail "$what: connections neither answered nor refused (above)"
+	fi
+	[ "$unbinds" = - ] || [ "$refused" -le $((unbinds * CLIENTS)) ] ||
+		fail "$what: $refused connections refused for $unbinds unbinds and $CLIENTS clients"
+	echo "ok: $what: $answered answered, $refused refused during $unbinds unbinds"
+}
+
+# Every ordered pair (Rust scheduler, any other scheduler), both ways, five times round.
+for round in 1 2 3 4 5; do
+	for from in $rust_scheds; do
+		for to in $rust_scheds $c_scheds; do
+			[ "$to" != "$from" ] || continue
+			echo "-E -t $VIP4:80 -s $from"
+			echo "-E -t $VIP4:80 -s $to"
+		done
+	done
+done >$TMPDIR/switches.txt
+switches=$(wc -l <$TMPDIR/switches.txt)
+hits_before=$(cat $delayed)
+traffic_start
+ipvs -R <$TMPDIR/switches.txt
+traffic_stop
+traffic_check "switching" "$switches"
+hits=$(($(cat $delayed) - hits_before))
+[ "$hits" -ge 20 ] || fail "only $hits calls of a Rust schedule() were delayed during the switches"
+echo "ok: $switches switches, $hits calls of a Rust schedule() held open meanwhile"
+
+# The service deleted and created again under traffic, bound to each Rust scheduler.
+for round in 1 2 3; do
+	for name in $rust_scheds; do
+		echo "-D -t $VIP4:80"
+		service $name
+	done
+done >$TMPDIR/recreate.txt
+traffic_start
+ipvs -R <$TMPDIR/recreate.txt
+traffic_stop
+traffic_check "delete and re-create" - '^error .*Connection reset by peer' 
+ipvs -D -t $VIP4:80
+
+# The director's namespace deleted while the service is bound and connections arrive (its
+# services are unbound by the namespace's cleanup, in the kernel's netns work).
+for name in $rust_scheds; do
+	service $name | ipvs -R
+	traffic_start
+	ip netns del lb
+	traffic_stop
+	echo "ok: namespace with a live $name service deleted under traffic"
+	topo_down
+	topo_up 3
+done
+topo_down
+
+rmmod slh_test_delay
+for name in $rust_scheds; do
+	wait_for "$name: last reference dropped" test "$(cat /sys/module/ip_vs_${name}_rs/refcnt)" = 0
+	rmmod ip_vs_${name}_rs
+done
+for name in $c_scheds; do rmmod ip_vs_$name; done
+echo "ok: every scheduler module unloaded"
