@@ -276,14 +276,17 @@ fn put(out: &mut [u8], at: usize, bytes: &[u8]) -> Result<usize> {
 impl glue::Policy for SocketLevelHash {
     type Data = ListenerData;
 
-    fn new_data() -> Result<KBox<ListenerData>> {
+    fn new_data(guard: &SockGuard<'_>) -> Result<KBox<ListenerData>> {
         let table = Table::new(0).map_err(|_| EINVAL)?;
         Ok(KBox::new(
             ListenerData {
-                control: SockLocked::new(Control {
-                    config: Config::OFF,
-                    table,
-                }),
+                control: SockLocked::new(
+                    guard,
+                    Control {
+                        config: Config::OFF,
+                        table,
+                    },
+                ),
                 routing: Routing {
                     queues: AtomicU16::new(0),
                     hash: AtomicU32::new(0),

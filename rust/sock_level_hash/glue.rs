@@ -13,10 +13,16 @@
 //!   accept holds it; the exit work and `release` take it), which [`SockGuard`] proves;
 //! - a completed connection is parked from softirq under the listener's `rskq_lock`: it reads
 //!   the policy's routing locklessly and takes only the target slot's lock;
-//! - each slot's lock is its wait head's spinlock (as eventfd does): parking, taking and waking
-//!   one process's queue never touch another's, so workers share no new lock;
-//! - slots are allocated in chunks that stay put until the socket is closed, so a wait head
-//!   that a blocked `accept()`, `poll()` or epoll entry points to is never freed under it.
+//! - each slot has its own spinlock: parking and taking one process's connections never touch
+//!   another's, so workers share no new lock;
+//! - a process waits (blocking `accept()`, `poll()`, `select()`, epoll) on a wait head of its
+//!   own per listener, a [`ProcWait`] found by its thread-group pid, not on a queue's: the
+//!   entry an epoll set adds once, at `EPOLL_CTL_ADD`, then stays right whether the process
+//!   registers before or after, re-registers or leaves its queue, and a process that left a
+//!   queue never takes a wake-up meant for the queue's next owner;
+//! - slots are allocated in chunks that stay put until the socket is closed; a `ProcWait` is
+//!   freed only when no entry is left on its head and no task of its process is left to add
+//!   one (or at close), so no waiter's head is freed under it.
 #![allow(dead_code, unreachable_pub)]
 
 use core::{
@@ -40,6 +46,8 @@ const MAX_CHUNKS: usize = MAX_QUEUES / CHUNK;
 
 const EPOLLIN: u32 = 0x1;
 const EPOLLRDNORM: u32 = 0x40;
+/// The key of a wake-up for readable data (C's `poll_to_key(EPOLLIN | EPOLLRDNORM)`).
+const POLL_IN_KEY: *mut c_void = (EPOLLIN | EPOLLRDNORM) as usize as *mut c_void;
 const TASK_INTERRUPTIBLE: c_uint = 1;
 const TCP_ESTABLISHED: u8 = 1;
 const TCP_CLOSE: u8 = 7;
@@ -52,7 +60,7 @@ pub trait Policy: Sized + 'static {
     type Data: Send + Sync;
 
     /// Data for a listener that just turned the option on.
-    fn new_data() -> Result<KBox<Self::Data>>;
+    fn new_data(guard: &SockGuard<'_>) -> Result<KBox<Self::Data>>;
 
     /// `setsockopt(SO_SOCKLEVELHASH | SO_SOCKADDLSPH)` on a TCP socket, socket locked.
     fn setsockopt(sock: &mut Sock<'_, Self>, option: SockOpt, value: &[u8]) -> Result;
@@ -143,9 +151,11 @@ impl SockGuard<'_> {
 
     /// The TCP state of the socket.
     fn tcp_state(&self) -> u8 {
-        // SAFETY: the socket is live while the guard exists; its state changes only under
-        // the lock we hold.
-        unsafe { (*self.sk.as_ptr()).__sk_common.skc_state }
+        // SAFETY: the socket is live while the guard exists. Its state changes under the
+        // lock we hold, but softirq reads it without the lock, and a few transitions of a
+        // socket that is not listening are made there: a volatile load, as C's
+        // `inet_sk_state_load()`/`READ_ONCE()`.
+        unsafe { core::ptr::read_volatile(addr_of!((*self.sk.as_ptr()).__sk_common.skc_state)) }
     }
 }
 
@@ -158,24 +168,36 @@ impl Drop for SockGuard<'_> {
     }
 }
 
-/// Data changed only under the listener's socket lock, which [`SockGuard`] proves.
-pub struct SockLocked<T>(UnsafeCell<T>);
+/// Data changed only under one listener's socket lock, which a [`SockGuard`] of that socket
+/// proves. Bound to its socket when made and checked on each access, as
+/// `kernel::sync::LockedBy` checks its owner (a guard of another socket is a bug, and panics).
+pub struct SockLocked<T> {
+    sk: *const bindings::sock,
+    value: UnsafeCell<T>,
+}
 
-// SAFETY: access is serialised by the socket lock (see `get`).
+// SAFETY: access is serialised by the socket lock (see `get`); `sk` is only compared.
 unsafe impl<T: Send> Sync for SockLocked<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Send for SockLocked<T> {}
 
 impl<T> SockLocked<T> {
-    /// Wraps `value`.
-    pub fn new(value: T) -> Self {
-        Self(UnsafeCell::new(value))
+    /// Wraps `value`, guarded by the lock of the socket `guard` holds.
+    pub fn new(guard: &SockGuard<'_>, value: T) -> Self {
+        Self {
+            sk: guard.sk.as_ptr(),
+            value: UnsafeCell::new(value),
+        }
     }
 
     /// The data, while the caller holds the socket lock of the listener that owns it.
-    pub fn get<'a>(&'a self, _guard: &'a mut SockGuard<'_>) -> &'a mut T {
-        // SAFETY: the guard proves the socket lock is held and is borrowed mutably for as long
-        // as the reference lives, so no other reference exists (every `SockLocked` lives in one
-        // listener, locked by its own socket).
-        unsafe { &mut *self.0.get() }
+    pub fn get<'a>(&'a self, guard: &'a mut SockGuard<'_>) -> &'a mut T {
+        if !core::ptr::eq(guard.sk.as_ptr(), self.sk) {
+            panic!("SockLocked accessed under another socket's lock");
+        }
+        // SAFETY: the guard proves this socket's lock is held (checked above) and is borrowed
+        // mutably for as long as the reference lives, so no other reference exists.
+        unsafe { &mut *self.value.get() }
     }
 }
 
@@ -198,11 +220,12 @@ impl<'a, P: Policy> Sock<'a, P> {
         if let Some(listener) = self.listener() {
             return Ok(listener);
         }
-        let data = P::new_data()?;
+        let data = P::new_data(&self.guard)?;
         let listener = KBox::into_raw(KBox::new(
             Listener {
                 sk: self.guard.sk.as_ptr(),
                 chunks: [const { AtomicPtr::new(null_mut()) }; MAX_CHUNKS],
+                procs: ProcWaits::new(),
                 closing: AtomicBool::new(false),
                 normal_queued: AtomicU64::new(0),
                 normal_accepted: AtomicU64::new(0),
@@ -211,6 +234,8 @@ impl<'a, P: Policy> Sock<'a, P> {
             GFP_KERNEL,
         )?);
         let sk = self.guard.sk.as_ptr();
+        // SAFETY: the state is our fresh allocation, at its final address, not yet published.
+        unsafe { (*listener).procs.init() };
         // SAFETY: `sk` is a locked TCP socket (an `inet_connection_sock`); the pointer is
         // published under `rskq_lock`, which the enqueue hook holds while it reads it. The C
         // side takes a module reference for the new state.
@@ -250,6 +275,7 @@ pub fn nr_cpu_ids() -> u32 {
 pub struct Listener<P: Policy> {
     sk: *mut bindings::sock,
     chunks: [AtomicPtr<[Slot; CHUNK]>; MAX_CHUNKS],
+    procs: ProcWaits,
     closing: AtomicBool,
     normal_queued: AtomicU64,
     normal_accepted: AtomicU64,
@@ -317,17 +343,11 @@ impl<P: Policy> Listener<P> {
         Ok(())
     }
 
-    /// The queue owned by the calling process (thread group), if any.
+    /// The queue owned by the calling process (thread group), if any: one look-up of the
+    /// process's [`ProcWait`], no scan of the queues.
     pub fn caller_slot(&self) -> Option<&Slot> {
-        // SAFETY: `current` is valid in process context; its tgid pid is only compared.
-        let tgid = unsafe { bindings::task_tgid(bindings::get_current()) };
-        self.chunks
-            .iter()
-            .map(|chunk| chunk.load(Ordering::Acquire))
-            .take_while(|chunk| !chunk.is_null())
-            // SAFETY: published chunks live until the listener is freed.
-            .flat_map(|chunk| unsafe { (*chunk).iter() })
-            .find(|slot| slot.owner.load(Ordering::Acquire) == tgid)
+        let index = self.procs.caller()?.slot.load(Ordering::Acquire);
+        self.slot(index.checked_sub(1)? as usize)
     }
 
     /// Connections that went to the normal queue / were accepted from it.
@@ -345,6 +365,7 @@ impl<P: Policy> Listener<P> {
         if !slot.owner.load(Ordering::Acquire).is_null() {
             return Err(EBUSY);
         }
+        let proc_wait = self.procs.caller_or_create()?;
         // SAFETY: `current` is valid; `get_task_pid` returns a counted reference, which the
         // slot keeps until `close_slot`.
         let pid = unsafe { bindings::get_task_pid(bindings::get_current(), bindings::pid_type_PIDTYPE_TGID) };
@@ -356,7 +377,11 @@ impl<P: Policy> Listener<P> {
         // had no owner); the pid stays alive while we hold its reference. Its wait head is
         // woken when the thread group exits (as pidfd poll uses).
         unsafe { bindings::add_wait_queue(addr_of_mut!((*pid).wait_pidfd), slot.watch.get()) };
-        slot.with_lock(|queue| queue.open = true);
+        proc_wait.slot.store(index as u32 + 1, Ordering::Release);
+        slot.with_lock(|queue| {
+            queue.open = true;
+            queue.waiter = proc_wait;
+        });
         Ok(())
     }
 
@@ -364,7 +389,7 @@ impl<P: Policy> Listener<P> {
     /// and moves the connections parked there to where [`Policy::route`] sends them now (call
     /// after updating the routing) or, with `park == false`, to the normal queue. Returns how
     /// many moved.
-    pub fn close_slot(&self, _guard: &mut SockGuard<'_>, index: usize, park: bool) -> usize {
+    pub fn close_slot(&self, guard: &mut SockGuard<'_>, index: usize, park: bool) -> usize {
         let Some(slot) = self.slot(index) else {
             return 0;
         };
@@ -381,15 +406,24 @@ impl<P: Policy> Listener<P> {
         }
         let parked = slot.with_lock(|queue| {
             queue.open = false;
+            // SAFETY: a `ProcWait` lives until the listener is freed or collected, and one
+            // that a queue points to is never collected.
+            if let Some(proc_wait) = unsafe { queue.waiter.as_ref() } {
+                proc_wait.slot.store(0, Ordering::Release);
+            }
+            queue.waiter = null_mut();
             queue.take_all()
         });
         slot.depth.store(0, Ordering::Relaxed);
         let mut moved = 0;
+        // C consults the enqueue hook, which counts what it sends to the normal queue, only
+        // to re-park on a listening socket; the state cannot change while we hold its lock.
+        let consulted = park && guard.tcp_state() == TCP_LISTEN;
         for req in parked {
             // SAFETY: the socket is locked (the guard), the request is ours (taken off the
             // queue) and its child is set; C re-parks it or links it to the normal queue.
             let normal = unsafe { bindings::sock_level_hash_requeue(self.sk, req.as_ptr(), park) };
-            if normal {
+            if normal && !consulted {
                 self.normal_queued.fetch_add(1, Ordering::Relaxed);
             }
             moved += 1;
@@ -422,6 +456,8 @@ struct ReqQueue {
     tail: *mut bindings::request_sock,
     /// Whether the queue has an owner that accepts from it: parking is refused otherwise.
     open: bool,
+    /// The owner's wait head, woken for each parked connection (null without an owner).
+    waiter: *const ProcWait,
 }
 
 impl ReqQueue {
@@ -461,17 +497,17 @@ pub struct SlotStats {
     pub wakeups: AtomicU64,
 }
 
-/// One priority queue: a FIFO of parked connections, the wait head its owner sleeps or polls
-/// on, the owner and the watch on its exit.
+/// One priority queue: a FIFO of parked connections, its owner (whose [`ProcWait`] is woken
+/// for each) and the watch on the owner's exit.
 ///
 /// # Invariants
 ///
-/// After `init`, `wait`, `watch` and `work` are initialised C objects that never move (the
+/// After `init`, `lock`, `watch` and `work` are initialised C objects that never move (the
 /// slot lives in a heap chunk until the listener is freed); `queue` is accessed only under
-/// `wait`'s spinlock.
+/// `lock`.
 pub struct Slot {
     index: usize,
-    wait: Opaque<bindings::wait_queue_head>,
+    lock: Opaque<bindings::spinlock_t>,
     queue: UnsafeCell<ReqQueue>,
     depth: AtomicU32,
     /// The owner's thread-group pid (a counted reference), null when free.
@@ -481,32 +517,38 @@ pub struct Slot {
     watch: Opaque<bindings::wait_queue_entry>,
     work: Opaque<bindings::work_struct>,
     listener: AtomicPtr<c_void>,
+    /// The listener's socket (set by `init`).
+    sk: AtomicPtr<bindings::sock>,
     /// The queue's counters.
     pub stats: SlotStats,
 }
 
-// SAFETY: the C members are designed for concurrent use; `queue` is guarded by the wait head's
+// SAFETY: the C members are designed for concurrent use; `queue` is guarded by the slot's
 // lock (type invariant); the rest are atomics.
 unsafe impl Sync for Slot {}
 // SAFETY: as above.
 unsafe impl Send for Slot {}
 
-/// Lockdep classes of the slots' wait heads and exit works (lockdep wants static keys).
+/// Lockdep classes of the slots' locks, the processes' wait heads, the listener's list of
+/// them and the exit works (lockdep wants static keys).
 struct LockClass(Opaque<bindings::lock_class_key>);
 // SAFETY: lockdep synchronises its use of the keys itself.
 unsafe impl Sync for LockClass {}
+static SLOT_LOCK_CLASS: LockClass = LockClass(Opaque::uninit());
 static WAIT_LOCK_CLASS: LockClass = LockClass(Opaque::uninit());
+static PROCS_LOCK_CLASS: LockClass = LockClass(Opaque::uninit());
 static WORK_LOCK_CLASS: LockClass = LockClass(Opaque::uninit());
 
 impl Slot {
     fn new(index: usize) -> Self {
         Self {
             index,
-            wait: Opaque::uninit(),
+            lock: Opaque::uninit(),
             queue: UnsafeCell::new(ReqQueue {
                 head: null_mut(),
                 tail: null_mut(),
                 open: false,
+                waiter: null_mut(),
             }),
             depth: AtomicU32::new(0),
             owner: AtomicPtr::new(null_mut()),
@@ -514,6 +556,7 @@ impl Slot {
             watch: Opaque::uninit(),
             work: Opaque::uninit(),
             listener: AtomicPtr::new(null_mut()),
+            sk: AtomicPtr::new(null_mut()),
             stats: SlotStats::default(),
         }
     }
@@ -526,13 +569,14 @@ impl Slot {
     unsafe fn init<P: Policy>(&self, listener: &Listener<P>) {
         self.listener
             .store((listener as *const Listener<P>).cast_mut().cast(), Ordering::Relaxed);
+        self.sk.store(listener.sk, Ordering::Relaxed);
         // SAFETY: the members are at their final addresses (function's requirements); the
         // keys are static.
         unsafe {
-            bindings::__init_waitqueue_head(
-                self.wait.get(),
+            bindings::__spin_lock_init(
+                self.lock.get(),
                 kernel::c_str!("sock_level_hash_queue").as_char_ptr(),
-                WAIT_LOCK_CLASS.0.get(),
+                SLOT_LOCK_CLASS.0.get(),
             );
             let watch = self.watch.get();
             addr_of_mut!((*watch).flags).write(0);
@@ -578,23 +622,24 @@ impl Slot {
     }
 
     fn with_lock<R>(&self, f: impl FnOnce(&mut ReqQueue) -> R) -> R {
-        // SAFETY: the wait head is initialised (type invariant); its lock guards `queue`.
-        let flags = unsafe { bindings::spin_lock_irqsave(addr_of_mut!((*self.wait.get()).lock)) };
+        // SAFETY: the lock is initialised (type invariant) and guards `queue`.
+        let flags = unsafe { bindings::spin_lock_irqsave(self.lock.get()) };
         // SAFETY: we hold the lock that guards `queue`.
         let result = f(unsafe { &mut *self.queue.get() });
         // SAFETY: taken above with these flags.
-        unsafe { bindings::spin_unlock_irqrestore(addr_of_mut!((*self.wait.get()).lock), flags) };
+        unsafe { bindings::spin_unlock_irqrestore(self.lock.get(), flags) };
         result
     }
 
-    /// Parks `req` if the queue has an owner and wakes it (one exclusive waiter: a thread
-    /// blocked in `accept()` or an `EPOLLEXCLUSIVE` entry; every plain poll entry).
+    /// Parks `req` if the queue has an owner and wakes the owner's head (one exclusive
+    /// waiter: a thread blocked in `accept()` or an `EPOLLEXCLUSIVE` entry; every plain poll
+    /// entry). Every waiter there belongs to the owner.
     ///
     /// # Safety
     ///
     /// `req` is a completed connection handed over by the enqueue hook (its child set).
     unsafe fn park(&self, req: *mut bindings::request_sock) -> bool {
-        // SAFETY: we hold the wait head's lock inside `with_lock`; `req` is ours to link.
+        // SAFETY: we hold the slot's lock inside `with_lock`; `req` is ours to link.
         self.with_lock(|queue| unsafe {
             if !queue.open {
                 return false;
@@ -607,11 +652,15 @@ impl Slot {
             queue.tail = req;
             self.depth.fetch_add(1, Ordering::Relaxed);
             self.stats.queued.fetch_add(1, Ordering::Relaxed);
-            bindings::__wake_up_locked_key(
-                self.wait.get(),
-                TASK_INTERRUPTIBLE,
-                (EPOLLIN | EPOLLRDNORM) as usize as *mut c_void,
-            );
+            // An open queue has its owner's head (set with `open` under this lock), which is
+            // not collected while the queue points to it.
+            if let Some(waiter) = queue.waiter.as_ref() {
+                bindings::__wake_up(waiter.wait.get(), TASK_INTERRUPTIBLE, 1, POLL_IN_KEY);
+                if !waiter.waited.load(Ordering::Acquire) {
+                    // The socket is live: the enqueue hook runs for it, under its lock.
+                    wake_all_socket_waiters(self.sk.load(Ordering::Relaxed));
+                }
+            }
             true
         })
     }
@@ -631,6 +680,296 @@ impl Slot {
         Some(req)
     }
 }
+
+/// Wakes every task waiting on the socket's own wait queue (all of them: the one the wake-up
+/// is for is among them, but which one is not known); only for an owner that never waited on
+/// its own head (see [`ProcWait`]).
+///
+/// # Safety
+///
+/// `sk` is a live socket; the caller is in softirq or holds the RCU read lock otherwise.
+unsafe fn wake_all_socket_waiters(sk: *mut bindings::sock) {
+    // SAFETY: `sk_wq` is RCU-protected (freed after a grace period when the socket goes);
+    // the read section keeps it, and its wait head, valid.
+    unsafe {
+        bindings::rcu_read_lock();
+        let wq = core::ptr::read_volatile(addr_of!((*sk).__bindgen_anon_1.sk_wq));
+        if !wq.is_null() {
+            bindings::__wake_up(addr_of_mut!((*wq).wait), TASK_INTERRUPTIBLE, 0, POLL_IN_KEY);
+        }
+        bindings::rcu_read_unlock();
+    }
+}
+
+/// Buckets of a listener's [`ProcWaits`], by thread-group pid.
+const PROC_BUCKETS: usize = 64;
+
+/// Whether the thread group of `pid` has exited: no task left, or no live thread in it. The
+/// pid's `wait_pidfd` is woken for other reasons too (a thread's exit, a reaped task).
+///
+/// # Safety
+///
+/// `pid` is a pid the caller holds a reference to.
+unsafe fn group_exited(pid: *mut bindings::pid) -> bool {
+    // SAFETY: `pid_task` needs the RCU read lock, which also keeps the leader task and its
+    // `signal` (freed with the last task, after a grace period) valid while we look.
+    unsafe {
+        bindings::rcu_read_lock();
+        let leader = bindings::pid_task(pid, bindings::pid_type_PIDTYPE_TGID);
+        let exited = leader.is_null()
+            || core::ptr::read_volatile(addr_of!((*(*leader).signal).live.counter)) == 0;
+        bindings::rcu_read_unlock();
+        exited
+    }
+}
+
+/// The wait head of one process (thread group) on one listener. Every thread of the process
+/// waits for the listener's connections here (blocking `accept()`, poll, select, epoll); a
+/// connection parked for the process wakes this head and no other.
+pub struct ProcWait {
+    /// The thread-group pid (a counted reference).
+    pid: *mut bindings::pid,
+    wait: Opaque<bindings::wait_queue_head>,
+    /// The queue the process owns, as `index + 1`; 0 for none. Changed under the socket
+    /// lock, by `open_slot` and `close_slot`.
+    slot: AtomicU32,
+    /// Whether the process ever waited here (a poll table's or epoll's entry, a blocking
+    /// `accept()`). One that never did may be waiting elsewhere: an epoll entry added, or an
+    /// `accept()` asleep, before the option was turned on sits on the socket's own wait
+    /// queue only, and its parked connections wake that queue too.
+    waited: AtomicBool,
+    next: AtomicPtr<ProcWait>,
+    rcu: Opaque<bindings::callback_head>,
+}
+
+/// The [`ProcWait`]s of a listener: lists by thread-group pid, read without a lock (under
+/// RCU), extended and pruned under `lock`.
+///
+/// # Invariants
+///
+/// After `init`, `lock` is an initialised spinlock. Every node reachable from `buckets` is a
+/// leaked `KBox<ProcWait>` whose `wait` is initialised and whose `pid` reference it owns; a
+/// node is freed only after it was unlinked under `lock` and a grace period passed, and only
+/// when no queue points to it, no entry is left on its head and its process has exited (so
+/// that no task can add one), or by `free_all` when the socket is released.
+struct ProcWaits {
+    buckets: [AtomicPtr<ProcWait>; PROC_BUCKETS],
+    lock: Opaque<bindings::spinlock_t>,
+}
+
+impl ProcWaits {
+    const fn new() -> Self {
+        Self {
+            buckets: [const { AtomicPtr::new(null_mut()) }; PROC_BUCKETS],
+            lock: Opaque::uninit(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called once, at the value's final address, before any other method.
+    unsafe fn init(&self) {
+        // SAFETY: as per the function's requirements; the key is static.
+        unsafe {
+            bindings::__spin_lock_init(
+                self.lock.get(),
+                kernel::c_str!("sock_level_hash_procs").as_char_ptr(),
+                PROCS_LOCK_CLASS.0.get(),
+            )
+        };
+    }
+
+    fn bucket(&self, pid: *const bindings::pid) -> &AtomicPtr<ProcWait> {
+        // Pids come from a slab: the low bits carry nothing; mix the rest.
+        let key = ((pid as usize) >> 6).wrapping_mul(0x9e37_79b9_7f4a_7c15_u64 as usize);
+        &self.buckets[(key >> (usize::BITS - 6)) % PROC_BUCKETS]
+    }
+
+    /// The node of `pid`, if any.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the RCU read lock or `lock`.
+    unsafe fn find(&self, pid: *const bindings::pid) -> Option<&ProcWait> {
+        let mut node = self.bucket(pid).load(Ordering::Acquire);
+        // SAFETY: nodes reachable from the buckets are live until a grace period after they
+        // are unlinked (type invariant), which the caller's read section or lock excludes.
+        while let Some(proc_wait) = unsafe { node.as_ref() } {
+            if core::ptr::eq(proc_wait.pid, pid) {
+                return Some(proc_wait);
+            }
+            node = proc_wait.next.load(Ordering::Acquire);
+        }
+        None
+    }
+
+    /// The calling process's node, if it has one.
+    pub fn caller(&self) -> Option<&ProcWait> {
+        // SAFETY: `current` is valid in process context; its tgid pid is only compared. The
+        // node found stays valid after the read section: a node is freed only once its
+        // process has exited, and the caller is a live task of that process.
+        unsafe {
+            let tgid = bindings::task_tgid(bindings::get_current());
+            bindings::rcu_read_lock();
+            let found = self.find(tgid);
+            bindings::rcu_read_unlock();
+            found
+        }
+    }
+
+    /// The calling process's node, made if missing (process context, may sleep).
+    pub fn caller_or_create(&self) -> Result<&ProcWait> {
+        if let Some(found) = self.caller() {
+            return Ok(found);
+        }
+        // SAFETY: `current` is valid; the counted reference goes to the node.
+        let pid = unsafe {
+            bindings::get_task_pid(bindings::get_current(), bindings::pid_type_PIDTYPE_TGID)
+        };
+        if pid.is_null() {
+            return Err(ESRCH);
+        }
+        let node = match KBox::new(
+            ProcWait {
+                pid,
+                wait: Opaque::uninit(),
+                slot: AtomicU32::new(0),
+                waited: AtomicBool::new(false),
+                next: AtomicPtr::new(null_mut()),
+                rcu: Opaque::uninit(),
+            },
+            GFP_KERNEL,
+        ) {
+            Ok(node) => KBox::into_raw(node),
+            Err(e) => {
+                // SAFETY: the reference taken above.
+                unsafe { bindings::put_pid(pid) };
+                return Err(e.into());
+            }
+        };
+        // SAFETY: the node is our fresh allocation, at its final address, not yet published;
+        // the lock is initialised (type invariant) and taken only in process context.
+        unsafe {
+            bindings::__init_waitqueue_head(
+                (*node).wait.get(),
+                kernel::c_str!("sock_level_hash_wait").as_char_ptr(),
+                WAIT_LOCK_CLASS.0.get(),
+            );
+            bindings::spin_lock(self.lock.get());
+        }
+        // Another thread of the process may have made one meanwhile.
+        // SAFETY: we hold `lock`.
+        let found = match unsafe { self.find(pid) } {
+            Some(found) => Some(found),
+            None => {
+                let bucket = self.bucket(pid);
+                self.collect_locked(bucket);
+                // SAFETY: the node is ours until published here, under `lock`.
+                unsafe { (*node).next.store(bucket.load(Ordering::Relaxed), Ordering::Relaxed) };
+                bucket.store(node, Ordering::Release);
+                None
+            }
+        };
+        // SAFETY: taken above.
+        unsafe { bindings::spin_unlock(self.lock.get()) };
+        match found {
+            Some(found) => {
+                // SAFETY: our node was never published.
+                unsafe { free_proc_wait(node) };
+                Ok(found)
+            }
+            // SAFETY: published, and ours to use as the caller's (see `caller`).
+            None => Ok(unsafe { &*node }),
+        }
+    }
+
+    /// Under `lock`: unlinks every node of `bucket` that nothing can use any more (no queue,
+    /// no entry on its head, its process exited) and frees it after a grace period. Runs on
+    /// the bucket a new node goes to, so each list stays about as long as the processes in
+    /// it that use the listener, at a cost bounded by that list.
+    fn collect_locked(&self, bucket: &AtomicPtr<ProcWait>) {
+        {
+            let mut link = bucket;
+            loop {
+                let node = link.load(Ordering::Relaxed);
+                // SAFETY: linked nodes are live; we hold `lock`, so none is unlinked meanwhile.
+                let Some(proc_wait) = (unsafe { node.as_ref() }) else {
+                    break;
+                };
+                let idle = proc_wait.slot.load(Ordering::Acquire) == 0
+                    // SAFETY: the node owns its pid reference.
+                    && unsafe { group_exited(proc_wait.pid) }
+                    && !proc_wait.has_waiters();
+                if !idle {
+                    link = &proc_wait.next;
+                    continue;
+                }
+                link.store(proc_wait.next.load(Ordering::Relaxed), Ordering::Release);
+                // SAFETY: unlinked: readers that still hold it are inside RCU read sections
+                // (or softirq), which the callback waits for.
+                unsafe { bindings::call_rcu(proc_wait.rcu.get(), Some(free_proc_wait_rcu)) };
+            }
+        }
+    }
+
+    /// Frees every node: the socket is being released, so nobody polls, accepts or parks.
+    ///
+    /// # Safety
+    ///
+    /// Called once, from `release_cb`, after every exit work was cancelled.
+    unsafe fn free_all(&self) {
+        for bucket in self.buckets.iter() {
+            let mut node = bucket.swap(null_mut(), Ordering::Relaxed);
+            while !node.is_null() {
+                // SAFETY: as per the function's requirements nothing else holds the node.
+                unsafe {
+                    let next = (*node).next.load(Ordering::Relaxed);
+                    free_proc_wait(node);
+                    node = next;
+                }
+            }
+        }
+    }
+}
+
+impl ProcWait {
+    /// Whether an entry (a poll table's, epoll's, a sleeping `accept()`'s) is on the head.
+    fn has_waiters(&self) -> bool {
+        let head = self.wait.get();
+        // SAFETY: the head is initialised; its list is read under its lock.
+        unsafe {
+            let flags = bindings::spin_lock_irqsave(addr_of_mut!((*head).lock));
+            let list = addr_of_mut!((*head).head);
+            let busy = !core::ptr::eq((*list).next, list);
+            bindings::spin_unlock_irqrestore(addr_of_mut!((*head).lock), flags);
+            busy
+        }
+    }
+}
+
+/// Frees a node and drops its pid reference.
+///
+/// # Safety
+///
+/// `node` came from `KBox::into_raw` in `caller_or_create` and nothing can reach it any more.
+unsafe fn free_proc_wait(node: *mut ProcWait) {
+    // SAFETY: as per the function's requirements.
+    unsafe {
+        bindings::put_pid((*node).pid);
+        drop(KBox::from_raw(node));
+    }
+}
+
+unsafe extern "C" fn free_proc_wait_rcu(head: *mut bindings::callback_head) {
+    // SAFETY: `head` is the `rcu` of a node unlinked by `collect_locked`, a grace period ago.
+    unsafe { free_proc_wait(kernel::container_of!(head, ProcWait, rcu).cast_mut()) };
+}
+
+// SAFETY: the C members are designed for concurrent use; the rest are atomics and a counted
+// pid reference, only compared and released.
+unsafe impl Sync for ProcWait {}
+// SAFETY: as above.
+unsafe impl Send for ProcWait {}
 
 /// The registered `sock_level_hash_ops`; unregistered when dropped.
 pub struct Registration<P: Policy> {
@@ -676,40 +1015,34 @@ impl<P: Policy> Registration<P> {
 impl<P: Policy> Drop for Registration<P> {
     fn drop(&mut self) {
         // SAFETY: registered in `new`. No listener has state (each holds a module reference),
-        // hence no pending work; unregistering waits for option calls in flight.
-        unsafe { bindings::sock_level_hash_unregister_ops(self.ops.get()) };
+        // hence no exit work; unregistering waits for option calls in flight, and the barrier
+        // for the `ProcWait`s still queued with `call_rcu`, whose callback is our code.
+        unsafe {
+            bindings::sock_level_hash_unregister_ops(self.ops.get());
+            bindings::rcu_barrier();
+        }
     }
 }
-
-/// Longest option value copied in: the struct and room for zeros after it.
-const MAX_OPTVAL: usize = 64;
-/// Longest `SO_SOCKLEVELHASH_INFO` answer: the header and every queue.
-const MAX_INFO: usize = 32 + 40 * MAX_QUEUES;
 
 unsafe extern "C" fn setsockopt_cb<P: Policy>(
     sk: *mut bindings::sock,
     optname: c_int,
-    optval: bindings::sockptr_t,
-    optlen: c_uint,
+    val: *const c_void,
+    len: c_uint,
 ) -> c_int {
     from_result(|| {
         let option = SockOpt::from_raw(optname).ok_or_else(enoprotoopt)?;
-        let len = usize::try_from(optlen).map_err(|_| EINVAL)?;
-        if len > MAX_OPTVAL {
-            return Err(EINVAL);
-        }
-        let mut value = [0u8; MAX_OPTVAL];
-        // SAFETY: `optval` is the caller's option buffer of `optlen` bytes.
-        if unsafe { bindings::copy_from_sockptr(value.as_mut_ptr().cast(), optval, len) } != 0 {
-            return Err(EFAULT);
-        }
+        let len = usize::try_from(len).map_err(|_| EINVAL)?;
+        // SAFETY: C copied the caller's value into a kernel buffer of `len` bytes (at most
+        // `SOCK_LEVEL_HASH_OPTLEN_MAX`), valid for the call.
+        let value = unsafe { core::slice::from_raw_parts(val.cast::<u8>(), len) };
         let sk = NonNull::new(sk).ok_or(EINVAL)?;
         let mut sock = Sock::<P> {
             // SAFETY: C calls us with the TCP socket locked.
             guard: unsafe { SockGuard::held(sk) },
             _policy: PhantomData,
         };
-        P::setsockopt(&mut sock, option, &value[..len])?;
+        P::setsockopt(&mut sock, option, value)?;
         Ok(0)
     })
 }
@@ -717,35 +1050,23 @@ unsafe extern "C" fn setsockopt_cb<P: Policy>(
 unsafe extern "C" fn getsockopt_cb<P: Policy>(
     sk: *mut bindings::sock,
     optname: c_int,
-    optval: bindings::sockptr_t,
-    optlen: bindings::sockptr_t,
+    val: *mut c_void,
+    len: c_uint,
 ) -> c_int {
     from_result(|| {
         let option = SockOpt::from_raw(optname).ok_or_else(enoprotoopt)?;
-        let mut len: c_int = 0;
-        // SAFETY: `optlen` points to the caller's int.
-        if unsafe { bindings::copy_from_sockptr(addr_of_mut!(len).cast(), optlen, 4) } != 0 {
-            return Err(EFAULT);
-        }
-        let len = usize::try_from(len).map_err(|_| EINVAL)?.min(MAX_INFO);
-        let mut out = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+        let len = usize::try_from(len).map_err(|_| EINVAL)?;
+        // SAFETY: C hands us a zeroed kernel buffer of `len` bytes, valid for the call, which
+        // it copies out after releasing the socket lock.
+        let out = unsafe { core::slice::from_raw_parts_mut(val.cast::<u8>(), len) };
         let sk = NonNull::new(sk).ok_or(EINVAL)?;
         let mut sock = Sock::<P> {
             // SAFETY: C calls us with the TCP socket locked.
             guard: unsafe { SockGuard::held(sk) },
             _policy: PhantomData,
         };
-        let written = P::getsockopt(&mut sock, option, &mut out)?.min(len);
-        let written_int = c_int::try_from(written).map_err(|_| EINVAL)?;
-        // SAFETY: both are the caller's buffers; `written <= len` bytes fit in `optval`.
-        unsafe {
-            if bindings::copy_to_sockptr(optval, out.as_ptr().cast(), written) != 0
-                || bindings::copy_to_sockptr(optlen, addr_of!(written_int).cast(), 4) != 0
-            {
-                return Err(EFAULT);
-            }
-        }
-        Ok(0)
+        let written = P::getsockopt(&mut sock, option, out)?.min(len);
+        c_int::try_from(written).map_err(|_| EINVAL)
     })
 }
 
@@ -833,11 +1154,18 @@ unsafe extern "C" fn pending_cb<P: Policy>(sk: *mut bindings::sock) -> bool {
 }
 
 unsafe extern "C" fn wait_head_cb<P: Policy>(sk: *mut bindings::sock) -> *mut bindings::wait_queue_head {
-    // SAFETY: as in `dequeue_cb`; the wait head lives until the socket is closed.
-    let listener = unsafe { listener::<P>(sk) };
-    listener
-        .and_then(|listener| listener.caller_slot())
-        .map_or(null_mut(), |slot| slot.wait.get())
+    // SAFETY: as in `dequeue_cb`.
+    let Some(listener) = (unsafe { listener::<P>(sk) }) else {
+        return null_mut();
+    };
+    // A process without a queue waits on its head too: it may register while asleep (from
+    // another thread), and its parked connections must wake it then. Without memory it
+    // waits on the normal queue alone, as before it had a queue.
+    // The head lives while a task of the process (the caller) can use it.
+    listener.procs.caller_or_create().map_or(null_mut(), |proc_wait| {
+        proc_wait.waited.store(true, Ordering::Release);
+        proc_wait.wait.get()
+    })
 }
 
 unsafe extern "C" fn woken_cb<P: Policy>(sk: *mut bindings::sock) {
@@ -854,13 +1182,23 @@ unsafe extern "C" fn poll_cb<P: Policy>(
     wait: *mut bindings::poll_table_struct,
 ) -> bindings::__poll_t {
     // SAFETY: poll holds the file (see `listener`).
-    let listener = unsafe { listener::<P>(sk) };
-    let Some(slot) = listener.and_then(|listener| listener.caller_slot()) else {
+    let Some(listener) = (unsafe { listener::<P>(sk) }) else {
         return 0;
     };
-    // SAFETY: the wait head lives until the socket is closed, after every poller let go of
-    // the file (epoll entries are removed when the file is released).
-    unsafe { bindings::poll_wait(file, slot.wait.get(), wait) };
+    // SAFETY: `wait` is null or the caller's poll table.
+    let adds_entry = !wait.is_null() && unsafe { (*wait)._qproc.is_some() };
+    if adds_entry {
+        // Whether or not the process owns a queue now: an epoll set adds its entry only
+        // once, and the process may register (or move to another queue) later.
+        if let Ok(proc_wait) = listener.procs.caller_or_create() {
+            proc_wait.waited.store(true, Ordering::Release);
+            // SAFETY: the head is not freed while an entry is on it (see `ProcWaits`).
+            unsafe { bindings::poll_wait(file, proc_wait.wait.get(), wait) };
+        }
+    }
+    let Some(slot) = listener.caller_slot() else {
+        return 0;
+    };
     if slot.depth() > 0 {
         EPOLLIN | EPOLLRDNORM
     } else {
@@ -927,6 +1265,7 @@ unsafe extern "C" fn release_cb<P: Policy>(sk: *mut bindings::sock) {
             }
             drop(KBox::from_raw(chunk));
         }
+        (*state).procs.free_all();
         drop(KBox::from_raw(state));
     }
 }
@@ -968,7 +1307,13 @@ unsafe extern "C" fn owner_exit_work<P: Policy>(work: *mut bindings::work_struct
         return;
     }
     let exited = slot.exited.swap(null_mut(), Ordering::AcqRel);
-    if !exited.is_null() && exited == slot.owner.load(Ordering::Acquire) {
+    // The owner's pid reference is held by the slot while it is the owner; the pid's wait
+    // head is woken for other reasons than the group's exit too, which leave the owner be.
+    // SAFETY: `exited` is the owner's pid, referenced by the slot.
+    if !exited.is_null()
+        && exited == slot.owner.load(Ordering::Acquire)
+        && unsafe { group_exited(exited) }
+    {
         P::owner_exited(listener, &mut guard, slot.index);
     }
 }

@@ -1,0 +1,51 @@
+#!/bin/bash
+# The counters add up when owners die with connections parked: 4 workers registered that never
+# accept (slh_parked.py) hold one connection from each of SLH_CLIENTS clients; they are killed
+# one by one (SIGKILL). Each exit moves the dead worker's parked connections to the queues of
+# the survivors, and the last one's to the normal queue. Afterwards every connection waits in
+# the normal queue exactly once: the normal queue's "queued" counter equals the clients, as
+# does the listener's Recv-Q, and the priority queues are empty. Then the listener is closed:
+# every connection is reset, and the module unloads.
+# Shown to fail before the fix: a connection re-routed to the normal queue by an owner's exit
+# was counted there twice (once by the enqueue hook, once by the move), 512 for 256.
+# schedulers: slh   (the module is global; see guest-runner.sh)
+# modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
+set -eu
+. "$SLH_TOP/qemu-tests/lib/common.sh"
+. "$SLH_TOP/qemu-tests/lib/slh.sh"
+
+slh_topo_up
+slh_module_load
+ip netns exec srv "$SLH_PY" -I -S "$LIB/slh_parked.py" "$SLH_PORT" 4 >"$TMPDIR/parked.out" 2>&1 &
+parked_pid=$!
+wait_for "slh_parked.py ready" grep -qx ready "$TMPDIR/parked.out"
+slh_client_start
+assert_eq "connections parked" "held $SLH_CLIENTS" \
+	"$(slh_client_cmd hold "$TMPDIR/clients4" "$SLH_SERVER4" "$SLH_PORT" 1)"
+slh_info >"$TMPDIR/full.info"
+cat "$TMPDIR/full.info"
+assert_eq "connections waiting in the priority queues" "$SLH_CLIENTS" "$(slh_info_sum depth <"$TMPDIR/full.info")"
+assert_eq "normal queue before the exits" 0 "$(slh_info_normal queued <"$TMPDIR/full.info")"
+
+for pid in $(awk '$1 == "worker" { print $2 }' "$TMPDIR/parked.out"); do
+	kill -KILL "$pid"
+done
+wait_for "every queue released" sh -c "[ -z \"\$(ip netns exec srv '$SLH' info --port $SLH_PORT | awk 'NF == 7 && \$1 ~ /^[0-9]+\$/ && \$2 != \"-\"')\" ]"
+slh_info >"$TMPDIR/after.info"
+cat "$TMPDIR/after.info"
+assert_eq "connections left in the priority queues" 0 "$(slh_info_sum depth <"$TMPDIR/after.info")"
+assert_eq "connections counted into the normal queue" "$SLH_CLIENTS" "$(slh_info_normal queued <"$TMPDIR/after.info")"
+assert_eq "the listener's Recv-Q (waiting connections)" "$SLH_CLIENTS" \
+	"$(ip netns exec srv ss -Hltn "( sport = :$SLH_PORT )" | awk '{ print $2 }')"
+
+kill -USR1 "$parked_pid"
+wait_for "listener closed" grep -qx closed "$TMPDIR/parked.out"
+slh_client_cmd collect "$TMPDIR/closed.answers" 20 >"$TMPDIR/closed.summary"
+assert_eq "answers after the listener closed (every connection reset)" \
+	"answered 0 errors $SLH_CLIENTS" "$(cat "$TMPDIR/closed.summary")"
+kill -TERM "$parked_pid"
+wait "$parked_pid" || true
+slh_client_stop
+slh_topo_down
+slh_module_unload
+echo "ok: module unloaded"
