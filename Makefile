@@ -37,6 +37,7 @@ host-test:
 
 # Only the qemu-tests; pick some with TESTS="wlc_module wrr_nat".
 qemu-test: modules userspace
+	@bash scripts/selftests.sh
 	@bash qemu-tests/run.sh $(TESTS)
 
 # checkpatch.pl on the patch series.

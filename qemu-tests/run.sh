@@ -5,8 +5,9 @@
 #
 # SLH_QEMU_VMS=N deals the tests out to N virtual machines side by side (default 1: measured
 # on 2 cores, two TCG guests finish no sooner than one, which already uses both cores);
-# SLH_QEMU_CPUS sets each guest's CPUs (default 2); SLH_QEMU_LANES how many tests a guest runs
-# at once (default 2, see guest-runner.sh).
+# SLH_QEMU_CPUS sets each guest's CPUs (default 4: more than the host's cores, for the
+# interleavings of four CPUs rather than for speed; the stress tests want at least 4);
+# SLH_QEMU_LANES how many tests a guest runs at once (default 2, see guest-runner.sh).
 #
 # Result cache (lib/result-cache.sh): a test whose key (a hash of everything that determines
 # its result) has a stored pass is not run; its TAP line says "# cached: passed DATE (key K)"
@@ -97,7 +98,7 @@ boot_vm() {
 	# read-only, so it runs the clone's scripts and modules and the host's ipvsadm, python3
 	# and iproute2; it writes its logs to $dir.
 	timeout 3000 bash "$top/scripts/vng.sh" -v \
-		--cpus "${SLH_QEMU_CPUS:-2}" --memory 2G --rwdir "$dir" \
+		--cpus "${SLH_QEMU_CPUS:-4}" --memory 2G --rwdir "$dir" \
 		--exec "SLH_TOP=$top SLH_KBUILD=$SLH_KBUILD SLH_QEMU_LANES=${SLH_QEMU_LANES:-2} bash $top/qemu-tests/guest-runner.sh $dir @$dir/tests.txt" \
 		</dev/null >"$dir/console.txt" 2>"$dir/kernel-console.txt"
 }

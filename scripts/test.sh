@@ -29,6 +29,7 @@ step() {
 step bootstrap bash scripts/bootstrap.sh
 step kernel bash scripts/kernel.sh
 step modules bash scripts/modules.sh
+step selftests bash scripts/selftests.sh
 # The slh tool and the shim, which the socket-level hash qemu-tests run in the VM.
 step userspace cargo build --quiet -p slh -p slh-preload
 

@@ -56,7 +56,7 @@ cache_common() {
 	# shellcheck disable=SC2086 # a list of names
 	dpkg-query -W -f='${Package} ${Version} ${Architecture}\n' $SLH_CACHE_PACKAGES 2>&1
 	find "$SLH_VENV" -maxdepth 4 -name '*.dist-info' -printf '%f\n' 2>/dev/null | LC_ALL=C sort
-	echo "guest: cpus ${SLH_QEMU_CPUS:-2} lanes ${SLH_QEMU_LANES:-2}"
+	echo "guest: cpus ${SLH_QEMU_CPUS:-4} lanes ${SLH_QEMU_LANES:-2}"
 }
 
 # cache_manifest TOP TEST COMMON: the whole manifest of TEST (COMMON: cache_common's output).
