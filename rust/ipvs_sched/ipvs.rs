@@ -609,6 +609,13 @@ unsafe extern "C" fn done_service_cb<T: Scheduler>(svc: *mut bindings::ip_vs_ser
         // callback and makes later `mod_timer` calls no-ops.
         unsafe { bindings::timer_shutdown_sync(state.timer.get()) };
     }
+    // Deleting a service unlinks its real servers without the destination callbacks, and
+    // `ipvsadm -a` may at once re-link one from IPVS's trash into a re-created service of the
+    // same address (no grace period in between). A packet still in `schedule` (it loaded
+    // this scheduler before the unbind) must then not follow a cursor to such a server: its
+    // walk would continue in the other service's list and never meet this one's head. Count
+    // the unbind as a change of the list, so that such a packet walks from the head.
+    state.list_changes.fetch_add(1, Ordering::AcqRel);
     T::done_service(service, &state.data);
     // SAFETY: IPVS unbinds a scheduler (clears `svc->scheduler`, then calls us) without
     // waiting for the packets already inside `schedule_cb`: they read `sched_data` after this
