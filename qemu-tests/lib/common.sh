@@ -42,6 +42,26 @@ unload_schedulers() {
 	rmmod "ip_vs_${name}" 2>/dev/null || true
 }
 
+# Every scheduler a service can be switched to: ours, and the C ones that have no Rust twin.
+RUST_SCHEDS="wlc wrr lblc lblcr"
+C_ONLY_SCHEDS="rr lc sed nq dh sh mh fo ovf twos"
+
+# load_every_scheduler / unload_every_scheduler: all of them (the Rust ones under their names).
+load_every_scheduler() {
+	local name
+	for name in $RUST_SCHEDS; do use_scheduler rust "$name"; done
+	for name in $C_ONLY_SCHEDS; do use_scheduler c "$name"; done
+}
+unload_every_scheduler() {
+	local name
+	for name in $RUST_SCHEDS; do
+		wait_for "$name: last reference dropped" test "$(cat /sys/module/ip_vs_${name}_rs/refcnt)" = 0
+		rmmod "ip_vs_${name}_rs"
+	done
+	for name in $C_ONLY_SCHEDS; do rmmod "ip_vs_$name"; done
+	echo "ok: every scheduler module unloaded"
+}
+
 # --- topology ----------------------------------------------------------------------------
 # Namespaces: cl (client), lb (director), rs1..rsN (real servers), one veth pair each.
 #   cl  198.18.0.2/24  2001:db8::2/64    <->  lb 198.18.0.1  2001:db8::1   (VIP = lb's address)

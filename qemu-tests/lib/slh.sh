@@ -136,6 +136,23 @@ slh_server_stop() {
 	fi
 }
 
+# slh_parked_start: lib/slh_parked.py with 4 registered workers that never accept
+# (SLH_PARKED_PID; its output in $TMPDIR/parked.out), and one connection of each client held,
+# parked in their queues (checked; `slh info` in $TMPDIR/full.info). Starts the client.
+SLH_PARKED_PID=
+slh_parked_start() {
+	ip netns exec srv "$SLH_PY" -I -S "$LIB/slh_parked.py" "$SLH_PORT" 4 >"$TMPDIR/parked.out" 2>&1 &
+	SLH_PARKED_PID=$!
+	wait_for "slh_parked.py ready" grep -qx ready "$TMPDIR/parked.out"
+	slh_client_start
+	assert_eq "connections parked" "held $SLH_CLIENTS" \
+		"$(slh_client_cmd hold "$TMPDIR/clients4" "$SLH_SERVER4" "$SLH_PORT" 1)"
+	slh_info >"$TMPDIR/full.info"
+	cat "$TMPDIR/full.info"
+	assert_eq "connections waiting in the priority queues" "$SLH_CLIENTS" "$(slh_info_sum depth <"$TMPDIR/full.info")"
+	assert_eq "queues owned" 4 "$(slh_owners <"$TMPDIR/full.info" | wc -l)"
+}
+
 # slh_children PID: the child processes of PID, one per line.
 # (By parent pid in /proc/*/stat: the kernel has no CONFIG_PROC_CHILDREN.) Fails when there
 # is none, so that a check over "every worker" cannot pass over an empty list.

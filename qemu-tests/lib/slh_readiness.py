@@ -82,6 +82,41 @@ def worker(body):
     return pid, ready_r, report_r
 
 
+def accept_in_thread(listener):
+    """Starts a thread blocked in accept() on the listener (a blocking duplicate); the event
+    returned is set once it accepted a connection."""
+    blocking = socket.socket(fileno=os.dup(listener.fileno()))
+    blocking.setblocking(True)
+    accepted = threading.Event()
+
+    def accept_one():
+        conn, _ = blocking.accept()
+        conn.close()
+        accepted.set()
+    threading.Thread(target=accept_one, daemon=True).start()
+    return accepted
+
+
+def take_over(listener, others, wait_in_first, owner_body):
+    """A first worker registers to queue 0, starts waiting with wait_in_first(), leaves the
+    queue and lives on; then the owner (owner_body) is forked. Returns worker()'s triple."""
+    left_r, left_w = os.pipe()
+
+    def first(ready, report):
+        register(listener, 0)
+        wait_in_first()
+        os.write(ready, b"ready\n")
+        time.sleep(0.5)
+        register(listener, DEREGISTER)
+        os.write(left_w, b"left\n")
+        time.sleep(3 * BOUND)
+    pid, ready, _ = worker(first)
+    others.append(pid)
+    wait_line(ready, 30)
+    wait_line(left_r, 30)
+    return worker(owner_body)
+
+
 def wait_line(fd, timeout):
     ready, _, _ = select.select([fd], [], [], timeout)
     if not ready:
@@ -134,30 +169,18 @@ def check(case, exclusive, listener, others):
             wait_and_accept(epoll_waiter(ep), listener, report)
         owner, ready, report = worker(body)
     elif case == "taken-over":
-        left_r, left_w = os.pipe()
-
-        def body_a(ready, report):
-            register(listener, 0)
-            ep = epoll_for(listener, exclusive)
-            os.write(ready, b"ready\n")
+        def poll_in_thread():
             # Waits on the listener all along, first as the owner of queue 0, then without a
             # queue (it must not take the wake-up meant for queue 0's next owner).
+            ep = epoll_for(listener, exclusive)
             threading.Thread(target=lambda: ep.poll(3 * BOUND), daemon=True).start()
-            time.sleep(0.3)
-            register(listener, DEREGISTER)
-            os.write(left_w, b"left\n")
-            time.sleep(3 * BOUND)
-        a, ready_a, _ = worker(body_a)
-        others.append(a)
-        wait_line(ready_a, 30)
-        wait_line(left_r, 30)
 
         def body_b(ready, report):
             register(listener, 0)
             ep = epoll_for(listener, exclusive)
             os.write(ready, b"ready\n")
             wait_and_accept(epoll_waiter(ep), listener, report)
-        owner, ready, report = worker(body_b)
+        owner, ready, report = take_over(listener, others, poll_in_thread, body_b)
     elif case in ("poll-register", "select-register"):
         def body(ready, report):
             def registrar():
@@ -174,38 +197,14 @@ def check(case, exclusive, listener, others):
             wait_and_accept(waiter, listener, report)
         owner, ready, report = worker(body)
     elif case == "accept-left-behind":
-        left_r, left_w = os.pipe()
-
-        def body_a(ready, report):
-            register(listener, 0)
-            blocking = socket.socket(fileno=os.dup(listener.fileno()))
-            blocking.setblocking(True)
-            # A thread asleep in accept() on the listener while the process owns queue 0.
-            threading.Thread(target=lambda: blocking.accept(), daemon=True).start()
-            os.write(ready, b"ready\n")
-            time.sleep(0.5)
-            register(listener, DEREGISTER)
-            os.write(left_w, b"left\n")
-            time.sleep(3 * BOUND)
-        a, ready_a, _ = worker(body_a)
-        others.append(a)
-        wait_line(ready_a, 30)
-        wait_line(left_r, 30)
-
         def body_b(ready, report):
             register(listener, 0)
-            blocking = socket.socket(fileno=os.dup(listener.fileno()))
-            blocking.setblocking(True)
-            accepted = threading.Event()
-
-            def accept_one():
-                conn, _ = blocking.accept()
-                conn.close()
-                accepted.set()
-            threading.Thread(target=accept_one, daemon=True).start()
+            accepted = accept_in_thread(listener)
             os.write(ready, b"ready\n")
             os.write(report, b"accepted\n" if accepted.wait(BOUND + 2) else b"nothing\n")
-        owner, ready, report = worker(body_b)
+        # A thread of the first owner stays asleep in accept() after it left queue 0.
+        owner, ready, report = take_over(listener, others, lambda: accept_in_thread(listener),
+                                         body_b)
     elif case == "option-after-epoll":
         def body(ready, report):
             ep = epoll_for(listener, exclusive)
@@ -216,15 +215,7 @@ def check(case, exclusive, listener, others):
         owner, ready, report = worker(body)
     elif case == "option-after-accept":
         def body(ready, report):
-            blocking = socket.socket(fileno=os.dup(listener.fileno()))
-            blocking.setblocking(True)
-            accepted = threading.Event()
-
-            def accept_one():
-                conn, _ = blocking.accept()
-                conn.close()
-                accepted.set()
-            threading.Thread(target=accept_one, daemon=True).start()
+            accepted = accept_in_thread(listener)
             time.sleep(0.5)
             listener.setsockopt(SOL_SOCKET, SO_SOCKLEVELHASH, 2)
             register(listener, 0)

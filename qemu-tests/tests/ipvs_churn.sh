@@ -10,17 +10,8 @@
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"
 
-rust_scheds="wlc wrr lblc lblcr"
-c_scheds="rr lc sed nq dh sh mh fo ovf twos"
-for name in $rust_scheds; do
-	unload_schedulers "$name"
-	insmod "$(rust_module "$name")"
-done
-for name in $c_scheds; do
-	unload_schedulers "$name"
-	insmod "$(c_module "$name")"
-done
-read -r -a scheds <<<"$rust_scheds $c_scheds"
+load_every_scheduler
+read -r -a scheds <<<"$RUST_SCHEDS $C_ONLY_SCHEDS"
 
 SERVERS=4
 topo_up $SERVERS
@@ -90,9 +81,4 @@ echo "ok: $changes changes ($lines ipvsadm lines) under traffic: $answered conne
 
 ipvs -C
 topo_down
-for name in $rust_scheds; do
-	wait_for "$name: last reference dropped" test "$(cat /sys/module/ip_vs_${name}_rs/refcnt)" = 0
-	rmmod ip_vs_${name}_rs
-done
-for name in $c_scheds; do rmmod ip_vs_$name; done
-echo "ok: every scheduler module unloaded"
+unload_every_scheduler

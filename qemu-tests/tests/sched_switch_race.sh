@@ -18,16 +18,7 @@
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"
 
-rust_scheds="wlc wrr lblc lblcr"
-c_scheds="rr lc sed nq dh sh mh fo ovf twos"
-for name in $rust_scheds; do
-	unload_schedulers "$name"
-	insmod "$(rust_module "$name")"
-done
-for name in $c_scheds; do
-	unload_schedulers "$name"
-	insmod "$(c_module "$name")"
-done
+load_every_scheduler
 symbols=$(awk '$3 ~ /schedule_cb/ && $4 ~ /^\[ip_vs_(wlc|wrr|lblc|lblcr)_rs\]$/ { print $3 }' /proc/kallsyms |
 	paste -sd,)
 assert_eq "Rust schedule() entries found" 4 "$(tr ',' '\n' <<<"$symbols" | grep -c .)"
@@ -74,8 +65,8 @@ traffic_check() {
 
 # Every ordered pair (Rust scheduler, any other scheduler), both ways, five times round.
 for round in 1 2 3 4 5; do
-	for from in $rust_scheds; do
-		for to in $rust_scheds $c_scheds; do
+	for from in $RUST_SCHEDS; do
+		for to in $RUST_SCHEDS $C_ONLY_SCHEDS; do
 			[ "$to" != "$from" ] || continue
 			echo "-E -t $VIP4:80 -s $from"
 			echo "-E -t $VIP4:80 -s $to"
@@ -94,7 +85,7 @@ echo "ok: $switches switches, $hits calls of a Rust schedule() held open meanwhi
 
 # The service deleted and created again under traffic, bound to each Rust scheduler.
 for round in 1 2 3; do
-	for name in $rust_scheds; do
+	for name in $RUST_SCHEDS; do
 		echo "-D -t $VIP4:80"
 		service $name
 	done
@@ -107,7 +98,7 @@ ipvs -D -t $VIP4:80
 
 # The director's namespace deleted while the service is bound and connections arrive (its
 # services are unbound by the namespace's cleanup, in the kernel's netns work).
-for name in $rust_scheds; do
+for name in $RUST_SCHEDS; do
 	service $name | ipvs -R
 	traffic_start
 	ip netns del lb
@@ -119,9 +110,4 @@ done
 topo_down
 
 rmmod slh_test_delay
-for name in $rust_scheds; do
-	wait_for "$name: last reference dropped" test "$(cat /sys/module/ip_vs_${name}_rs/refcnt)" = 0
-	rmmod ip_vs_${name}_rs
-done
-for name in $c_scheds; do rmmod ip_vs_$name; done
-echo "ok: every scheduler module unloaded"
+unload_every_scheduler

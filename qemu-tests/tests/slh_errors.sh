@@ -29,16 +29,8 @@ ip netns exec srv "$SLH_PY" -I -S "$LIB/slh_errno.py" loaded
 
 # A listener closed with full priority queues.
 inuse_before=$(tcp_inuse)
-ip netns exec srv "$SLH_PY" -I -S "$LIB/slh_parked.py" "$SLH_PORT" 4 >"$TMPDIR/parked.out" 2>&1 &
-parked_pid=$!
-wait_for "slh_parked.py ready" grep -qx ready "$TMPDIR/parked.out"
-slh_client_start
-assert_eq "connections parked" "held $SLH_CLIENTS" \
-	"$(slh_client_cmd hold "$TMPDIR/clients4" "$SLH_SERVER4" "$SLH_PORT" 1)"
-slh_info >"$TMPDIR/full.info"
-cat "$TMPDIR/full.info"
-assert_eq "connections waiting in the priority queues" "$SLH_CLIENTS" "$(slh_info_sum depth <"$TMPDIR/full.info")"
-assert_eq "queues owned" 4 "$(slh_owners <"$TMPDIR/full.info" | wc -l)"
+slh_parked_start
+parked_pid=$SLH_PARKED_PID
 refcnt=$(cat /sys/module/sock_level_hash/refcnt)
 [ "$refcnt" -ge 1 ] || fail "the module has refcnt $refcnt while a listener uses it"
 kill -USR1 "$parked_pid"

@@ -16,15 +16,8 @@ set -eu
 
 slh_topo_up
 slh_module_load
-ip netns exec srv "$SLH_PY" -I -S "$LIB/slh_parked.py" "$SLH_PORT" 4 >"$TMPDIR/parked.out" 2>&1 &
-parked_pid=$!
-wait_for "slh_parked.py ready" grep -qx ready "$TMPDIR/parked.out"
-slh_client_start
-assert_eq "connections parked" "held $SLH_CLIENTS" \
-	"$(slh_client_cmd hold "$TMPDIR/clients4" "$SLH_SERVER4" "$SLH_PORT" 1)"
-slh_info >"$TMPDIR/full.info"
-cat "$TMPDIR/full.info"
-assert_eq "connections waiting in the priority queues" "$SLH_CLIENTS" "$(slh_info_sum depth <"$TMPDIR/full.info")"
+slh_parked_start
+parked_pid=$SLH_PARKED_PID
 assert_eq "normal queue before the exits" 0 "$(slh_info_normal queued <"$TMPDIR/full.info")"
 
 for pid in $(awk '$1 == "worker" { print $2 }' "$TMPDIR/parked.out"); do
