@@ -20,6 +20,9 @@ use kernel::prelude::*;
 mod glue;
 // The pure cores, the same files the host crate tests.
 #[allow(dead_code, unreachable_pub)]
+#[path = "sock_level_hash/core/src/bound.rs"]
+mod bound;
+#[allow(dead_code, unreachable_pub)]
 #[path = "sock_level_hash/core/src/hash.rs"]
 mod hash;
 #[allow(dead_code, unreachable_pub)]
@@ -66,6 +69,7 @@ struct Control {
 /// bucket owners (0: the normal queue, `k + 1`: queue `k`), republished after every change.
 struct Routing {
     queues: AtomicU16,
+    registered: AtomicU32,
     hash: AtomicU32,
     input: AtomicU32,
     buckets: [AtomicU16; DEFAULT_BUCKETS],
@@ -76,6 +80,8 @@ impl Routing {
         let config = &control.config;
         self.hash.store(config.hash as u32, Ordering::Relaxed);
         self.input.store(config.input as u32, Ordering::Relaxed);
+        self.registered
+            .store(control.table.registered_count() as u32, Ordering::Relaxed);
         for (bucket, owner) in self.buckets.iter().enumerate() {
             let slot = control.table.owner(bucket).map_or(0, |slot| slot + 1);
             owner.store(slot, Ordering::Release);
@@ -121,6 +127,7 @@ impl SocketLevelHash {
                 let control = data.control.get(sock.guard());
                 control.config = new;
                 data.routing.publish(control);
+                listener.set_max_wait(sock.guard(), new.max_wait_ms);
                 Ok(())
             }
             Reconfigure::TurnOn | Reconfigure::Resize => {
@@ -134,6 +141,7 @@ impl SocketLevelHash {
                     .map_err(|_| EINVAL)?;
                 control.config = new;
                 data.routing.publish(control);
+                listener.set_max_wait(sock.guard(), new.max_wait_ms);
                 Ok(())
             }
             Reconfigure::TurnOff => {
@@ -215,19 +223,23 @@ impl SocketLevelHash {
         let config = listener.map_or(Config::OFF, |listener| listener.data().control.get(guard).config);
         match out.len() {
             4 => put(out, 0, &i32::from(config.queues).to_ne_bytes()),
-            len if len >= options::CONFIG_STRUCT_LEN => {
+            len if len >= options::CONFIG_STRUCT_LEN_V1 => {
                 put(out, 0, &i32::from(config.queues).to_ne_bytes())?;
                 put(out, 4, &(config.hash as u32).to_ne_bytes())?;
                 put(out, 8, &(config.input as u32).to_ne_bytes())?;
-                put(out, 12, &0u32.to_ne_bytes())
+                let end = put(out, 12, &0u32.to_ne_bytes())?;
+                if len < options::CONFIG_STRUCT_LEN {
+                    return Ok(end);
+                }
+                put(out, 16, &config.max_wait_ms.to_ne_bytes())
             }
             _ => Err(EINVAL),
         }
     }
 
     fn get_info(listener: Option<&Listener<Self>>, guard: &mut SockGuard<'_>, out: &mut [u8]) -> Result<usize> {
-        const HEADER: usize = 32;
-        const ENTRY: usize = 40;
+        const HEADER: usize = 40;
+        const ENTRY: usize = 72;
         if out.len() < HEADER {
             return Err(EINVAL);
         }
@@ -248,6 +260,13 @@ impl SocketLevelHash {
         put(out, 12, &(registered as u32).to_ne_bytes())?;
         put(out, 16, &normal_queued.to_ne_bytes())?;
         put(out, 24, &normal_accepted.to_ne_bytes())?;
+        put(out, 32, &config.max_wait_ms.to_ne_bytes())?;
+        let share = if config.max_wait_ms == 0 {
+            0
+        } else {
+            bound::queue_share(listener.max_backlog(), registered as u32)
+        };
+        put(out, 36, &share.to_ne_bytes())?;
         let fits = (out.len() - HEADER) / ENTRY;
         let mut written = HEADER;
         for index in 0..usize::from(config.queues).min(fits) {
@@ -260,6 +279,13 @@ impl SocketLevelHash {
             put(out, at + 16, &stats.accepted.load(Ordering::Relaxed).to_ne_bytes())?;
             put(out, at + 24, &stats.moved.load(Ordering::Relaxed).to_ne_bytes())?;
             put(out, at + 32, &stats.wakeups.load(Ordering::Relaxed).to_ne_bytes())?;
+            put(out, at + 40, &stats.expired.load(Ordering::Relaxed).to_ne_bytes())?;
+            put(out, at + 48, &stats.overflowed.load(Ordering::Relaxed).to_ne_bytes())?;
+            let buckets = listener.data().control.get(guard).table.bucket_count(index as table::Slot);
+            put(out, at + 56, &(buckets as u32).to_ne_bytes())?;
+            put(out, at + 60, &u32::from(slot.on_standby()).to_ne_bytes())?;
+            put(out, at + 64, &(stats.demotions.load(Ordering::Relaxed) as u32).to_ne_bytes())?;
+            put(out, at + 68, &(stats.promotions.load(Ordering::Relaxed) as u32).to_ne_bytes())?;
             written = at + ENTRY;
         }
         Ok(written)
@@ -289,6 +315,7 @@ impl glue::Policy for SocketLevelHash {
                 ),
                 routing: Routing {
                     queues: AtomicU16::new(0),
+                    registered: AtomicU32::new(0),
                     hash: AtomicU32::new(0),
                     input: AtomicU32::new(0),
                     buckets: [const { AtomicU16::new(0) }; DEFAULT_BUCKETS],
@@ -332,11 +359,47 @@ impl glue::Policy for SocketLevelHash {
         let input = HashInput::try_from(routing.input.load(Ordering::Relaxed)).unwrap_or_default();
         let bucket = Table::bucket_of(hash.hash(flow, input));
         let owner = routing.buckets.get(bucket)?.load(Ordering::Acquire);
-        owner.checked_sub(1).map(usize::from)
+        let index = usize::from(owner.checked_sub(1)?);
+        if listener.bounded() {
+            // Bounded share: a queue whose owner does not keep up never fills the backlog.
+            let slot = listener.slot(index)?;
+            let share = bound::queue_share(listener.max_backlog(), routing.registered.load(Ordering::Relaxed));
+            if slot.depth() >= share {
+                slot.stats.overflowed.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+        }
+        Some(index)
     }
 
     fn owner_exited(listener: &Listener<Self>, guard: &mut SockGuard<'_>, slot: usize) {
         Self::deregister(listener, guard, slot);
+    }
+
+    fn owner_lagging(listener: &Listener<Self>, guard: &mut SockGuard<'_>, slot: usize) {
+        let data = listener.data();
+        let control = data.control.get(guard);
+        let Ok(index) = table::Slot::try_from(slot) else {
+            return;
+        };
+        if control.config.max_wait_ms == 0 || control.table.demote(index).is_err() {
+            return;
+        }
+        data.routing.publish(control);
+        listener.set_standby(guard, slot, true);
+    }
+
+    fn owner_back(listener: &Listener<Self>, guard: &mut SockGuard<'_>, slot: usize) {
+        let data = listener.data();
+        let control = data.control.get(guard);
+        let Ok(index) = table::Slot::try_from(slot) else {
+            return;
+        };
+        if control.table.promote(index).is_err() {
+            return;
+        }
+        data.routing.publish(control);
+        listener.set_standby(guard, slot, false);
     }
 
     fn release(listener: &Listener<Self>, guard: &mut SockGuard<'_>) {

@@ -52,6 +52,8 @@ struct sock_level_hash_info {
 	uint32_t registered;
 	uint64_t normal_queued;
 	uint64_t normal_accepted;
+	uint32_t max_wait_ms;
+	uint32_t share;
 };
 
 struct sock_level_hash_queue {
@@ -61,6 +63,12 @@ struct sock_level_hash_queue {
 	uint64_t accepted;
 	uint64_t moved;
 	uint64_t wakeups;
+	uint64_t expired;
+	uint64_t overflowed;
+	uint32_t buckets;
+	uint32_t standby;
+	uint32_t demotions;
+	uint32_t promotions;
 };
 
 #define MAX_WORKERS 64

@@ -133,8 +133,8 @@ def slh_info(pid, port):
     finally:
         os.close(pidfd)
     # Through libc: Python's getsockopt() takes at most 1,024 bytes, the shim's 64 queues
-    # need 32 + 64 * 40.
-    buf = ctypes.create_string_buffer(32 + 40 * 1024)
+    # need 40 + 256 * 72.
+    buf = ctypes.create_string_buffer(40 + 72 * 1024)
     size = ctypes.c_uint32(len(buf))
     try:
         if libc.getsockopt(fd, socket.SOL_SOCKET, SO_SOCKLEVELHASH_INFO, buf, ctypes.byref(size)):
@@ -144,10 +144,10 @@ def slh_info(pid, port):
     raw = buf.raw[:size.value]
     queues, hash_fn, hash_input, registered, normal_queued, normal_accepted = struct.unpack_from("<IIIIQQ", raw)
     rows = []
-    for offset in range(32, len(raw), 40):
-        owner, depth, queued, accepted, moved, wakeups = struct.unpack_from("<iIQQQQ", raw, offset)
+    for offset in range(40, len(raw) - 71, 72):
+        owner, depth, queued, accepted, moved, wakeups, expired, overflowed = struct.unpack_from("<iIQQQQQQ", raw, offset)
         rows.append({"owner_pid": owner, "depth": depth, "queued": queued, "accepted": accepted,
-                     "moved": moved, "wakeups": wakeups})
+                     "moved": moved, "wakeups": wakeups, "expired": expired, "overflowed": overflowed})
     return {"queues": queues, "hash": hash_fn, "input": hash_input, "registered": registered,
             "normal_queued": normal_queued, "normal_accepted": normal_accepted, "queue_rows": rows}
 

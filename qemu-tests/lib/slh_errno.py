@@ -144,23 +144,28 @@ def bad_values():
     expect("struct: unknown hash 5", "EINVAL", setopt(s, SO_SOCKLEVELHASH, config_bytes(4, 5, 0)))
     expect("struct: unknown input 3", "EINVAL", setopt(s, SO_SOCKLEVELHASH, config_bytes(4, 0, 3)))
     expect("struct: nonzero flags", "EINVAL", setopt(s, SO_SOCKLEVELHASH, config_bytes(4, 0, 0, 1)))
-    expect("struct longer than 16 bytes with a nonzero tail", "EINVAL",
-           setopt(s, SO_SOCKLEVELHASH, config_bytes(4) + b"\0\0\0\1"))
-    for length in (0, 3, 8, 15):
+    expect("struct longer than 20 bytes with a nonzero tail", "EINVAL",
+           setopt(s, SO_SOCKLEVELHASH, config_bytes(4, max_wait_ms=100) + b"\0\0\0\1"))
+    expect("struct: max_wait_ms 60001", "EINVAL",
+           setopt(s, SO_SOCKLEVELHASH, config_bytes(4, max_wait_ms=60001)))
+    for length in (0, 3, 8, 15, 17, 19):
         expect(f"SO_SOCKLEVELHASH optlen {length}", "EINVAL", setopt(s, SO_SOCKLEVELHASH, bytes(length)))
-    works("struct longer than 16 bytes with a zero tail", setopt(s, SO_SOCKLEVELHASH, config_bytes(3, 4, 1) + bytes(8)))
+    works("struct longer than 20 bytes with a zero tail",
+          setopt(s, SO_SOCKLEVELHASH, config_bytes(3, 4, 1, max_wait_ms=150) + bytes(8)))
+    works("  read back as the 20-byte struct (max_wait_ms 150)",
+          lambda: int.from_bytes(s.getsockopt(SOL_SOCKET, SO_SOCKLEVELHASH, 20)[16:20], sys.byteorder), 150)
     works("  read back as struct (queues, hash crc16, input client-server)",
           lambda: tuple(int.from_bytes(s.getsockopt(SOL_SOCKET, SO_SOCKLEVELHASH, 16)[i : i + 4], sys.byteorder, signed=True)
                         for i in range(0, 16, 4)), (3, 4, 1, 0))
-    expect("SO_SOCKLEVELHASH_INFO optlen 31", "EINVAL", getopt(s, SO_SOCKLEVELHASH_INFO, 31))
+    expect("SO_SOCKLEVELHASH_INFO optlen 39", "EINVAL", getopt(s, SO_SOCKLEVELHASH_INFO, 39))
     expect("SO_SOCKLEVELHASH_INFO optlen 4", "EINVAL", getopt(s, SO_SOCKLEVELHASH_INFO, 4))
-    header, rows = works("SO_SOCKLEVELHASH_INFO optlen 32 (header only)", lambda: info(s, 32))
-    if header["length"] != 32 or header["queues"] != 3 or rows:
+    header, rows = works("SO_SOCKLEVELHASH_INFO optlen 40 (header only)", lambda: info(s, 40))
+    if header["length"] != 40 or header["queues"] != 3 or header["max_wait_ms"] != 150 or rows:
         fail(f"header-only INFO: {header} {rows}")
-    header, rows = works("SO_SOCKLEVELHASH_INFO with room for 1.5 entries", lambda: info(s, 32 + 60))
-    if header["length"] != 72 or len(rows) != 1:
+    header, rows = works("SO_SOCKLEVELHASH_INFO with room for 1.5 entries", lambda: info(s, 40 + 108))
+    if header["length"] != 112 or len(rows) != 1:
         fail(f"INFO with room for 1.5 entries wrote {header['length']} bytes, {len(rows)} entries")
-    print("ok:   written: the header and one whole entry (72 bytes), queues = 3 in the header", flush=True)
+    print("ok:   written: the header and one whole entry (112 bytes), queues = 3 in the header", flush=True)
     for value in (3, -3, 1024):
         expect(f"SO_SOCKADDLSPH index {value} (3 queues)", "EINVAL", setopt(s, SO_SOCKADDLSPH, value))
     expect("SO_SOCKADDLSPH optlen 2", "EINVAL", setopt(s, SO_SOCKADDLSPH, b"\0\0"))

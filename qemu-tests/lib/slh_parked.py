@@ -4,7 +4,8 @@ parked in a priority queue; for closing a listener with full priority queues whi
 owners live on.
 
 usage: slh_parked.py PORT WORKERS
-Listens on 0.0.0.0:PORT (backlog 1024) with SO_SOCKLEVELHASH and WORKERS queues, forks WORKERS
+Listens on 0.0.0.0:PORT (backlog 1024) with SO_SOCKLEVELHASH, WORKERS queues and no bounded
+wait (the strict mode), forks WORKERS
 children; each registers to any free queue, closes its copy of the listener (the parent's is
 then the last one) and waits. Prints "worker PID queue Q" per child, then "ready".
 Signals: SIGUSR1 closes the listener and prints "closed"; SIGTERM ends the children (they
@@ -16,7 +17,7 @@ import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from slh_uapi import REGISTER_ANY, SO_SOCKADDLSPH, SO_SOCKLEVELHASH, SOL_SOCKET  # noqa: E402
+from slh_uapi import REGISTER_ANY, SO_SOCKADDLSPH, SO_SOCKLEVELHASH, SOL_SOCKET, config_bytes  # noqa: E402
 
 
 def main():
@@ -24,7 +25,8 @@ def main():
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("0.0.0.0", port))
-    listener.setsockopt(SOL_SOCKET, SO_SOCKLEVELHASH, workers)
+    # Strict (max_wait 0): parked connections stay until their owner leaves.
+    listener.setsockopt(SOL_SOCKET, SO_SOCKLEVELHASH, config_bytes(workers, max_wait_ms=0))
     listener.listen(1024)
     # Taken with sigwait below; blocked before the forks so the children inherit the mask.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1, signal.SIGTERM})

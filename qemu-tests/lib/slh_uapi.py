@@ -17,16 +17,38 @@ SOL_SOCKET = socket.SOL_SOCKET
 REGISTER_ANY = -1
 DEREGISTER = -2
 
-HEADER = struct.Struct("=IIIIQQ")  # struct sock_level_hash_info, 32 bytes
-ENTRY = struct.Struct("=iIQQQQ")  # struct sock_level_hash_queue, 40 bytes
-CONFIG = struct.Struct("=iIII")  # struct sock_level_hash, 16 bytes
-assert (HEADER.size, ENTRY.size, CONFIG.size) == (32, 40, 16)
+MAX_WAIT_MS_MAX = 60000  # SOCK_LEVEL_HASH_MAX_WAIT_MS_MAX
+MAX_WAIT_MS_DEFAULT = 200  # SOCK_LEVEL_HASH_MAX_WAIT_MS_DEFAULT (int form, 16-byte struct)
+
+# struct sock_level_hash_info, 40 bytes: queues, hash, input, registered, normal_queued,
+# normal_accepted, max_wait_ms, share (0: no limit, the strict mode)
+HEADER = struct.Struct("=IIIIQQII")
+# struct sock_level_hash_queue, 72 bytes: owner_pid, depth, queued, accepted, moved, wakeups,
+# expired, overflowed, buckets, standby (1/0), demotions, promotions
+ENTRY = struct.Struct("=iIQQQQQQIIII")
+# struct sock_level_hash, 20 bytes: queues, hash, input, flags, max_wait_ms (0: strict)
+CONFIG = struct.Struct("=iIIII")
+# the struct before max_wait_ms, 16 bytes: still accepted, with the default wait
+CONFIG_V1 = struct.Struct("=iIII")
+assert (HEADER.size, ENTRY.size, CONFIG.size, CONFIG_V1.size) == (40, 72, 20, 16)
 
 SYS_PIDFD_GETFD = 438  # x86_64 and the generic table
 
 
-def config_bytes(queues, hash_fn=0, hash_input=0, flags=0):
-    return CONFIG.pack(queues, hash_fn, hash_input, flags)
+def config_bytes(queues, hash_fn=0, hash_input=0, flags=0, max_wait_ms=None):
+    """The SO_SOCKLEVELHASH struct: the 16-byte one without `max_wait_ms` (the kernel applies
+    the default wait, MAX_WAIT_MS_DEFAULT) unless `max_wait_ms` is given (0: strict), then the
+    20-byte one."""
+    if max_wait_ms is None:
+        return CONFIG_V1.pack(queues, hash_fn, hash_input, flags)
+    return CONFIG.pack(queues, hash_fn, hash_input, flags, max_wait_ms)
+
+
+def get_config(sock):
+    """SO_SOCKLEVELHASH read back as the 20-byte struct: a dict of its fields (queues 0: off)."""
+    raw = sock.getsockopt(SOL_SOCKET, SO_SOCKLEVELHASH, CONFIG.size)
+    queues, hash_fn, hash_input, flags, max_wait_ms = CONFIG.unpack(raw)
+    return dict(queues=queues, hash=hash_fn, input=hash_input, flags=flags, max_wait_ms=max_wait_ms)
 
 
 def set_int(sock, option, value):
@@ -39,17 +61,24 @@ def get_int(sock, option):
 
 def info(sock, length=1024):
     """(header dict, [entry dict]) of SO_SOCKLEVELHASH_INFO with a buffer of `length` bytes
-    (Python's getsockopt takes at most 1,024: the header and 24 queues, enough for the tests);
-    the header's `length` is how many bytes the kernel wrote."""
+    (Python's getsockopt takes at most 1,024: the header and 13 queues, enough for the tests);
+    the header's `length` is how many bytes the kernel wrote. The dicts' keys are the structs'
+    field names, their values as the kernel wrote them (`standby` 1 or 0, `share` 0 when
+    there is no limit)."""
     raw = sock.getsockopt(SOL_SOCKET, SO_SOCKLEVELHASH_INFO, length)
-    queues, hash_fn, hash_input, registered, normal_queued, normal_accepted = HEADER.unpack_from(raw)
+    (queues, hash_fn, hash_input, registered, normal_queued, normal_accepted, max_wait_ms,
+     share) = HEADER.unpack_from(raw)
     header = dict(queues=queues, hash=hash_fn, input=hash_input, registered=registered,
-                  normal_queued=normal_queued, normal_accepted=normal_accepted, length=len(raw))
+                  normal_queued=normal_queued, normal_accepted=normal_accepted,
+                  max_wait_ms=max_wait_ms, share=share, length=len(raw))
     rows = []
     for offset in range(HEADER.size, len(raw) - ENTRY.size + 1, ENTRY.size):
-        owner, depth, queued, accepted, moved, wakeups = ENTRY.unpack_from(raw, offset)
+        (owner, depth, queued, accepted, moved, wakeups, expired, overflowed, buckets, standby,
+         demotions, promotions) = ENTRY.unpack_from(raw, offset)
         rows.append(dict(owner_pid=owner, depth=depth, queued=queued, accepted=accepted,
-                         moved=moved, wakeups=wakeups))
+                         moved=moved, wakeups=wakeups, expired=expired, overflowed=overflowed,
+                         buckets=buckets, standby=standby, demotions=demotions,
+                         promotions=promotions))
     return header, rows
 
 

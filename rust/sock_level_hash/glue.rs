@@ -35,6 +35,7 @@ use core::{
 };
 use kernel::{bindings, error::from_result, prelude::*, types::Opaque, ThisModule};
 
+use crate::bound;
 use crate::hash::FlowKey;
 
 /// Queues per allocation: small chunks, so a listener with few queues stays small and the
@@ -75,6 +76,15 @@ pub trait Policy: Sized + 'static {
 
     /// The process that owned `slot` exited (socket locked): deregister it.
     fn owner_exited(listener: &Listener<Self>, guard: &mut SockGuard<'_>, slot: usize);
+
+    /// The owner of `slot` let [`bound::MISSES_FOR_STANDBY`] connections in a row wait out
+    /// the bounded wait: take its buckets (it stays registered) and call
+    /// [`Listener::set_standby`].
+    fn owner_lagging(listener: &Listener<Self>, guard: &mut SockGuard<'_>, slot: usize);
+
+    /// The owner of `slot`, on standby, calls `accept()` again: give it a share back and call
+    /// [`Listener::set_standby`].
+    fn owner_back(listener: &Listener<Self>, guard: &mut SockGuard<'_>, slot: usize);
 
     /// The socket is being closed (socket locked): turn the option off, deregistering every
     /// process; the glue frees everything afterwards.
@@ -229,13 +239,25 @@ impl<'a, P: Policy> Sock<'a, P> {
                 closing: AtomicBool::new(false),
                 normal_queued: AtomicU64::new(0),
                 normal_accepted: AtomicU64::new(0),
+                max_wait: AtomicU32::new(0),
+                timer: Opaque::uninit(),
                 data,
             },
             GFP_KERNEL,
         )?);
         let sk = self.guard.sk.as_ptr();
-        // SAFETY: the state is our fresh allocation, at its final address, not yet published.
-        unsafe { (*listener).procs.init() };
+        // SAFETY: the state is our fresh allocation, at its final address, not yet published;
+        // the timer's key is static. `release_cb` shuts the timer down before freeing it.
+        unsafe {
+            (*listener).procs.init();
+            bindings::init_timer_key(
+                (*listener).timer.get(),
+                Some(expire_cb::<P>),
+                0,
+                kernel::c_str!("sock_level_hash_expire").as_char_ptr(),
+                TIMER_LOCK_CLASS.0.get(),
+            );
+        }
         // SAFETY: `sk` is a locked TCP socket (an `inet_connection_sock`); the pointer is
         // published under `rskq_lock`, which the enqueue hook holds while it reads it. The C
         // side takes a module reference for the new state.
@@ -279,6 +301,11 @@ pub struct Listener<P: Policy> {
     closing: AtomicBool,
     normal_queued: AtomicU64,
     normal_accepted: AtomicU64,
+    /// The bounded wait in jiffies; 0: strict, nothing expires.
+    max_wait: AtomicU32,
+    /// Fires when the oldest parked connection reaches the bounded wait (armed while any is
+    /// parked); it moves every expired connection to the normal queue.
+    timer: Opaque<bindings::timer_list>,
     data: KBox<P::Data>,
 }
 
@@ -358,6 +385,161 @@ impl<P: Policy> Listener<P> {
         )
     }
 
+    /// Sets the bounded wait (0: strict). Connections already parked are judged by the new
+    /// value from the next expiry check on.
+    pub fn set_max_wait(&self, _guard: &mut SockGuard<'_>, max_wait_ms: u32) {
+        let jiffies = if max_wait_ms == 0 {
+            0
+        } else {
+            // SAFETY: a pure conversion. At least one jiffy: 0 would mean strict.
+            (unsafe { bindings::__msecs_to_jiffies(max_wait_ms) } as u32).max(1)
+        };
+        self.max_wait.store(jiffies, Ordering::Relaxed);
+        if jiffies != 0 {
+            // Connections parked under the strict mode now have a bound too.
+            self.arm_timer(now(), jiffies);
+        }
+    }
+
+    /// Whether parked connections have a bounded wait (the mode is not strict).
+    pub fn bounded(&self) -> bool {
+        self.max_wait.load(Ordering::Relaxed) != 0
+    }
+
+    /// The listen backlog (`listen()`'s argument, capped by `somaxconn`).
+    pub fn max_backlog(&self) -> u32 {
+        // SAFETY: the socket outlives its state; the field is read without a lock, as the
+        // stock accept-queue-full check does.
+        unsafe { core::ptr::read_volatile(addr_of!((*self.sk).sk_max_ack_backlog)) }
+    }
+
+    /// Arms the expiry timer to fire at `from + max_wait` unless it fires earlier already;
+    /// lockless and cheap when it does.
+    fn arm_timer(&self, from: u32, max_wait: u32) {
+        let at = bound::deadline(from, max_wait);
+        // SAFETY: the timer is initialised (`listener_or_create`) and shut down only when the
+        // state goes. `jiffies` is read whole (a `long`); `at` is within half the 32-bit range
+        // of its low bits, so widening the difference gives the full expiry.
+        unsafe {
+            let jiffies = core::ptr::read_volatile(addr_of!(bindings::jiffies));
+            let ahead = at.wrapping_sub(jiffies as u32) as i32;
+            bindings::timer_reduce(self.timer.get(), jiffies.wrapping_add(ahead as isize as usize));
+        }
+    }
+
+    /// Puts the owner of queue `index` on standby (`on`) or takes it off (socket locked),
+    /// after the policy moved its buckets. Going on standby, its parked connections follow
+    /// their buckets (as in [`Self::close_slot`]) and its process is woken: poll reports the
+    /// listener readable while it is on standby, so that an event loop calls `accept()`, which
+    /// takes it off ([`Policy::owner_back`]).
+    pub fn set_standby(&self, guard: &mut SockGuard<'_>, index: usize, on: bool) {
+        let Some(slot) = self.slot(index) else {
+            return;
+        };
+        slot.misses.store(0, Ordering::Relaxed);
+        if slot.standby.swap(on, Ordering::AcqRel) == on {
+            return;
+        }
+        if !on {
+            slot.stats.promotions.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        slot.stats.demotions.fetch_add(1, Ordering::Relaxed);
+        let parked = slot.with_lock(|queue| queue.take_all());
+        slot.depth.store(0, Ordering::Relaxed);
+        let consulted = guard.tcp_state() == TCP_LISTEN;
+        let mut moved = 0;
+        for req in parked {
+            // SAFETY: as in `close_slot`.
+            let normal = unsafe { bindings::sock_level_hash_requeue(self.sk, req.as_ptr(), true) };
+            if normal && !consulted {
+                self.normal_queued.fetch_add(1, Ordering::Relaxed);
+            }
+            moved += 1;
+        }
+        slot.stats.moved.fetch_add(moved, Ordering::Relaxed);
+        slot.wake_owner();
+    }
+
+    /// Moves every connection that waited out the bounded wait to the normal queue (timer,
+    /// softirq); marks owners that keep missing it for standby. Returns the oldest remaining
+    /// connection's park time.
+    fn expire(&self) -> Option<u32> {
+        let max_wait = self.max_wait.load(Ordering::Relaxed);
+        if max_wait == 0 {
+            return None;
+        }
+        let sk = self.sk;
+        // SAFETY: the socket outlives its state (`release_cb` shuts the timer down first); a
+        // TCP socket is an `inet_connection_sock`.
+        let rskq_lock = unsafe {
+            addr_of_mut!((*sk.cast::<bindings::inet_connection_sock>()).icsk_accept_queue.rskq_lock)
+        };
+        let mut spilled = 0u32;
+        let mut oldest: Option<u32> = None;
+        // SAFETY: `rskq_lock` is initialised; under it the listening state cannot change under
+        // us (see `listen_stop_cb`) and the normal queue may be linked.
+        unsafe { bindings::spin_lock_bh(rskq_lock) };
+        // SAFETY: under `rskq_lock`, which the state change away from listening is ordered
+        // against (`listen_stop_cb` takes it before emptying the queues).
+        let listening = unsafe { core::ptr::read_volatile(addr_of!((*sk).__sk_common.skc_state)) } == TCP_LISTEN;
+        if listening && !self.closing.load(Ordering::Acquire) {
+            let now = now();
+            for index in 0..MAX_QUEUES {
+                let Some(slot) = self.slot(index) else {
+                    break;
+                };
+                if slot.depth() == 0 {
+                    continue;
+                }
+                let (expired, head) = slot.with_lock(|queue| {
+                    let mut expired = 0u32;
+                    while let Some(req) = NonNull::new(queue.head) {
+                        // SAFETY: linked requests are ours under the slot's lock; `rskq_lock`
+                        // is held for linking them to the normal queue.
+                        unsafe {
+                            let parked = (*req.as_ptr()).slh_parked;
+                            if !bound::expired(parked, now, max_wait) {
+                                return (expired, Some(parked));
+                            }
+                            queue.head = (*req.as_ptr()).dl_next;
+                            if queue.head.is_null() {
+                                queue.tail = null_mut();
+                            }
+                            bindings::sock_level_hash_spill_locked(sk, req.as_ptr());
+                        }
+                        expired += 1;
+                    }
+                    (expired, None)
+                });
+                if expired > 0 {
+                    slot.depth.fetch_sub(expired, Ordering::Relaxed);
+                    slot.stats.expired.fetch_add(u64::from(expired), Ordering::Relaxed);
+                    spilled += expired;
+                    let misses = slot.misses.fetch_add(expired, Ordering::Relaxed) + expired;
+                    if bound::goes_on_standby(misses) && !slot.standby.load(Ordering::Relaxed) {
+                        slot.standby_pending.store(true, Ordering::Release);
+                        slot.queue_work();
+                    }
+                }
+                if let Some(parked) = head {
+                    oldest = Some(match oldest {
+                        Some(old) if (old.wrapping_sub(parked) as i32) < 0 => old,
+                        _ => parked,
+                    });
+                }
+            }
+        }
+        // SAFETY: taken above.
+        unsafe { bindings::spin_unlock_bh(rskq_lock) };
+        if spilled > 0 {
+            self.normal_queued.fetch_add(u64::from(spilled), Ordering::Relaxed);
+            // SAFETY: the socket is live (see above); process or softirq context.
+            unsafe { bindings::sock_level_hash_wake_normal(sk, spilled) };
+        }
+        oldest
+    }
+
     /// Gives queue `index` to the calling process: connections can be parked there from now
     /// on, and the process's exit is watched (socket locked).
     pub fn open_slot(&self, _guard: &mut SockGuard<'_>, index: usize) -> Result {
@@ -404,6 +586,9 @@ impl<P: Policy> Listener<P> {
             // SAFETY: the reference taken in `open_slot`.
             unsafe { bindings::put_pid(pid) };
         }
+        slot.standby.store(false, Ordering::Relaxed);
+        slot.standby_pending.store(false, Ordering::Relaxed);
+        slot.misses.store(0, Ordering::Relaxed);
         let parked = slot.with_lock(|queue| {
             queue.open = false;
             // SAFETY: a `ProcWait` lives until the listener is freed or collected, and one
@@ -495,6 +680,14 @@ pub struct SlotStats {
     pub moved: AtomicU64,
     /// Times the owner's blocking `accept()` woke up.
     pub wakeups: AtomicU64,
+    /// Connections sent to the normal queue after waiting out the bounded wait.
+    pub expired: AtomicU64,
+    /// Connections sent to the normal queue because the queue held its share.
+    pub overflowed: AtomicU64,
+    /// Times the owner went on standby.
+    pub demotions: AtomicU64,
+    /// Times it came back.
+    pub promotions: AtomicU64,
 }
 
 /// One priority queue: a FIFO of parked connections, its owner (whose [`ProcWait`] is woken
@@ -516,6 +709,12 @@ pub struct Slot {
     exited: AtomicPtr<bindings::pid>,
     watch: Opaque<bindings::wait_queue_entry>,
     work: Opaque<bindings::work_struct>,
+    /// Connections in a row that waited out the bounded wait since the owner last accepted.
+    misses: AtomicU32,
+    /// The owner is on standby: registered, without buckets.
+    standby: AtomicBool,
+    /// Set by the expiry timer: the work must put the owner on standby.
+    standby_pending: AtomicBool,
     listener: AtomicPtr<c_void>,
     /// The listener's socket (set by `init`).
     sk: AtomicPtr<bindings::sock>,
@@ -538,6 +737,7 @@ static SLOT_LOCK_CLASS: LockClass = LockClass(Opaque::uninit());
 static WAIT_LOCK_CLASS: LockClass = LockClass(Opaque::uninit());
 static PROCS_LOCK_CLASS: LockClass = LockClass(Opaque::uninit());
 static WORK_LOCK_CLASS: LockClass = LockClass(Opaque::uninit());
+static TIMER_LOCK_CLASS: LockClass = LockClass(Opaque::uninit());
 
 impl Slot {
     fn new(index: usize) -> Self {
@@ -555,6 +755,9 @@ impl Slot {
             exited: AtomicPtr::new(null_mut()),
             watch: Opaque::uninit(),
             work: Opaque::uninit(),
+            misses: AtomicU32::new(0),
+            standby: AtomicBool::new(false),
+            standby_pending: AtomicBool::new(false),
             listener: AtomicPtr::new(null_mut()),
             sk: AtomicPtr::new(null_mut()),
             stats: SlotStats::default(),
@@ -621,6 +824,35 @@ impl Slot {
         self.depth.load(Ordering::Relaxed)
     }
 
+    /// Whether the owner is on standby (see [`Listener::set_standby`]).
+    pub fn on_standby(&self) -> bool {
+        self.standby.load(Ordering::Acquire)
+    }
+
+    /// Queues the slot's work (owner exit, standby), from any context.
+    fn queue_work(&self) {
+        // SAFETY: the work is initialised; `system_wq` exists from boot; queueing does not
+        // sleep. `release_cb` cancels it before the slot is freed.
+        unsafe {
+            bindings::queue_work_on(
+                bindings::wq_misc_consts_WORK_CPU_UNBOUND as c_int,
+                bindings::system_wq,
+                self.work.get(),
+            )
+        };
+    }
+
+    /// Wakes the owner's wait head (its poll and blocking accept), if it has one.
+    fn wake_owner(&self) {
+        self.with_lock(|queue| {
+            // SAFETY: an open queue's waiter is not collected while the queue points to it.
+            if let Some(waiter) = unsafe { queue.waiter.as_ref() } {
+                // SAFETY: the head is initialised and lives as long as the `ProcWait`.
+                unsafe { bindings::__wake_up(waiter.wait.get(), TASK_INTERRUPTIBLE, 1, POLL_IN_KEY) };
+            }
+        });
+    }
+
     fn with_lock<R>(&self, f: impl FnOnce(&mut ReqQueue) -> R) -> R {
         // SAFETY: the lock is initialised (type invariant) and guards `queue`.
         let flags = unsafe { bindings::spin_lock_irqsave(self.lock.get()) };
@@ -645,6 +877,7 @@ impl Slot {
                 return false;
             }
             (*req).dl_next = null_mut();
+            (*req).slh_parked = now();
             match NonNull::new(queue.tail) {
                 Some(tail) => (*tail.as_ptr()).dl_next = req,
                 None => queue.head = req,
@@ -677,6 +910,7 @@ impl Slot {
         })?;
         self.depth.fetch_sub(1, Ordering::Relaxed);
         self.stats.accepted.fetch_add(1, Ordering::Relaxed);
+        self.misses.store(0, Ordering::Relaxed);
         Some(req)
     }
 }
@@ -1125,17 +1359,31 @@ unsafe extern "C" fn enqueue_cb<P: Policy>(
         .is_some_and(|slot| unsafe { slot.park(req) });
     if !parked {
         listener.normal_queued.fetch_add(1, Ordering::Relaxed);
+    } else {
+        let max_wait = listener.max_wait.load(Ordering::Relaxed);
+        if max_wait != 0 {
+            listener.arm_timer(now(), max_wait);
+        }
     }
     parked
 }
 
 unsafe extern "C" fn dequeue_cb<P: Policy>(sk: *mut bindings::sock) -> *mut bindings::request_sock {
     // SAFETY: accept holds the socket lock and the file (see `listener`).
-    let listener = unsafe { listener::<P>(sk) };
-    listener
-        .and_then(|listener| listener.caller_slot())
-        .and_then(|slot| slot.pop())
-        .map_or(null_mut(), |req| req.as_ptr())
+    let Some(listener) = (unsafe { listener::<P>(sk) }) else {
+        return null_mut();
+    };
+    let Some(slot) = listener.caller_slot() else {
+        return null_mut();
+    };
+    if slot.on_standby() {
+        if let Some(sk) = NonNull::new(sk) {
+            // SAFETY: accept holds the socket lock.
+            let mut guard = unsafe { SockGuard::held(sk) };
+            P::owner_back(listener, &mut guard, slot.index);
+        }
+    }
+    slot.pop().map_or(null_mut(), |req| req.as_ptr())
 }
 
 unsafe extern "C" fn accepted_normal_cb<P: Policy>(sk: *mut bindings::sock) {
@@ -1199,7 +1447,7 @@ unsafe extern "C" fn poll_cb<P: Policy>(
     let Some(slot) = listener.caller_slot() else {
         return 0;
     };
-    if slot.depth() > 0 {
+    if slot.depth() > 0 || slot.on_standby() {
         EPOLLIN | EPOLLRDNORM
     } else {
         0
@@ -1253,8 +1501,11 @@ unsafe extern "C" fn release_cb<P: Policy>(sk: *mut bindings::sock) {
     };
     // The socket lock is released: an exit work waiting for it sees `closing` and returns.
     // SAFETY: the state was created by `KBox::into_raw` in `listener_or_create` and is no
-    // longer reachable from the socket; after every exit work is cancelled nothing uses it.
+    // longer reachable from the socket: no enqueue arms the timer any more, and a running
+    // timer finds `closing` set. After the timer is shut down and every work cancelled (a
+    // timer may queue one), nothing uses it.
     unsafe {
+        bindings::timer_shutdown_sync((*state).timer.get());
         for entry in (*state).chunks.iter() {
             let chunk = entry.load(Ordering::Acquire);
             if chunk.is_null() {
@@ -1280,15 +1531,7 @@ unsafe extern "C" fn owner_exit_wake<P: Policy>(
     // stays allocated while the entry is on the pid's wait head.
     let slot = unsafe { &*kernel::container_of!(entry, Slot, watch) };
     slot.exited.store(slot.owner.load(Ordering::Acquire), Ordering::Release);
-    // SAFETY: the work is initialised; `system_wq` exists from boot. Atomic context (the
-    // pid's wait head lock is held): queueing does not sleep.
-    unsafe {
-        bindings::queue_work_on(
-            bindings::wq_misc_consts_WORK_CPU_UNBOUND as c_int,
-            bindings::system_wq,
-            slot.work.get(),
-        )
-    };
+    slot.queue_work();
     0
 }
 
@@ -1315,5 +1558,26 @@ unsafe extern "C" fn owner_exit_work<P: Policy>(work: *mut bindings::work_struct
         && unsafe { group_exited(exited) }
     {
         P::owner_exited(listener, &mut guard, slot.index);
+    }
+    if slot.standby_pending.swap(false, Ordering::AcqRel) && slot.has_owner() && !slot.on_standby() {
+        P::owner_lagging(listener, &mut guard, slot.index);
+    }
+}
+
+/// The current time in jiffies, low 32 bits (see [`bound`]).
+fn now() -> u32 {
+    // SAFETY: `jiffies` is updated by the timer interrupt; a volatile read of an aligned word.
+    (unsafe { core::ptr::read_volatile(addr_of!(bindings::jiffies)) }) as u32
+}
+
+unsafe extern "C" fn expire_cb<P: Policy>(timer: *mut bindings::timer_list) {
+    // SAFETY: `timer` is the `timer` of a listener state (only `listener_or_create` sets this
+    // function), which `release_cb` frees only after shutting the timer down.
+    let listener = unsafe { &*kernel::container_of!(timer, Listener<P>, timer) };
+    if let Some(oldest) = listener.expire() {
+        let max_wait = listener.max_wait.load(Ordering::Relaxed);
+        if max_wait != 0 {
+            listener.arm_timer(oldest, max_wait);
+        }
     }
 }

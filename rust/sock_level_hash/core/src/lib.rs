@@ -10,10 +10,12 @@
 //! The kernel module includes these very files with `#[path]`; this crate exists so that the
 //! host can unit- and property-test them with cargo. Hence: `core` only, no allocation, no
 //! `unsafe`, no floating point. [`hash`] and [`table`] do not depend on each other; [`options`]
-//! (what the socket options ask for) uses both.
+//! (what the socket options ask for) uses both; [`bound`] is what keeps a parked connection
+//! from waiting for an owner that does not accept.
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod bound;
 pub mod hash;
 pub mod options;
 pub mod table;

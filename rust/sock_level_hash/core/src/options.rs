@@ -34,8 +34,19 @@ pub const MAX_QUEUES: u16 = MAX_SLOTS as u16;
 /// The `int` of `SO_SOCKLEVELHASH` that asks for one queue per possible CPU.
 pub const QUEUES_PER_CPU: i32 = -1;
 
-/// Size of `struct sock_level_hash { __s32 queues; __u32 hash; __u32 input; __u32 flags; }`.
-pub const CONFIG_STRUCT_LEN: usize = 16;
+/// Size of `struct sock_level_hash { __s32 queues; __u32 hash; __u32 input; __u32 flags;
+/// __u32 max_wait_ms; }`.
+pub const CONFIG_STRUCT_LEN: usize = 20;
+
+/// Size of the struct before it had `max_wait_ms`, still accepted (with the default wait).
+pub const CONFIG_STRUCT_LEN_V1: usize = 16;
+
+/// The longest bounded wait, in milliseconds (`SOCK_LEVEL_HASH_MAX_WAIT_MS_MAX`).
+pub const MAX_WAIT_MS_MAX: u32 = 60_000;
+
+/// The bounded wait of a listener whose setting does not name one
+/// (`SOCK_LEVEL_HASH_MAX_WAIT_MS_DEFAULT`); why this value: `docs/results/bounded-wait.md`.
+pub const MAX_WAIT_MS_DEFAULT: u32 = 200;
 
 /// A listener's setting: how many priority queues and how connections are hashed to them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +57,9 @@ pub struct Config {
     pub hash: HashFn,
     /// What it hashes.
     pub input: HashInput,
+    /// How long a parked connection waits for its owner before any process may accept it, in
+    /// milliseconds; 0 is the strict mode: it waits as long as its owner lives.
+    pub max_wait_ms: u32,
 }
 
 impl Config {
@@ -54,6 +68,7 @@ impl Config {
         queues: 0,
         hash: HashFn::Toeplitz,
         input: HashInput::ClientAddr,
+        max_wait_ms: MAX_WAIT_MS_DEFAULT,
     };
 
     /// Whether the option is on.
@@ -83,10 +98,12 @@ fn queue_count(value: i32, nr_cpu_ids: u32) -> Result<u16, Errno> {
 /// `setsockopt(SO_SOCKLEVELHASH)`: the bytes the user passed (native byte order), on a machine
 /// with `nr_cpu_ids` possible CPUs.
 ///
-/// Four bytes are the `int` (Toeplitz of the client address); at least
+/// Four bytes are the `int` (Toeplitz of the client address, the default wait); at least
 /// [`CONFIG_STRUCT_LEN`] bytes the struct, whose bytes past the struct must be zero (room to
-/// grow it, as `copy_struct_from_user()` allows). Anything else, a queue count outside `0`,
-/// `-1`, `1..=1024`, an unknown hash or input, or nonzero flags: [`Errno::Invalid`].
+/// grow it, as `copy_struct_from_user()` allows); exactly [`CONFIG_STRUCT_LEN_V1`] bytes the
+/// struct without `max_wait_ms` (the default wait). Anything else, a queue count outside `0`,
+/// `-1`, `1..=1024`, an unknown hash or input, nonzero flags or a wait above
+/// [`MAX_WAIT_MS_MAX`]: [`Errno::Invalid`].
 pub fn parse_config(optval: &[u8], nr_cpu_ids: u32) -> Result<Config, Errno> {
     let int = |index| field(optval, index).map(i32::from_ne_bytes).ok_or(Errno::Invalid);
     let word = |index| field(optval, index).map(u32::from_ne_bytes).ok_or(Errno::Invalid);
@@ -97,7 +114,8 @@ pub fn parse_config(optval: &[u8], nr_cpu_ids: u32) -> Result<Config, Errno> {
         });
     }
     let tail = optval.get(CONFIG_STRUCT_LEN..).unwrap_or_default();
-    if optval.len() < CONFIG_STRUCT_LEN || tail.iter().any(|&b| b != 0) {
+    let v1 = optval.len() == CONFIG_STRUCT_LEN_V1;
+    if (!v1 && optval.len() < CONFIG_STRUCT_LEN) || tail.iter().any(|&b| b != 0) {
         return Err(Errno::Invalid);
     }
     let queues = queue_count(int(0)?, nr_cpu_ids)?;
@@ -106,10 +124,15 @@ pub fn parse_config(optval: &[u8], nr_cpu_ids: u32) -> Result<Config, Errno> {
     if word(3)? != 0 {
         return Err(Errno::Invalid);
     }
+    let max_wait_ms = if v1 { MAX_WAIT_MS_DEFAULT } else { word(4)? };
+    if max_wait_ms > MAX_WAIT_MS_MAX {
+        return Err(Errno::Invalid);
+    }
     Ok(Config {
         queues,
         hash,
         input,
+        max_wait_ms,
     })
 }
 
@@ -120,8 +143,8 @@ pub enum Reconfigure {
     Same,
     /// Create the priority queues (the option was off).
     TurnOn,
-    /// Keep queues and registrations, hash differently from now on: parked connections stay
-    /// where they are, new ones follow the new hash.
+    /// Keep queues and registrations, hash or wait differently from now on: parked
+    /// connections stay where they are, new ones follow the new hash.
     Rehash,
     /// Replace the queues (none is registered).
     Resize,
@@ -132,7 +155,7 @@ pub enum Reconfigure {
 /// Whether `new` may replace `current` on a listener where `registered` processes own a
 /// queue: the queue count cannot change under registered processes ([`Errno::Busy`]), but the
 /// option can always be turned off (nothing is lost: parked connections go to the normal
-/// queue) and the hash can always change.
+/// queue) and the hash and the wait can always change.
 pub fn check_reconfigure(current: &Config, new: &Config, registered: usize) -> Result<Reconfigure, Errno> {
     Ok(match (current.is_on(), new.is_on()) {
         (false, false) => Reconfigure::Same,
@@ -228,8 +251,8 @@ pub fn check_registration(
 mod tests {
     use super::*;
 
-    fn bytes(words: &[i32]) -> [u8; 16] {
-        let mut out = [0; 16];
+    fn bytes(words: &[i32]) -> [u8; 20] {
+        let mut out = [0; 20];
         for (i, w) in words.iter().enumerate() {
             out[i * 4..i * 4 + 4].copy_from_slice(&w.to_ne_bytes());
         }
@@ -252,28 +275,39 @@ mod tests {
 
     #[test]
     fn struct_form() {
-        let parsed = parse_config(&bytes(&[8, 4, 2, 0]), 2);
+        let parsed = parse_config(&bytes(&[8, 4, 2, 0, 50]), 2);
         assert_eq!(
             parsed,
             Ok(Config {
                 queues: 8,
                 hash: HashFn::Crc16,
-                input: HashInput::FourTuple
+                input: HashInput::FourTuple,
+                max_wait_ms: 50,
             })
         );
+        // 0 is the strict mode; the struct without the field gets the default.
+        assert_eq!(parse_config(&bytes(&[8, 0, 0, 0, 0]), 2).map(|c| c.max_wait_ms), Ok(0));
+        assert_eq!(
+            parse_config(&bytes(&[8, 0, 0, 0, 0])[..16], 2).map(|c| c.max_wait_ms),
+            Ok(MAX_WAIT_MS_DEFAULT)
+        );
+        assert_eq!(parse_config(&8i32.to_ne_bytes(), 2).map(|c| c.max_wait_ms), Ok(MAX_WAIT_MS_DEFAULT));
+        assert_eq!(parse_config(&bytes(&[8, 0, 0, 0, 60_000]), 2).map(|c| c.max_wait_ms), Ok(60_000));
+        assert_eq!(parse_config(&bytes(&[8, 0, 0, 0, 60_001]), 2), Err(Errno::Invalid));
+        assert_eq!(parse_config(&bytes(&[8, 0, 0, 0, -1]), 2), Err(Errno::Invalid));
         assert_eq!(parse_config(&bytes(&[8, 5, 0, 0]), 2), Err(Errno::Invalid));
         assert_eq!(parse_config(&bytes(&[8, 0, 3, 0]), 2), Err(Errno::Invalid));
         assert_eq!(parse_config(&bytes(&[8, 0, 0, 1]), 2), Err(Errno::Invalid));
         assert_eq!(parse_config(&bytes(&[2000, 0, 0, 0]), 2), Err(Errno::Invalid));
         // Longer than the struct: only zeros may follow.
-        let mut longer = [0u8; 24];
-        longer[..16].copy_from_slice(&bytes(&[3, 1, 0, 0]));
-        assert_eq!(parse_config(&longer, 2).map(|c| c.queues), Ok(3));
-        longer[20] = 1;
+        let mut longer = [0u8; 28];
+        longer[..20].copy_from_slice(&bytes(&[3, 1, 0, 0, 7]));
+        assert_eq!(parse_config(&longer, 2).map(|c| (c.queues, c.max_wait_ms)), Ok((3, 7)));
+        longer[24] = 1;
         assert_eq!(parse_config(&longer, 2), Err(Errno::Invalid));
         // Neither an int nor the struct.
-        for len in [0, 1, 2, 3, 5, 8, 12, 15] {
-            assert_eq!(parse_config(&[0; 16][..len], 2), Err(Errno::Invalid), "length {len}");
+        for len in [0, 1, 2, 3, 5, 8, 12, 15, 17, 18, 19] {
+            assert_eq!(parse_config(&[0; 20][..len], 2), Err(Errno::Invalid), "length {len}");
         }
     }
 
@@ -282,7 +316,7 @@ mod tests {
         let with = |queues, hash| Config {
             queues,
             hash,
-            input: HashInput::ClientAddr,
+            ..Config::OFF
         };
         let four = with(4, HashFn::Toeplitz);
         assert_eq!(check_reconfigure(&Config::OFF, &four, 0), Ok(Reconfigure::TurnOn));
@@ -291,6 +325,8 @@ mod tests {
         assert_eq!(check_reconfigure(&four, &with(8, HashFn::Toeplitz), 0), Ok(Reconfigure::Resize));
         assert_eq!(check_reconfigure(&four, &with(8, HashFn::Toeplitz), 1), Err(Errno::Busy));
         assert_eq!(check_reconfigure(&four, &with(4, HashFn::Crc16), 2), Ok(Reconfigure::Rehash));
+        let strict = Config { max_wait_ms: 0, ..four };
+        assert_eq!(check_reconfigure(&four, &strict, 2), Ok(Reconfigure::Rehash));
         assert_eq!(check_reconfigure(&Config::OFF, &Config::OFF, 0), Ok(Reconfigure::Same));
     }
 

@@ -52,9 +52,13 @@ pub enum TableError {
     NotRegistered,
     /// `register_any` with every slot taken.
     NoFreeSlot,
+    /// `demote` of a slot that is on standby already.
+    OnStandby,
+    /// `promote` of a slot that is not on standby.
+    NotOnStandby,
 }
 
-/// One bucket whose owner the last successful register/deregister changed.
+/// One bucket whose owner the last successful operation changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Move {
     /// The bucket index.
@@ -76,6 +80,16 @@ fn decode(owner: u16) -> Option<Slot> {
     owner.checked_sub(1)
 }
 
+fn set_bit(bitmap: &mut [u64], bit: usize, value: bool) {
+    if let Some(word) = bitmap.get_mut(bit / 64) {
+        if value {
+            *word |= 1 << (bit % 64);
+        } else {
+            *word &= !(1 << (bit % 64));
+        }
+    }
+}
+
 fn is_set(bitmap: &[u64], bit: usize) -> bool {
     bitmap
         .get(bit / 64)
@@ -91,7 +105,7 @@ fn is_set(bitmap: &[u64], bit: usize) -> bool {
 pub struct IndirectionTable<const B: usize = DEFAULT_BUCKETS> {
     /// Owner of each bucket, encoded `slot + 1`, [`NONE`] for the normal queue.
     owner: [u16; B],
-    /// `owner` before the last successful register/deregister, for [`Self::moves`].
+    /// `owner` before the last successful operation, for [`Self::moves`].
     prev: [u16; B],
     /// Buckets owned by each slot (0 for unregistered slots).
     count: [u16; MAX_SLOTS],
@@ -99,9 +113,13 @@ pub struct IndirectionTable<const B: usize = DEFAULT_BUCKETS> {
     registered: [u64; MAX_SLOTS / 64],
     /// Number of registered slots.
     n_registered: usize,
+    /// Bitmap of the registered slots on standby: registered, but given no bucket.
+    standby: [u64; MAX_SLOTS / 64],
+    /// Number of slots on standby.
+    n_standby: usize,
     /// Slots usable by this table (the listener's queue count), at most [`MAX_SLOTS`].
     n_slots: usize,
-    /// Buckets whose owner the last successful register/deregister changed.
+    /// Buckets whose owner the last successful operation changed.
     moved: usize,
 }
 
@@ -129,6 +147,8 @@ impl<const B: usize> IndirectionTable<B> {
             count: [0; MAX_SLOTS],
             registered: [0; MAX_SLOTS / 64],
             n_registered: 0,
+            standby: [0; MAX_SLOTS / 64],
+            n_standby: 0,
             n_slots,
             moved: 0,
         })
@@ -145,6 +165,8 @@ impl<const B: usize> IndirectionTable<B> {
         self.count = [0; MAX_SLOTS];
         self.registered = [0; MAX_SLOTS / 64];
         self.n_registered = 0;
+        self.standby = [0; MAX_SLOTS / 64];
+        self.n_standby = 0;
         self.n_slots = n_slots;
         self.moved = 0;
         Ok(())
@@ -191,6 +213,16 @@ impl<const B: usize> IndirectionTable<B> {
             .map(|slot| slot as Slot)
     }
 
+    /// Whether `slot` is registered but on standby (see [`Self::demote`]).
+    pub fn is_on_standby(&self, slot: Slot) -> bool {
+        is_set(&self.standby, usize::from(slot))
+    }
+
+    /// The number of registered slots that take buckets (not on standby).
+    pub fn active_count(&self) -> usize {
+        self.n_registered - self.n_standby
+    }
+
     /// The number of buckets `slot` owns (0 when not registered).
     pub fn bucket_count(&self, slot: Slot) -> usize {
         self.count
@@ -212,8 +244,8 @@ impl<const B: usize> IndirectionTable<B> {
     }
 
     /// Registers `slot` (a process took its queue) and rebalances: the newcomer gets
-    /// `floor(B / n)` buckets (n: registered slots now), taken only from slots above their new
-    /// fair share; the first registered slot gets every bucket. Returns the number of buckets
+    /// `floor(B / n)` buckets (n: slots taking buckets now), taken only from slots above their
+    /// new fair share; the first such slot gets every bucket. Returns the number of buckets
     /// moved, which is the least any balanced rebalancing can move: the newcomer starts with
     /// none and needs at least `floor(B / n)` to be within one of everybody else.
     pub fn register(&mut self, slot: Slot) -> Result<usize, TableError> {
@@ -221,22 +253,56 @@ impl<const B: usize> IndirectionTable<B> {
         if self.is_registered(slot) {
             return Err(TableError::AlreadyRegistered);
         }
-        self.prev = self.owner;
-        if let Some(word) = self.registered.get_mut(index / 64) {
-            *word |= 1 << (index % 64);
-        }
+        set_bit(&mut self.registered, index, true);
         self.n_registered += 1;
-        // `slot < MAX_SLOTS`, so `slot + 1` neither overflows nor collides with `NONE`.
-        let newcomer = slot + 1;
+        Ok(self.join(index))
+    }
 
-        if self.n_registered == 1 {
+    /// Takes `slot` off standby (its process keeps up again): it gets a fair share back, as
+    /// [`Self::register`] gives one.
+    pub fn promote(&mut self, slot: Slot) -> Result<usize, TableError> {
+        let index = self.check_slot(slot)?;
+        if !self.is_registered(slot) {
+            return Err(TableError::NotRegistered);
+        }
+        if !self.is_on_standby(slot) {
+            return Err(TableError::NotOnStandby);
+        }
+        set_bit(&mut self.standby, index, false);
+        self.n_standby -= 1;
+        Ok(self.join(index))
+    }
+
+    /// Puts `slot` on standby (its process does not keep up): it stays registered, but its
+    /// buckets go to the slots that take buckets, as on [`Self::deregister`], or to the normal
+    /// queue when none is left. Returns the number of buckets moved.
+    pub fn demote(&mut self, slot: Slot) -> Result<usize, TableError> {
+        let index = self.check_slot(slot)?;
+        if !self.is_registered(slot) {
+            return Err(TableError::NotRegistered);
+        }
+        if self.is_on_standby(slot) {
+            return Err(TableError::OnStandby);
+        }
+        set_bit(&mut self.standby, index, true);
+        self.n_standby += 1;
+        Ok(self.leave(index))
+    }
+
+    /// Gives slot `index`, which just started taking buckets, its share.
+    fn join(&mut self, index: usize) -> usize {
+        self.prev = self.owner;
+        // `index < MAX_SLOTS`, so `index + 1` neither overflows nor collides with `NONE`.
+        let newcomer = index as u16 + 1;
+
+        let n = self.active_count();
+        if n == 1 {
             // Everybody's buckets were on the normal queue: all of them are the newcomer's.
             self.owner = [newcomer; B];
             self.set_count(index, B);
-            return Ok(self.finish_move());
+            return self.finish_move();
         }
 
-        let n = self.n_registered;
         let (fair, extra) = (B / n, B % n);
         // The old slots had `F` or `F + 1` buckets (F = floor(B / (n - 1)) >= fair); they must
         // end with `fair` or `fair + 1`, exactly `extra` of them with `fair + 1` (the newcomer
@@ -271,7 +337,7 @@ impl<const B: usize> IndirectionTable<B> {
             }
         }
         self.set_count(index, taken);
-        Ok(self.finish_move())
+        self.finish_move()
     }
 
     /// Registers the lowest free slot (see [`Self::first_free_slot`]); returns it and the
@@ -291,20 +357,31 @@ impl<const B: usize> IndirectionTable<B> {
         if !self.is_registered(slot) {
             return Err(TableError::NotRegistered);
         }
-        self.prev = self.owner;
-        if let Some(word) = self.registered.get_mut(index / 64) {
-            *word &= !(1 << (index % 64));
-        }
+        set_bit(&mut self.registered, index, false);
         self.n_registered -= 1;
-        self.set_count(index, 0);
-        let leaving = slot + 1;
-
-        if self.n_registered == 0 {
-            self.owner = [NONE; B];
+        if self.is_on_standby(slot) {
+            // It owns nothing: nothing moves.
+            set_bit(&mut self.standby, index, false);
+            self.n_standby -= 1;
+            self.prev = self.owner;
             return Ok(self.finish_move());
         }
+        Ok(self.leave(index))
+    }
 
-        let n = self.n_registered;
+    /// Spreads the buckets of slot `index`, which just stopped taking buckets, over the slots
+    /// that still take them.
+    fn leave(&mut self, index: usize) -> usize {
+        self.prev = self.owner;
+        self.set_count(index, 0);
+        let leaving = index as u16 + 1;
+
+        let n = self.active_count();
+        if n == 0 {
+            self.owner = [NONE; B];
+            return self.finish_move();
+        }
+
         let (fair, extra) = (B / n, B % n);
         // The remaining slots have `F` or `F + 1` buckets (F = floor(B / (n + 1)) <= fair) and
         // must end with `fair` or `fair + 1`, exactly `extra` of them with `fair + 1`. Those
@@ -321,6 +398,7 @@ impl<const B: usize> IndirectionTable<B> {
             owner,
             count,
             registered,
+            standby,
             ..
         } = self;
         // A slot skipped by the cursor can never take again (counts only grow and `spare` only
@@ -331,7 +409,7 @@ impl<const B: usize> IndirectionTable<B> {
                 if cursor >= n_slots {
                     break None;
                 }
-                if is_set(registered, cursor) {
+                if is_set(registered, cursor) && !is_set(standby, cursor) {
                     let has = count
                         .get(cursor)
                         .map_or(usize::MAX, |&count| usize::from(count));
@@ -354,15 +432,15 @@ impl<const B: usize> IndirectionTable<B> {
                 None => *entry = NONE,
             }
         }
-        Ok(self.finish_move())
+        self.finish_move()
     }
 
-    /// The number of buckets whose owner the last successful register/deregister changed.
+    /// The number of buckets whose owner the last successful operation changed.
     pub fn moved_count(&self) -> usize {
         self.moved
     }
 
-    /// The buckets whose owner the last successful register/deregister changed, in bucket
+    /// The buckets whose owner the last successful operation changed, in bucket
     /// order, so that connections already waiting in a queue can follow their bucket.
     pub fn moves(&self) -> impl Iterator<Item = Move> + '_ {
         self.prev

@@ -8,7 +8,9 @@
 //!   gives it at least `floor(B / n)`, while `floor` (rather than `ceil`) is always reachable
 //!   without moving buckets between old slots; the first slot takes all `B` buckets;
 //! - deregistering moves exactly the leaving slot's buckets, and nothing else: every other
-//!   client keeps its process.
+//!   client keeps its process;
+//! - a slot on standby (demoted: its process does not keep up) stays registered but owns no
+//!   bucket; demoting moves exactly its buckets, promoting moves what registering would.
 
 use proptest::prelude::*;
 use sock_level_hash_core::table::{
@@ -21,6 +23,21 @@ enum Op {
     Register(Slot),
     Deregister(Slot),
     RegisterAny,
+    Demote(Slot),
+    Promote(Slot),
+}
+
+/// The reference: which slots are registered, and which of those are on standby.
+#[derive(Default)]
+struct Model {
+    registered: BTreeSet<Slot>,
+    standby: BTreeSet<Slot>,
+}
+
+impl Model {
+    fn active(&self) -> BTreeSet<Slot> {
+        self.registered.difference(&self.standby).copied().collect()
+    }
 }
 
 fn owners<const B: usize>(table: &IndirectionTable<B>) -> Vec<Option<Slot>> {
@@ -34,23 +51,31 @@ fn count_of(owners: &[Option<Slot>], slot: Slot) -> usize {
 /// Applies `op` to the table and to the model, checking the outcome and every invariant.
 fn step<const B: usize>(
     table: &mut IndirectionTable<B>,
-    model: &mut BTreeSet<Slot>,
+    model: &mut Model,
     op: Op,
 ) -> Result<(), TestCaseError> {
     let n_slots = table.n_slots();
     let before = table.clone();
     let owners_before = owners(table);
-    let lowest_free = (0..n_slots as Slot).find(|slot| !model.contains(slot));
+    let lowest_free = (0..n_slots as Slot).find(|slot| !model.registered.contains(slot));
 
     // What the model says should happen: (slot, joining?) or the error.
     let in_range = |slot: Slot| usize::from(slot) < n_slots;
     let expected: Result<(Slot, bool), TableError> = match op {
         Op::Register(slot) if !in_range(slot) => Err(TableError::SlotOutOfRange),
-        Op::Register(slot) if model.contains(&slot) => Err(TableError::AlreadyRegistered),
+        Op::Register(slot) if model.registered.contains(&slot) => Err(TableError::AlreadyRegistered),
         Op::Register(slot) => Ok((slot, true)),
-        Op::Deregister(slot) if !in_range(slot) => Err(TableError::SlotOutOfRange),
-        Op::Deregister(slot) if !model.contains(&slot) => Err(TableError::NotRegistered),
+        Op::Deregister(slot) | Op::Demote(slot) | Op::Promote(slot) if !in_range(slot) => {
+            Err(TableError::SlotOutOfRange)
+        }
+        Op::Deregister(slot) | Op::Demote(slot) | Op::Promote(slot) if !model.registered.contains(&slot) => {
+            Err(TableError::NotRegistered)
+        }
         Op::Deregister(slot) => Ok((slot, false)),
+        Op::Demote(slot) if model.standby.contains(&slot) => Err(TableError::OnStandby),
+        Op::Demote(slot) => Ok((slot, false)),
+        Op::Promote(slot) if !model.standby.contains(&slot) => Err(TableError::NotOnStandby),
+        Op::Promote(slot) => Ok((slot, true)),
         Op::RegisterAny => lowest_free
             .map(|slot| (slot, true))
             .ok_or(TableError::NoFreeSlot),
@@ -58,6 +83,8 @@ fn step<const B: usize>(
     let result = match op {
         Op::Register(slot) => table.register(slot),
         Op::Deregister(slot) => table.deregister(slot),
+        Op::Demote(slot) => table.demote(slot),
+        Op::Promote(slot) => table.promote(slot),
         Op::RegisterAny => table.register_any().map(|(slot, moved)| {
             assert_eq!(Some(slot), lowest_free);
             moved
@@ -75,45 +102,54 @@ fn step<const B: usize>(
     };
     let moved = result.map_err(|e| TestCaseError::fail(format!("{op:?} refused: {e:?}")))?;
     let minimal = if joining {
-        model.insert(slot);
-        if model.len() == 1 {
+        model.registered.insert(slot);
+        model.standby.remove(&slot);
+        if model.active().len() == 1 {
             B
         } else {
-            B / model.len()
+            B / model.active().len()
         }
     } else {
-        model.remove(&slot);
+        if matches!(op, Op::Demote(_)) {
+            model.standby.insert(slot);
+        } else {
+            model.registered.remove(&slot);
+            model.standby.remove(&slot);
+        }
         count_of(&owners_before, slot)
     };
-    prop_assert_eq!(moved, minimal, "{:?} with {} registered", op, model.len());
+    let active = model.active();
+    prop_assert_eq!(moved, minimal, "{:?} with {} active", op, active.len());
 
-    // Every bucket goes to a registered slot, or to the normal queue when there is none.
+    // Every bucket goes to a slot that takes buckets, or to the normal queue when none does.
     let owners_after = owners(table);
     for owner in &owners_after {
         match owner {
-            Some(owner) => prop_assert!(model.contains(owner), "bucket owned by {}", owner),
-            None => prop_assert!(model.is_empty()),
+            Some(owner) => prop_assert!(active.contains(owner), "bucket owned by {}", owner),
+            None => prop_assert!(active.is_empty()),
         }
     }
 
-    // Balanced: counts over the registered slots differ by at most one.
+    // Balanced: counts over the slots that take buckets differ by at most one.
     let mut all_counts = vec![0; n_slots];
     for owner in owners_after.iter().flatten() {
         all_counts[usize::from(*owner)] += 1;
     }
-    let counts: Vec<usize> = model.iter().map(|&s| all_counts[usize::from(s)]).collect();
+    let counts: Vec<usize> = active.iter().map(|&s| all_counts[usize::from(s)]).collect();
     if let (Some(max), Some(min)) = (counts.iter().max(), counts.iter().min()) {
         prop_assert!(max - min <= 1, "counts {:?}", counts);
     }
     for s in 0..n_slots as Slot {
         prop_assert_eq!(table.bucket_count(s), all_counts[usize::from(s)]);
-        prop_assert_eq!(table.is_registered(s), model.contains(&s));
+        prop_assert_eq!(table.is_registered(s), model.registered.contains(&s));
+        prop_assert_eq!(table.is_on_standby(s), model.standby.contains(&s));
     }
-    prop_assert_eq!(table.registered_count(), model.len());
-    prop_assert!(table.registered_slots().eq(model.iter().copied()));
+    prop_assert_eq!(table.registered_count(), model.registered.len());
+    prop_assert_eq!(table.active_count(), active.len());
+    prop_assert!(table.registered_slots().eq(model.registered.iter().copied()));
     prop_assert_eq!(
         table.first_free_slot(),
-        (0..n_slots as Slot).find(|s| !model.contains(s))
+        (0..n_slots as Slot).find(|s| !model.registered.contains(s))
     );
 
     // Only the buckets that had to move moved, and `moves()` reports exactly those.
@@ -133,7 +169,7 @@ fn step<const B: usize>(
             // Everyone else keeps their clients unless feeding the newcomer.
             prop_assert_eq!(change.to, Some(slot));
         } else {
-            // Exactly the leaving slot's clients move.
+            // Exactly the leaving (or demoted) slot's clients move.
             prop_assert_eq!(change.from, Some(slot));
         }
     }
@@ -145,7 +181,7 @@ fn step<const B: usize>(
 
 fn run<const B: usize>(n_slots: usize, ops: &[Op]) -> Result<(), TestCaseError> {
     let mut table = IndirectionTable::<B>::new(n_slots).unwrap();
-    let mut model = BTreeSet::new();
+    let mut model = Model::default();
     for &op in ops {
         step(&mut table, &mut model, op)?;
     }
@@ -157,8 +193,10 @@ fn ops(max_slot: Slot, len: usize) -> impl Strategy<Value = Vec<Op>> {
     let slot = 0..max_slot + 2;
     let op = prop_oneof![
         3 => slot.clone().prop_map(Op::Register),
-        2 => slot.prop_map(Op::Deregister),
+        2 => slot.clone().prop_map(Op::Deregister),
         1 => Just(Op::RegisterAny),
+        2 => slot.clone().prop_map(Op::Demote),
+        2 => slot.prop_map(Op::Promote),
     ];
     prop::collection::vec(op, 0..len)
 }
@@ -221,7 +259,7 @@ proptest! {
 #[test]
 fn fill_and_drain_every_slot() {
     let mut table = IndirectionTable::<256>::new(MAX_SLOTS).unwrap();
-    let mut model = BTreeSet::new();
+    let mut model = Model::default();
     for _ in 0..MAX_SLOTS {
         step(&mut table, &mut model, Op::RegisterAny).unwrap();
     }

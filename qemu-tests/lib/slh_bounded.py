@@ -1,0 +1,326 @@
+#!/usr/bin/python3 -IS
+"""The bounded wait, the bounded share and standby, against a pre-fork server whose worker is
+stopped (SIGSTOP) under load, in one network namespace on loopback.
+
+usage: slh_bounded.py CASE       (run inside a netns whose lo is up)
+  wait    max_wait 300 ms: a stopped worker's clients are served by the others within the
+          bound; two misses put it on standby (its buckets move, nothing parks for it any
+          more); after SIGCONT its event loop accepts again and it gets a share back; every
+          client is sticky before and after.
+  strict  max_wait 0: a stopped worker's connections stay parked (nothing expires) and are
+          served when it continues: the strict mode of before.
+  share   backlog 8, 4 workers, a wait longer than the test: the stopped worker's queue holds
+          its share (2) and every other connection goes to the normal queue at once.
+  hol     head of line: workers that serve one connection at a time (blocking accept); one
+          is given a 2 s request; its other clients are served by the other workers after
+          max_wait (300 ms), well before the slow request ends.
+Clients connect from 64 addresses 127.0.1.1.. to 127.0.0.1; each worker answers with its
+index. Prints "ok: ..." per check; exits 1 at the first failed one.
+"""
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from slh_uapi import (REGISTER_ANY, SO_SOCKADDLSPH, SO_SOCKLEVELHASH, SOL_SOCKET,  # noqa: E402
+                      config_bytes, info)
+
+PORT = 7300
+CLIENTS = 64
+WORKERS = 4
+
+
+WORKER_PIDS = []
+
+
+def fail(message):
+    print(f"FAIL: {message}", flush=True)
+    for pid in WORKER_PIDS:  # the next case needs the port
+        os.kill(pid, signal.SIGKILL)
+    sys.exit(1)
+
+
+def check(condition, message):
+    if not condition:
+        fail(message)
+    print(f"ok: {message}", flush=True)
+
+
+def worker(listener, index):
+    """An epoll loop (level-triggered) that accepts everything it can and answers with its
+    index; registered before its first wait."""
+    listener.setsockopt(SOL_SOCKET, SO_SOCKADDLSPH, REGISTER_ANY)
+    listener.setblocking(False)
+    poller = select.epoll()
+    poller.register(listener.fileno(), select.EPOLLIN)
+    while True:
+        poller.poll()
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except BlockingIOError:
+                break
+            conn.sendall(struct.pack("=i", index))
+            conn.close()
+
+
+def serial_worker(listener, index):
+    """Blocking accept, one connection at a time: reads the request byte and, for "s",
+    takes 2 s before it answers."""
+    listener.setsockopt(SOL_SOCKET, SO_SOCKADDLSPH, REGISTER_ANY)
+    while True:
+        conn, _ = listener.accept()
+        if conn.recv(1) == b"s":
+            time.sleep(2)
+        conn.sendall(struct.pack("=i", index))
+        conn.close()
+
+
+class Server:
+    def __init__(self, max_wait_ms, backlog=1024, serve=worker):
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", PORT))
+        self.listener.setsockopt(SOL_SOCKET, SO_SOCKLEVELHASH,
+                                 config_bytes(WORKERS, max_wait_ms=max_wait_ms))
+        self.listener.listen(backlog)
+        self.pids = []
+        for index in range(WORKERS):
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    serve(self.listener, index)
+                finally:
+                    os._exit(0)
+            self.pids.append(pid)
+            WORKER_PIDS.append(pid)
+        deadline = time.monotonic() + 30
+        while self.info()[0]["registered"] < WORKERS:
+            if time.monotonic() > deadline:
+                fail("workers did not register")
+            time.sleep(0.05)
+        # Queue of each worker: the info's owner pids.
+        owners = {row["owner_pid"]: queue for queue, row in enumerate(self.info()[1])}
+        self.queue_of = [owners[pid] for pid in self.pids]
+
+    def info(self):
+        return info(self.listener)
+
+    def row(self, index):
+        return self.info()[1][self.queue_of[index]]
+
+    def stop(self):
+        for pid in self.pids:
+            os.kill(pid, signal.SIGCONT)
+            os.kill(pid, signal.SIGKILL)
+        for pid in self.pids:
+            os.waitpid(pid, 0)
+        self.listener.close()
+
+
+def connect(client, timeout, request=None):
+    """(worker index or None, seconds from the handshake to the answer); sends `request`
+    first if given."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.bind((f"127.0.1.{client + 1}", 0))
+        sock.connect(("127.0.0.1", PORT))
+        start = time.monotonic()
+        if request is not None:
+            sock.sendall(request)
+        data = b""
+        while len(data) < 4:
+            chunk = sock.recv(4 - len(data))
+            if not chunk:
+                return None, time.monotonic() - start
+            data += chunk
+        return struct.unpack("=i", data)[0], time.monotonic() - start
+    except OSError:
+        return None, None
+    finally:
+        sock.close()
+
+
+def round_of(clients, timeout=15, results=None, request=None):
+    """Every client connects once, all at the same time: {client: (worker, seconds)}, filled
+    in `results` as answers come."""
+    results = {} if results is None else results
+
+    def run(client):
+        results[client] = connect(client, timeout, request)
+
+    threads = [threading.Thread(target=run, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def sticky_round(clients, request=None):
+    """Two rounds; {client: worker} if every client reached one worker both times."""
+    first, second = round_of(clients, request=request), round_of(clients, request=request)
+    unanswered = [c for c in clients if first[c][0] is None or second[c][0] is None]
+    check(not unanswered, f"every client answered twice (unanswered: {unanswered})")
+    moved = [c for c in clients if first[c][0] != second[c][0]]
+    check(not moved, f"every client reached one worker both times (moved: {moved})")
+    return {client: first[client][0] for client in clients}, \
+        max(r[1] for r in list(first.values()) + list(second.values()))
+
+
+def wait_until(what, predicate, seconds=20):
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            fail(f"timed out waiting until {what}")
+        time.sleep(0.05)
+    print(f"ok: {what}", flush=True)
+
+
+def case_wait():
+    max_wait = 0.3
+    server = Server(max_wait_ms=300)
+    clients = range(CLIENTS)
+    owner, healthy = sticky_round(clients)
+    stopped = max(range(WORKERS), key=lambda w: sum(1 for c in clients if owner[c] == w))
+    theirs = [c for c in clients if owner[c] == stopped]
+    check(len(theirs) >= 2, f"worker {stopped} serves {len(theirs)} clients")
+    os.kill(server.pids[stopped], signal.SIGSTOP)
+
+    results = round_of(clients)
+    unanswered = [c for c in clients if results[c][0] is None]
+    check(not unanswered, f"with worker {stopped} stopped, every client answered (unanswered: {unanswered})")
+    check(all(results[c][0] != stopped for c in clients), "nobody answered by the stopped worker")
+    # The margin is what a healthy round took in this boot, plus timer and scheduling slack.
+    margin = 4 * healthy + 1.0
+    slowest = max(results[c][1] for c in theirs)
+    check(slowest <= max_wait + margin,
+          f"the stopped worker's clients waited at most {slowest:.3f} s <= max_wait {max_wait} + margin {margin:.3f} s")
+    row = server.row(stopped)
+    print(f"stopped worker's queue: {row}", flush=True)
+    check(row["expired"] >= 2, f"its queue counted {row['expired']} expired connections")
+    check(row["standby"] == 1 and row["buckets"] == 0 and row["demotions"] == 1,
+          "it is on standby with no bucket, once")
+    others = sum(server.row(w)["buckets"] for w in range(WORKERS) if w != stopped)
+    check(others == 256, f"the other workers own every bucket ({others})")
+
+    queued = row["queued"]
+    results = round_of(clients)
+    check(all(results[c][0] is not None for c in clients), "on standby: every client answered")
+    row = server.row(stopped)
+    check(row["queued"] == queued and row["depth"] == 0,
+          "on standby: nothing parked for the stopped worker any more")
+
+    os.kill(server.pids[stopped], signal.SIGCONT)
+    wait_until("after SIGCONT its accept() takes it off standby with a share back",
+               lambda: server.row(stopped)["standby"] == 0 and server.row(stopped)["buckets"] > 0)
+    row = server.row(stopped)
+    check(row["promotions"] == 1, "taken off standby once")
+    owner, _ = sticky_round(clients)
+    check(any(w == stopped for w in owner.values()), f"worker {stopped} serves clients again")
+    header = server.info()[0]
+    check(header["max_wait_ms"] == 300, "info reports max_wait_ms 300")
+    server.stop()
+
+
+def case_strict():
+    server = Server(max_wait_ms=0)
+    clients = range(CLIENTS)
+    owner, _ = sticky_round(clients)
+    stopped = max(range(WORKERS), key=lambda w: sum(1 for c in clients if owner[c] == w))
+    theirs = [c for c in clients if owner[c] == stopped]
+    os.kill(server.pids[stopped], signal.SIGSTOP)
+    results = {}
+
+    def run():
+        round_of(clients, timeout=30, results=results)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    wait_until(f"strict: the stopped worker's {len(theirs)} connections are parked",
+               lambda: server.row(stopped)["depth"] == len(theirs))
+    time.sleep(1.0)  # three times the bounded wait of the other case: nothing expires
+    row = server.row(stopped)
+    check(row["depth"] == len(theirs) and row["expired"] == 0 and row["standby"] == 0,
+          f"strict: after 1 s still {row['depth']} parked, none expired, not on standby")
+    check(server.info()[0]["share"] == 0, "strict: no share limit")
+    os.kill(server.pids[stopped], signal.SIGCONT)
+    thread.join()
+    check(all(results[c][0] == owner[c] for c in clients),
+          "strict: after SIGCONT every client answered by its own worker")
+    server.stop()
+
+
+def case_share():
+    server = Server(max_wait_ms=60000, backlog=8)
+    clients = range(CLIENTS)
+    owner, _ = sticky_round(clients)
+    stopped = max(range(WORKERS), key=lambda w: sum(1 for c in clients if owner[c] == w))
+    theirs = [c for c in clients if owner[c] == stopped]
+    check(len(theirs) > 2, f"worker {stopped} serves {len(theirs)} clients, more than its share")
+    check(server.info()[0]["share"] == 2, "share of a backlog of 8 among 4: 2")
+    os.kill(server.pids[stopped], signal.SIGSTOP)
+    results = {}
+
+    def run():
+        round_of(clients, timeout=30, results=results)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    wait_until("the stopped worker's queue holds its share, 2",
+               lambda: server.row(stopped)["depth"] == 2)
+    wait_until(f"every other client answered ({len(clients) - 2})",
+               lambda: len([r for r in list(results.values()) if r[0] is not None]) == len(clients) - 2,
+               seconds=30)
+    row = server.row(stopped)
+    check(row["overflowed"] == len(theirs) - 2,
+          f"the rest of its clients overflowed to the normal queue ({row['overflowed']})")
+    os.kill(server.pids[stopped], signal.SIGCONT)
+    thread.join()
+    check(all(results[c][0] is not None for c in clients), "after SIGCONT every client answered")
+    server.stop()
+
+
+def case_hol():
+    max_wait = 0.3
+    server = Server(max_wait_ms=300, serve=serial_worker)
+    clients = range(CLIENTS)
+    owner, healthy = sticky_round(clients, request=b"f")
+    busy = max(range(WORKERS), key=lambda w: sum(1 for c in clients if owner[c] == w))
+    theirs = [c for c in clients if owner[c] == busy]
+    slow, rest = theirs[0], theirs[1:]
+    results = {}
+    accepted = server.row(busy)["accepted"]
+    slow_thread = threading.Thread(target=lambda: results.update({slow: connect(slow, 15, b"s")}))
+    slow_thread.start()
+    wait_until(f"worker {busy} took the slow request",
+               lambda: server.row(busy)["accepted"] == accepted + 1)
+    started = time.monotonic()
+    round_of(rest, results=results, request=b"f")
+    elapsed = time.monotonic() - started
+    slow_thread.join()
+    check(results[slow][0] == busy and results[slow][1] >= 2, "the slow request took its 2 s on its worker")
+    check(all(results[c][0] not in (None, busy) for c in rest),
+          f"its {len(rest)} other clients were answered by other workers")
+    margin = 4 * healthy + 0.5
+    slowest = max(results[c][1] for c in rest)
+    check(slowest <= max_wait + margin and elapsed < 2,
+          f"they waited at most {slowest:.3f} s <= max_wait {max_wait} + margin {margin:.3f} s, "
+          f"before the slow request ended")
+    row = server.row(busy)
+    check(row["expired"] >= 1, f"the busy worker's queue counted {row['expired']} expired")
+    server.stop()
+
+
+def main():
+    {"wait": case_wait, "strict": case_strict, "share": case_share, "hol": case_hol}[sys.argv[1]]()
+
+
+if __name__ == "__main__":
+    main()
