@@ -9,14 +9,23 @@
 //!   glibc's fortified `__poll_chk`, `__ppoll_chk`): before the real call, when it concerns
 //!   such a socket, registers the calling process once (`SO_SOCKADDLSPH`, any free queue), so a
 //!   worker owns a queue before it can accept its first connection, whichever way it waits.
+//!   The process that called `listen()` (a master) registers only when it accepts itself: a
+//!   master that polls the listener to spawn workers must not own buckets. A socket that
+//!   already has the option when first accepted or added to epoll (inherited across `exec`,
+//!   as in a binary upgrade) is adopted;
+//! - `close`, `dup2`, `dup3`: when the process closes (or replaces) its last descriptor of a
+//!   socket it is registered on, it deregisters first, so its parked connections move to the
+//!   processes that still accept (an old nginx worker after a reload);
+//! - `setsockopt`: a program that sets the options itself is left alone on that socket.
 //!
 //! On a kernel without the feature enabling fails and nothing else happens. The program sees
-//! the real calls' results and errno; the shim writes to stderr only with `SLH_DEBUG=1`.
+//! the real calls' results and errno. Invalid settings, `SO_REUSEPORT` listeners and queues
+//! running out are reported once on stderr and to syslog; the rest only with `SLH_DEBUG=1`.
 
 mod settings;
 mod tracker;
 
-use std::ffi::{c_int, c_void};
+use std::ffi::{c_int, c_void, CString};
 use std::mem::{size_of, ManuallyDrop};
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{BorrowedFd, FromRawFd};
@@ -38,12 +47,8 @@ fn settings() -> Option<&'static Settings> {
     SETTINGS
         .get_or_init(|| {
             let settings = settings::from_env(|name| std::env::var(name).ok());
-            if let Err(Inactive::Invalid {
-                message,
-                debug: true,
-            }) = &settings
-            {
-                log(&format!("{message}; doing nothing"));
+            if let Err(Inactive::Invalid { message }) = &settings {
+                warn(&format!("{message}; doing nothing"));
             }
             settings
         })
@@ -58,6 +63,33 @@ fn log(message: &str) {
     // SAFETY: writes `line.len()` bytes from a live buffer to descriptor 2; a failure (no
     // stderr) is ignored, as the program must not notice the shim.
     unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+}
+
+/// Reports what an operator must see: on stderr and to syslog (a daemon's stderr is often
+/// /dev/null).
+fn warn(message: &str) {
+    log(message);
+    if let Ok(line) = CString::new(format!("slh-preload[{}]: {message}", std::process::id())) {
+        // SAFETY: a constant "%s" format with one NUL-terminated string argument.
+        unsafe {
+            libc::syslog(
+                libc::LOG_DAEMON | libc::LOG_WARNING,
+                c"%s".as_ptr(),
+                line.as_ptr(),
+            )
+        };
+    }
+}
+
+/// Milliseconds on the monotonic clock.
+fn now_ms() -> u64 {
+    let mut now = timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a writable timespec; CLOCK_MONOTONIC_COARSE is a vDSO read.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut now) };
+    now.tv_sec as u64 * 1000 + now.tv_nsec as u64 / 1_000_000
 }
 
 fn debug(message: impl FnOnce() -> String) {
@@ -166,16 +198,27 @@ fn after_listen(fd: c_int) {
         debug(|| format!("{name}: port {} not in SLH_PORTS, left alone", local.port()));
         return;
     }
+    if TRACKER.is_program_managed(fd) {
+        debug(|| format!("{name}: the program sets SO_SOCKLEVELHASH itself, left alone"));
+        return;
+    }
+    if get_int(fd, libc::SO_REUSEPORT).is_some_and(|on| on != 0) {
+        TRACKER.forget(fd);
+        warn(&format!(
+            "{name}: SO_REUSEPORT is set: the reuseport group's own hash would defeat the persistence; left alone"
+        ));
+        return;
+    }
     // SAFETY: the program's descriptor, open for the duration of these calls.
     let socket = unsafe { BorrowedFd::borrow_raw(fd) };
     match socket.queue_count() {
         Ok(0) => {}
-        Ok(_) if TRACKER.is_enabled(fd) => return, // listen() again on our socket
         Ok(queues) => {
-            TRACKER.forget(fd);
-            debug(|| {
-                format!("{name}: the program enabled SO_SOCKLEVELHASH itself ({queues} queues), left alone")
-            });
+            // listen() again on our socket, or on one that got the option before an exec.
+            if !TRACKER.is_enabled(fd) {
+                adopt(fd, queues);
+            }
+            TRACKER.listened();
             return;
         }
         Err(error) => {
@@ -196,6 +239,7 @@ fn after_listen(fd: c_int) {
                 unsafe { libc::pthread_atfork(None, None, Some(forked_child)) };
             });
             if TRACKER.enabled(fd) {
+                TRACKER.listened();
                 debug(|| format!("{name}: enabled SO_SOCKLEVELHASH, {}", settings.config));
             } else {
                 debug(|| {
@@ -218,9 +262,58 @@ extern "C" fn forked_child() {
     TRACKER.forked();
 }
 
+/// `fd` is a listen socket that has the option though this process image did not set it
+/// (inherited across `exec`): treat it as the shim's.
+fn adopt(fd: c_int, queues: u32) {
+    if TRACKER.enabled(fd) {
+        ATFORK.call_once(|| {
+            // SAFETY: registers a plain function without arguments as fork child handler.
+            unsafe { libc::pthread_atfork(None, None, Some(forked_child)) };
+        });
+        debug(|| {
+            format!("listen fd {fd}: already has SO_SOCKLEVELHASH ({queues} queues), adopted")
+        });
+    }
+}
+
+/// Before `accept()` or `epoll_ctl()` on a descriptor the shim does not know: whether it is a
+/// listen socket with the option, inherited across `exec`. One `getsockopt` per descriptor
+/// number (it fails at once on anything but a TCP socket).
+fn probe_inherited(fd: c_int) {
+    if settings().is_none() || TRACKER.is_enabled(fd) || TRACKER.is_program_managed(fd) {
+        return;
+    }
+    if !TRACKER.first_probe(fd) {
+        return;
+    }
+    let _errno = SavedErrno::save();
+    // SAFETY: the program passes `fd` to the call it is about to make; it is open now.
+    let socket = unsafe { BorrowedFd::borrow_raw(fd) };
+    if let Ok(queues @ 1..) = socket.queue_count() {
+        if get_int(fd, libc::SO_ACCEPTCONN) == Some(1) {
+            adopt(fd, queues);
+        }
+    }
+}
+
+/// How a call concerns a listen socket.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Use {
+    /// `accept()`: the process takes connections.
+    Accept,
+    /// epoll, poll, select: it waits for them (a master may wait without accepting).
+    Wait,
+}
+
 /// Before a call that waits for or takes connections from `fd`: register this process on it,
 /// once. Leaves errno as it was.
-fn before_accepting(fd: c_int) {
+fn before_accepting(fd: c_int, how: Use) {
+    if !TRACKER.registration_due(fd, now_ms) {
+        return;
+    }
+    if how == Use::Wait && TRACKER.is_listener_process() {
+        return;
+    }
     if !TRACKER.claim_registration(fd) {
         return;
     }
@@ -228,7 +321,18 @@ fn before_accepting(fd: c_int) {
     // SAFETY: the program passes `fd` to the call it is about to make; it is open now.
     let socket = unsafe { BorrowedFd::borrow_raw(fd) };
     match socket.register(Slot::Any) {
-        Ok(queue) => debug(|| format!("listen fd {fd}: registered this process to queue {queue}")),
+        Ok(queue) => {
+            TRACKER.registered(fd);
+            debug(|| format!("listen fd {fd}: registered this process to queue {queue}"));
+        }
+        Err(error) if error.errno() == Some(libc::ENOSPC) => {
+            if TRACKER.no_space(fd, now_ms()) {
+                let queues = socket.queue_count().unwrap_or(0);
+                warn(&format!(
+                    "listen fd {fd}: every one of the {queues} queues has an owner; this process takes connections from the normal queue and tries again every second (raise SLH_QUEUES)"
+                ));
+            }
+        }
         Err(error) => {
             if matches!(
                 error.errno(),
@@ -246,6 +350,38 @@ fn before_accepting(fd: c_int) {
     }
 }
 
+/// Before `fd` is closed or replaced: if it is this process's last descriptor of a socket it
+/// is registered on, deregister (its parked connections move to the processes that still
+/// accept). Leaves errno as it was.
+fn before_close(fd: c_int) {
+    if !TRACKER.any_enabled() || !(TRACKER.is_enabled(fd) || TRACKER.is_program_managed(fd)) {
+        return;
+    }
+    let _errno = SavedErrno::save();
+    if TRACKER.is_registered(fd) {
+        let same_socket = |other: c_int| {
+            // SAFETY: two writable stat buffers.
+            let mut a: libc::stat = unsafe { std::mem::zeroed() };
+            let mut b: libc::stat = unsafe { std::mem::zeroed() };
+            // SAFETY: fstat on descriptors of this process into our buffers.
+            let both = unsafe { libc::fstat(fd, &mut a) == 0 && libc::fstat(other, &mut b) == 0 };
+            both && (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+        };
+        match TRACKER.enabled_except(fd).find(|&other| same_socket(other)) {
+            Some(other) => TRACKER.registered(other),
+            None => {
+                // SAFETY: the program's descriptor, still open.
+                let socket = unsafe { BorrowedFd::borrow_raw(fd) };
+                match socket.deregister() {
+                    Ok(()) => debug(|| format!("listen fd {fd} closed: deregistered this process")),
+                    Err(error) => debug(|| format!("listen fd {fd} closed: {error}")),
+                }
+            }
+        }
+    }
+    TRACKER.closed(fd);
+}
+
 /// poll(2) arrays beyond this are not scanned (the kernel refuses more than RLIMIT_NOFILE).
 const MAX_POLL_SCAN: nfds_t = 1 << 20;
 
@@ -259,7 +395,7 @@ unsafe fn before_poll(fds: *const pollfd, nfds: nfds_t) {
     let entries = unsafe { std::slice::from_raw_parts(fds, nfds as usize) };
     for entry in entries {
         if entry.events != 0 {
-            before_accepting(entry.fd);
+            before_accepting(entry.fd, Use::Wait);
         }
     }
 }
@@ -274,7 +410,7 @@ unsafe fn before_select(nfds: c_int, readfds: *const fd_set) {
     for fd in TRACKER.enabled_below(limit) {
         // SAFETY: `fd` is below FD_SETSIZE and `readfds` a readable fd_set.
         if unsafe { libc::FD_ISSET(fd, readfds) } {
-            before_accepting(fd);
+            before_accepting(fd, Use::Wait);
         }
     }
 }
@@ -305,7 +441,8 @@ pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut sockle
     let Some(real) = real!(accept: fn(c_int, *mut sockaddr, *mut socklen_t) -> c_int) else {
         return no_such_function();
     };
-    before_accepting(fd);
+    probe_inherited(fd);
+    before_accepting(fd, Use::Accept);
     // SAFETY: the program's arguments, passed on unchanged.
     unsafe { real(fd, addr, len) }
 }
@@ -323,7 +460,8 @@ pub unsafe extern "C" fn accept4(
     else {
         return no_such_function();
     };
-    before_accepting(fd);
+    probe_inherited(fd);
+    before_accepting(fd, Use::Accept);
     // SAFETY: the program's arguments, passed on unchanged.
     unsafe { real(fd, addr, len, flags) }
 }
@@ -341,10 +479,74 @@ pub unsafe extern "C" fn epoll_ctl(
         return no_such_function();
     };
     if op == libc::EPOLL_CTL_ADD || op == libc::EPOLL_CTL_MOD {
-        before_accepting(fd);
+        probe_inherited(fd);
+        before_accepting(fd, Use::Wait);
     }
     // SAFETY: the program's arguments, passed on unchanged.
     unsafe { real(epfd, op, fd, event) }
+}
+
+/// # Safety
+/// As close(2).
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    let Some(real) = real!(close: fn(c_int) -> c_int) else {
+        return no_such_function();
+    };
+    before_close(fd);
+    // SAFETY: the program's argument, passed on unchanged.
+    unsafe { real(fd) }
+}
+
+/// # Safety
+/// As dup2(2).
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
+    let Some(real) = real!(dup2: fn(c_int, c_int) -> c_int) else {
+        return no_such_function();
+    };
+    if old != new {
+        before_close(new);
+    }
+    // SAFETY: the program's arguments, passed on unchanged.
+    unsafe { real(old, new) }
+}
+
+/// # Safety
+/// As dup3(2).
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
+    let Some(real) = real!(dup3: fn(c_int, c_int, c_int) -> c_int) else {
+        return no_such_function();
+    };
+    if old != new {
+        before_close(new);
+    }
+    // SAFETY: the program's arguments, passed on unchanged.
+    unsafe { real(old, new, flags) }
+}
+
+/// # Safety
+/// As setsockopt(2).
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn setsockopt(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    value: *const c_void,
+    len: socklen_t,
+) -> c_int {
+    let Some(real) = real!(setsockopt: fn(c_int, c_int, c_int, *const c_void, socklen_t) -> c_int)
+    else {
+        return no_such_function();
+    };
+    if level == libc::SOL_SOCKET
+        && (name == slh::uapi::SO_SOCKLEVELHASH || name == slh::uapi::SO_SOCKADDLSPH)
+    {
+        TRACKER.program_manages(fd);
+    }
+    // SAFETY: the program's arguments, passed on unchanged.
+    unsafe { real(fd, level, name, value, len) }
 }
 
 /// # Safety
@@ -636,7 +838,7 @@ mod tests {
         use std::os::fd::AsRawFd;
         TRACKER.enabled(reused.as_raw_fd());
         set_errno(0);
-        before_accepting(920);
+        before_accepting(920, Use::Accept);
         assert_eq!(errno(), 0);
         assert!(!TRACKER.is_enabled(920));
     }

@@ -2,12 +2,12 @@
 //! The shim's environment variables, parsed once per process image.
 
 use slh::config::{parse_hash_fn, parse_hash_input};
-use slh::{Config, HashFn, HashInput, Queues};
+use slh::{Config, HashFn, HashInput, MaxWait, Queues};
 
-/// Enough queues for every worker of a typical pre-fork server to own one (nginx and Apache
-/// defaults are far below), unlike one per CPU, which is 2 on a small VM and would leave all
-/// but two workers on the normal queue.
-pub const DEFAULT_QUEUES: Queues = Queues::Count(64);
+/// A queue for every worker of servers with up to 256 workers (one per bucket: more could not
+/// all get a bucket anyway), unlike one per CPU, which is 2 on a small VM and would leave all
+/// but two workers on the normal queue. Queues are small until a process registers.
+pub const DEFAULT_QUEUES: Queues = Queues::Count(256);
 
 /// What the environment asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,8 +23,9 @@ pub struct Settings {
 pub enum Inactive {
     /// `SLH_DISABLE` is set.
     Disabled,
-    /// A variable could not be parsed; the shim does not guess what was meant.
-    Invalid { message: String, debug: bool },
+    /// A variable could not be parsed; the shim does not guess what was meant (and says so,
+    /// whatever `SLH_DEBUG` is).
+    Invalid { message: String },
 }
 
 /// A boolean switch: set and not "0" (nor empty).
@@ -40,7 +41,6 @@ pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Settings, Inacti
     let debug = flag(var("SLH_DEBUG").as_deref());
     let invalid = |name: &str, message: String| Inactive::Invalid {
         message: format!("{name}: {message}"),
-        debug,
     };
     let queues = match var("SLH_QUEUES") {
         Some(text) => text.parse().map_err(|e| invalid("SLH_QUEUES", e))?,
@@ -58,11 +58,23 @@ pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Settings, Inacti
         Some(text) => PortFilter::parse(&text).map_err(|e| invalid("SLH_PORTS", e))?,
         None => PortFilter::All,
     };
+    let max_wait = match var("SLH_MAX_WAIT") {
+        Some(text) => {
+            let value: MaxWait = text.parse().map_err(|e| invalid("SLH_MAX_WAIT", e))?;
+            if value.as_millis() > slh::uapi::MAX_WAIT_MS_MAX {
+                return Err(invalid(
+                    "SLH_MAX_WAIT",
+                    format!("{text:?} is above {} ms", slh::uapi::MAX_WAIT_MS_MAX),
+                ));
+            }
+            value
+        }
+        None => MaxWait::DEFAULT,
+    };
     Ok(Settings {
         config: Config {
-            queues,
-            hash,
             input,
+            ..Config::new(queues, hash).with_max_wait(max_wait)
         },
         ports,
         debug,
@@ -134,9 +146,10 @@ mod tests {
     }
 
     #[test]
-    fn defaults_let_64_workers_register_and_keep_clients_persistent() {
+    fn defaults_let_256_workers_register_and_keep_clients_persistent() {
         let settings = from_env(env(&[])).unwrap();
-        assert_eq!(settings.config.queues, Queues::Count(64));
+        assert_eq!(settings.config.queues, Queues::Count(256));
+        assert_eq!(settings.config.max_wait, MaxWait::DEFAULT);
         assert_eq!(settings.config.hash, HashFn::Toeplitz);
         assert_eq!(settings.config.input, HashInput::ClientAddr);
         assert_eq!(settings.ports, PortFilter::All);
@@ -151,8 +164,17 @@ mod tests {
             ("SLH_INPUT", "client-server"),
             ("SLH_PORTS", "8080"),
             ("SLH_DEBUG", "1"),
+            ("SLH_MAX_WAIT", "0"),
         ]))
         .unwrap();
+        assert_eq!(settings.config.max_wait, MaxWait::Strict);
+        assert_eq!(
+            from_env(env(&[("SLH_MAX_WAIT", "150ms")]))
+                .unwrap()
+                .config
+                .max_wait,
+            MaxWait::Millis(150)
+        );
         assert_eq!(settings.config.queues, Queues::PerCpu);
         assert_eq!(settings.config.hash, HashFn::XorFoldSrc);
         assert_eq!(settings.config.input, HashInput::ClientServerAddr);
@@ -191,11 +213,12 @@ mod tests {
             ("SLH_HASH", "md5"),
             ("SLH_INPUT", "5"),
             ("SLH_PORTS", "http"),
+            ("SLH_MAX_WAIT", "soon"),
+            ("SLH_MAX_WAIT", "60001"),
         ] {
-            match from_env(env(&[(name, value), ("SLH_DEBUG", "yes")])) {
-                Err(Inactive::Invalid { message, debug }) => {
+            match from_env(env(&[(name, value)])) {
+                Err(Inactive::Invalid { message }) => {
                     assert!(message.starts_with(&format!("{name}: ")), "{message}");
-                    assert!(debug);
                 }
                 other => panic!("{name}={value}: {other:?}"),
             }

@@ -3,7 +3,7 @@
 //! already tried to register on. Lock-free: the hooks run in any thread, and the fork child
 //! handler must not take locks another thread may have held at fork time.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 
 /// Descriptors tracked: beyond this, a listen socket is left alone (never wrongly handled).
 pub const MAX_FDS: usize = 65536;
@@ -67,13 +67,29 @@ impl FdSet {
 
 /// The shim's per-process-image state.
 pub struct Tracker {
-    /// Listen sockets the shim enabled (inherited across fork, like the descriptors).
+    /// Listen sockets the shim enabled or adopted (inherited across fork, like the
+    /// descriptors).
     enabled: FdSet,
     /// Enabled sockets this process has tried to register on (cleared in a fork child: each
     /// worker registers itself).
     attempted: FdSet,
+    /// Enabled sockets this process is registered on (cleared in a fork child).
+    registered: FdSet,
+    /// Descriptors looked at once for an inherited option (after `exec`).
+    probed: FdSet,
+    /// Descriptors on which the program sets the options itself: never touched.
+    program_managed: FdSet,
     /// Whether `enabled` was ever non-empty: the hooks' fast path for everything else.
     any_enabled: AtomicBool,
+    /// The process that called `listen()` on an enabled socket (the master of a pre-fork
+    /// server), 0 if none in this image.
+    listener_pid: AtomicI32,
+    /// This process's pid, cached (0: not yet known; reset in a fork child).
+    pid: AtomicI32,
+    /// After `ENOSPC`, no registration is tried before this time (ms, monotonic).
+    retry_at: AtomicU64,
+    /// Whether this process said that the queues ran out.
+    told_no_space: AtomicBool,
 }
 
 impl Tracker {
@@ -81,8 +97,81 @@ impl Tracker {
         Tracker {
             enabled: FdSet::new(),
             attempted: FdSet::new(),
+            registered: FdSet::new(),
+            probed: FdSet::new(),
+            program_managed: FdSet::new(),
             any_enabled: AtomicBool::new(false),
+            listener_pid: AtomicI32::new(0),
+            pid: AtomicI32::new(0),
+            retry_at: AtomicU64::new(0),
+            told_no_space: AtomicBool::new(false),
         }
+    }
+
+    fn pid(&self) -> i32 {
+        let pid = self.pid.load(Ordering::Relaxed);
+        if pid != 0 {
+            return pid;
+        }
+        let pid = std::process::id() as i32;
+        self.pid.store(pid, Ordering::Relaxed);
+        pid
+    }
+
+    /// This process called `listen()` on an enabled socket: it is the one that set the server
+    /// up, and registers only if it accepts itself (see [`Self::is_listener_process`]).
+    pub fn listened(&self) {
+        self.listener_pid.store(self.pid(), Ordering::Relaxed);
+    }
+
+    /// Whether this process is the one that called `listen()`: a master that polls the
+    /// listener to learn of connections (to spawn workers) but never accepts must not own
+    /// buckets.
+    pub fn is_listener_process(&self) -> bool {
+        let listener = self.listener_pid.load(Ordering::Relaxed);
+        listener != 0 && listener == self.pid()
+    }
+
+    /// True the first time `fd` is looked at for an inherited option.
+    pub fn first_probe(&self, fd: i32) -> bool {
+        !self.probed.contains(fd) && self.probed.insert(fd)
+    }
+
+    /// The program sets the options on `fd` itself: the shim leaves it alone from now on.
+    pub fn program_manages(&self, fd: i32) {
+        self.program_managed.insert(fd);
+        self.forget(fd);
+    }
+
+    pub fn is_program_managed(&self, fd: i32) -> bool {
+        self.program_managed.contains(fd)
+    }
+
+    /// This process registered on `fd`.
+    pub fn registered(&self, fd: i32) {
+        self.registered.insert(fd);
+    }
+
+    pub fn is_registered(&self, fd: i32) -> bool {
+        self.registered.contains(fd)
+    }
+
+    /// `fd` is closed (or replaced): whatever it was, it is nothing of ours now.
+    pub fn closed(&self, fd: i32) {
+        self.enabled.remove(fd);
+        self.attempted.remove(fd);
+        self.registered.remove(fd);
+        self.program_managed.remove(fd);
+        self.probed.remove(fd);
+    }
+
+    /// Registering on `fd` failed with `ENOSPC` at `now_ms`: try again a second later, on
+    /// the next call that waits or accepts. Returns true the first time in this process (the
+    /// caller says so once).
+    pub fn no_space(&self, fd: i32, now_ms: u64) -> bool {
+        self.retry_at.store(now_ms + 1000, Ordering::Relaxed);
+        self.attempted.remove(fd);
+        !self.told_no_space.swap(true, Ordering::Relaxed)
     }
 
     /// `fd` now is a listen socket with the option on. If the number was in use before, it is
@@ -100,6 +189,7 @@ impl Tracker {
     /// `fd` was looked at and is not (or no longer) one of ours.
     pub fn forget(&self, fd: i32) {
         self.enabled.remove(fd);
+        self.registered.remove(fd);
     }
 
     fn too_large(fd: i32) -> bool {
@@ -114,15 +204,21 @@ impl Tracker {
         self.enabled.contains(fd)
     }
 
+    /// Whether registering this process on `fd` is due: an enabled socket this process has
+    /// not tried yet (or a retry after `ENOSPC` whose time has come, `now_ms()` tells).
+    pub fn registration_due(&self, fd: i32, now_ms: impl FnOnce() -> u64) -> bool {
+        // Loads only: a busy poll loop of a registered worker must not bounce the cache line
+        // between threads.
+        self.any_enabled() && self.enabled.contains(fd) && !self.attempted.contains(fd) && {
+            let retry_at = self.retry_at.load(Ordering::Relaxed);
+            retry_at == 0 || now_ms() >= retry_at
+        }
+    }
+
     /// Whether the caller should register this process on `fd` now: an enabled socket this
     /// process has not tried yet. True once per socket and process, even with racing threads.
     pub fn claim_registration(&self, fd: i32) -> bool {
-        // Loads before the read-modify-write: a busy poll loop of a registered worker must not
-        // bounce the cache line between threads.
-        self.any_enabled()
-            && self.enabled.contains(fd)
-            && !self.attempted.contains(fd)
-            && self.attempted.insert(fd)
+        self.registration_due(fd, || 0) && self.attempted.insert(fd)
     }
 
     /// The enabled descriptors below `limit` (for select's `nfds`).
@@ -130,9 +226,20 @@ impl Tracker {
         self.enabled.members_below(limit)
     }
 
+    /// The enabled descriptors other than `fd`.
+    pub fn enabled_except(&self, fd: i32) -> impl Iterator<Item = i32> + '_ {
+        self.enabled
+            .members_below(MAX_FDS as i32)
+            .filter(move |&other| other != fd)
+    }
+
     /// In a fork child: a new process, registered nowhere yet.
     pub fn forked(&self) {
         self.attempted.clear();
+        self.registered.clear();
+        self.pid.store(0, Ordering::Relaxed);
+        self.retry_at.store(0, Ordering::Relaxed);
+        self.told_no_space.store(false, Ordering::Relaxed);
     }
 }
 
@@ -194,6 +301,49 @@ mod tests {
         tracker.forked();
         assert!(!tracker.claim_registration(7));
         assert!(!tracker.enabled(MAX_FDS as i32));
+    }
+
+    #[test]
+    fn only_the_process_that_listened_is_the_listener_process() {
+        let tracker = Tracker::new();
+        assert!(!tracker.is_listener_process(), "nobody listened yet");
+        tracker.listened();
+        assert!(tracker.is_listener_process());
+        // A fork child (here: the cached pid replaced) is a worker.
+        tracker.pid.store(1, Ordering::Relaxed);
+        assert!(!tracker.is_listener_process());
+    }
+
+    #[test]
+    fn no_space_retries_a_second_later_and_is_told_once() {
+        let tracker = Tracker::new();
+        tracker.enabled(4);
+        assert!(tracker.claim_registration(4));
+        assert!(tracker.no_space(4, 10_000), "first time: say so");
+        assert!(!tracker.registration_due(4, || 10_999));
+        assert!(tracker.registration_due(4, || 11_000));
+        tracker.attempted.insert(4);
+        assert!(!tracker.no_space(4, 20_000), "second time: quiet");
+        tracker.forked();
+        assert!(tracker.registration_due(4, || 0));
+    }
+
+    #[test]
+    fn closing_forgets_everything_about_the_number() {
+        let tracker = Tracker::new();
+        tracker.enabled(8);
+        tracker.enabled(9);
+        assert!(tracker.claim_registration(8));
+        tracker.registered(8);
+        assert_eq!(tracker.enabled_except(8).collect::<Vec<_>>(), [9]);
+        tracker.closed(8);
+        assert!(!tracker.is_enabled(8) && !tracker.is_registered(8));
+        assert!(
+            tracker.first_probe(8),
+            "a new file under the number is looked at again"
+        );
+        tracker.program_manages(9);
+        assert!(!tracker.is_enabled(9) && tracker.is_program_managed(9));
     }
 
     #[test]

@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
-//! What `SO_SOCKLEVELHASH` is set to: queue count, hash function, hash input; and the names the
-//! tools use for them on command lines and in environment variables.
+//! What `SO_SOCKLEVELHASH` is set to: queue count, hash function, hash input, bounded wait;
+//! and the names the tools use for them on command lines and in environment variables.
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use crate::error::{Error, Op};
-use crate::uapi::{SockLevelHash, MAX_QUEUES, QUEUES_PER_CPU};
+use crate::uapi::{
+    SockLevelHash, MAX_QUEUES, MAX_WAIT_MS_DEFAULT, MAX_WAIT_MS_MAX, QUEUES_PER_CPU,
+};
 use crate::{HashFn, HashInput};
 
 /// How many priority queues a listen socket gets.
@@ -62,35 +65,154 @@ impl fmt::Display for Queues {
     }
 }
 
+/// How long a connection parked in a priority queue waits for its owner (`max_wait_ms`).
+///
+/// With a bounded wait, a connection its owner has not accepted after the wait moves to the
+/// normal accept queue, where any process may take it; a queue never holds more than its share
+/// of the backlog, `ceil(backlog / registered)`, the excess goes to the normal queue too; and
+/// an owner that lets two connections in a row reach the wait goes on standby (still
+/// registered, but its buckets go to the others) until its next `accept()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MaxWait {
+    /// `max_wait_ms` 0: nothing ever spills (no wait limit, no share limit, no standby); a
+    /// connection waits as long as its owner lives.
+    Strict,
+    /// This many milliseconds, `1..=60000`.
+    Millis(u32),
+}
+
+impl MaxWait {
+    /// The kernel's default, 200 ms (what the `int` form and the 16-byte struct get).
+    pub const DEFAULT: MaxWait = MaxWait::Millis(MAX_WAIT_MS_DEFAULT);
+
+    /// The uapi's reading of a millisecond count: 0 is [`MaxWait::Strict`]. Not range-checked
+    /// ([`MaxWait::to_raw`] is).
+    pub const fn from_millis(ms: u32) -> Self {
+        match ms {
+            0 => MaxWait::Strict,
+            ms => MaxWait::Millis(ms),
+        }
+    }
+
+    /// The `max_wait_ms` value, 0 for [`MaxWait::Strict`] (not range-checked).
+    pub const fn as_millis(self) -> u32 {
+        match self {
+            MaxWait::Strict => 0,
+            MaxWait::Millis(ms) => ms,
+        }
+    }
+
+    /// The wait as a duration, `None` in the strict mode (no wait limit).
+    pub const fn as_duration(self) -> Option<Duration> {
+        match self {
+            MaxWait::Strict => None,
+            MaxWait::Millis(ms) => Some(Duration::from_millis(ms as u64)),
+        }
+    }
+
+    /// Whether this is the strict mode.
+    pub const fn is_strict(self) -> bool {
+        matches!(self, MaxWait::Strict)
+    }
+
+    /// The `max_wait_ms` field value; refuses what the kernel would (above 60000 ms), and
+    /// `Millis(0)`, which is [`MaxWait::Strict`] by its name.
+    pub fn to_raw(self, op: Op) -> Result<u32, Error> {
+        match self {
+            MaxWait::Strict => Ok(0),
+            MaxWait::Millis(ms @ 1..=MAX_WAIT_MS_MAX) => Ok(ms),
+            MaxWait::Millis(ms) => Err(Error::OutOfRange {
+                op,
+                what: "max wait (ms)",
+                value: i64::from(ms),
+                allowed: "1..=60000 ms, or strict",
+            }),
+        }
+    }
+}
+
+impl Default for MaxWait {
+    fn default() -> Self {
+        MaxWait::DEFAULT
+    }
+}
+
+impl FromStr for MaxWait {
+    type Err = String;
+
+    /// Milliseconds, `0..=60000`, optionally followed by `ms` (`150`, `150ms`, `150 ms`); `0`
+    /// or `strict` for the strict mode.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("strict") {
+            return Ok(MaxWait::Strict);
+        }
+        let digits = text
+            .strip_suffix("ms")
+            .or_else(|| text.strip_suffix("MS"))
+            .unwrap_or(text)
+            .trim_end();
+        match digits.parse::<u32>() {
+            Ok(ms @ 0..=MAX_WAIT_MS_MAX) if !digits.starts_with('+') => {
+                Ok(MaxWait::from_millis(ms))
+            }
+            _ => Err(format!(
+                "invalid max wait {text:?}: expected milliseconds 0..=60000 (0: strict) or \"strict\""
+            )),
+        }
+    }
+}
+
+impl fmt::Display for MaxWait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MaxWait::Strict => f.write_str("0 ms (strict)"),
+            MaxWait::Millis(ms) => write!(f, "{ms} ms"),
+        }
+    }
+}
+
 /// A full configuration (the extended `struct sock_level_hash`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
     pub queues: Queues,
     pub hash: HashFn,
     pub input: HashInput,
+    /// The bounded wait (and with it the bounded share and standby), or the strict mode.
+    pub max_wait: MaxWait,
 }
 
 impl Config {
-    /// `queues` queues with `hash` over the client address (the persistent default input).
+    /// `queues` queues with `hash` over the client address (the persistent default input) and
+    /// the kernel's default wait, 200 ms.
     pub fn new(queues: Queues, hash: HashFn) -> Self {
         Config {
             queues,
             hash,
             input: HashInput::ClientAddr,
+            max_wait: MaxWait::DEFAULT,
         }
     }
 
-    /// The value to pass to `setsockopt`.
+    /// The same configuration with another wait ([`MaxWait::Strict`]: nothing spills).
+    pub fn with_max_wait(self, max_wait: MaxWait) -> Self {
+        Config { max_wait, ..self }
+    }
+
+    /// The value to pass to `setsockopt` (the whole 20-byte struct).
     pub fn to_raw(self, op: Op) -> Result<SockLevelHash, Error> {
         Ok(SockLevelHash {
             queues: self.queues.to_raw(op)?,
             hash: self.hash as u32,
             input: self.input as u32,
             flags: 0,
+            max_wait_ms: self.max_wait.to_raw(op)?,
         })
     }
 
-    /// Reads back what `getsockopt` returned: `None` when the option is off.
+    /// Reads back what `getsockopt` returned: `None` when the option is off. (A kernel that
+    /// wrote only the 16-byte struct leaves `max_wait_ms` 0: it had no bounded wait, which is
+    /// the strict mode.)
     pub fn from_raw(raw: SockLevelHash, op: Op) -> Result<Option<Self>, Error> {
         let malformed = |detail: String| Error::Malformed { op, detail };
         let queues = match raw.queues {
@@ -106,12 +228,20 @@ impl Config {
             .map_err(|e| malformed(format!("unknown hash function {}", e.0)))?;
         let input = HashInput::try_from(raw.input)
             .map_err(|e| malformed(format!("unknown hash input {}", e.0)))?;
+        let max_wait = max_wait_from_raw(raw.max_wait_ms)
+            .ok_or_else(|| malformed(format!("max wait {} ms", raw.max_wait_ms)))?;
         Ok(Some(Config {
             queues,
             hash,
             input,
+            max_wait,
         }))
     }
+}
+
+/// A `max_wait_ms` the kernel wrote, `None` above what it accepts.
+pub(crate) fn max_wait_from_raw(ms: u32) -> Option<MaxWait> {
+    (ms <= MAX_WAIT_MS_MAX).then_some(MaxWait::from_millis(ms))
 }
 
 impl fmt::Display for Config {
@@ -122,9 +252,10 @@ impl fmt::Display for Config {
         }
         write!(
             f,
-            ", hash {}, input {}",
+            ", hash {}, input {}, max wait {}",
             hash_fn_name(self.hash),
-            hash_input_name(self.input)
+            hash_input_name(self.input),
+            self.max_wait
         )
     }
 }
@@ -233,11 +364,64 @@ mod tests {
     }
 
     #[test]
+    fn max_wait_maps_to_the_uapi_field() {
+        assert_eq!(MaxWait::default(), MaxWait::Millis(200));
+        assert_eq!(MaxWait::Strict.to_raw(Op::Enable).unwrap(), 0);
+        assert_eq!(MaxWait::Millis(1).to_raw(Op::Enable).unwrap(), 1);
+        assert_eq!(MaxWait::Millis(60_000).to_raw(Op::Enable).unwrap(), 60_000);
+        // Above the kernel's limit; and Millis(0), which is Strict by its name.
+        for bad in [0, 60_001, u32::MAX] {
+            let error = MaxWait::Millis(bad).to_raw(Op::Enable).unwrap_err();
+            assert!(matches!(error, Error::OutOfRange { .. }), "{bad}");
+            assert_eq!(error.errno(), Some(libc::EINVAL));
+            assert!(error.to_string().contains(&format!("max wait (ms) {bad}")));
+        }
+        assert_eq!(MaxWait::from_millis(0), MaxWait::Strict);
+        assert_eq!(MaxWait::from_millis(150), MaxWait::Millis(150));
+        assert_eq!(MaxWait::Millis(150).as_millis(), 150);
+        assert_eq!(MaxWait::Strict.as_millis(), 0);
+        assert_eq!(
+            MaxWait::Millis(150).as_duration(),
+            Some(Duration::from_millis(150))
+        );
+        assert_eq!(MaxWait::Strict.as_duration(), None);
+        assert!(MaxWait::Strict.is_strict() && !MaxWait::DEFAULT.is_strict());
+        assert_eq!(MaxWait::Millis(150).to_string(), "150 ms");
+        assert_eq!(MaxWait::Strict.to_string(), "0 ms (strict)");
+    }
+
+    #[test]
+    fn max_waits_parse() {
+        for (text, expected) in [
+            ("0", MaxWait::Strict),
+            ("strict", MaxWait::Strict),
+            (" Strict ", MaxWait::Strict),
+            ("0ms", MaxWait::Strict),
+            ("150", MaxWait::Millis(150)),
+            ("150ms", MaxWait::Millis(150)),
+            ("150 ms", MaxWait::Millis(150)),
+            ("60000", MaxWait::Millis(60_000)),
+        ] {
+            assert_eq!(text.parse::<MaxWait>(), Ok(expected), "{text:?}");
+        }
+        // What Display writes for a bounded wait parses back.
+        assert_eq!(
+            MaxWait::Millis(7).to_string().parse::<MaxWait>(),
+            Ok(MaxWait::Millis(7))
+        );
+        for bad in ["60001", "-1", "+5", "1s", "ms", "", "x", "1.5"] {
+            let error = bad.parse::<MaxWait>().unwrap_err();
+            assert!(error.contains("0..=60000"), "{bad:?}: {error}");
+        }
+    }
+
+    #[test]
     fn config_round_trips_through_the_struct() {
         let config = Config {
             queues: Queues::Count(8),
             hash: HashFn::Crc16,
             input: HashInput::FourTuple,
+            max_wait: MaxWait::Millis(150),
         };
         let raw = config.to_raw(Op::Enable).unwrap();
         assert_eq!(
@@ -246,18 +430,69 @@ mod tests {
                 queues: 8,
                 hash: 4,
                 input: 2,
-                flags: 0
+                flags: 0,
+                max_wait_ms: 150
             }
         );
         assert_eq!(Config::from_raw(raw, Op::ReadConfig).unwrap(), Some(config));
-        assert_eq!(config.to_string(), "8 queues, hash crc16, input four-tuple");
+        assert_eq!(
+            config.to_string(),
+            "8 queues, hash crc16, input four-tuple, max wait 150 ms"
+        );
         let per_cpu = Config::new(Queues::PerCpu, HashFn::Toeplitz);
         assert_eq!(
             per_cpu.to_string(),
-            "one queue per CPU, hash toeplitz, input client"
+            "one queue per CPU, hash toeplitz, input client, max wait 200 ms"
         );
         assert_eq!(per_cpu.to_raw(Op::Enable).unwrap().queues, -1);
         assert_eq!(per_cpu.input, HashInput::ClientAddr);
+        assert_eq!(per_cpu.max_wait, MaxWait::Millis(200));
+        assert_eq!(per_cpu.to_raw(Op::Enable).unwrap().max_wait_ms, 200);
+
+        let strict = config.with_max_wait(MaxWait::Strict);
+        assert_eq!(strict.to_raw(Op::Enable).unwrap().max_wait_ms, 0);
+        assert_eq!(
+            Config::from_raw(strict.to_raw(Op::Enable).unwrap(), Op::ReadConfig).unwrap(),
+            Some(strict)
+        );
+        assert!(strict.to_string().ends_with(", max wait 0 ms (strict)"));
+        // A wait the kernel would refuse is refused before the call.
+        let error = config
+            .with_max_wait(MaxWait::Millis(60_001))
+            .to_raw(Op::Enable)
+            .unwrap_err();
+        assert!(matches!(
+            error,
+            Error::OutOfRange {
+                op: Op::Enable,
+                value: 60_001,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn the_kernel_reads_the_struct_as_the_library_meant_it() {
+        use sock_level_hash_core::options::{self, parse_config};
+        for max_wait in [
+            MaxWait::Strict,
+            MaxWait::Millis(1),
+            MaxWait::DEFAULT,
+            MaxWait::Millis(60_000),
+        ] {
+            let config = Config::new(Queues::Count(8), HashFn::XorFoldSrc).with_max_wait(max_wait);
+            let raw = config.to_raw(Op::Enable).unwrap();
+            let parsed = parse_config(crate::uapi::Pod::as_bytes(&raw), 4).unwrap();
+            assert_eq!(
+                parsed,
+                options::Config {
+                    queues: 8,
+                    hash: HashFn::XorFoldSrc,
+                    input: HashInput::ClientAddr,
+                    max_wait_ms: max_wait.as_millis(),
+                }
+            );
+        }
     }
 
     #[test]
@@ -276,6 +511,19 @@ mod tests {
         assert!(bad(SockLevelHash { queues: -1, ..base }).contains("queue count -1"));
         assert!(bad(SockLevelHash { hash: 5, ..base }).contains("unknown hash function 5"));
         assert!(bad(SockLevelHash { input: 3, ..base }).contains("unknown hash input 3"));
+        assert!(bad(SockLevelHash {
+            max_wait_ms: 60_001,
+            ..base
+        })
+        .contains("max wait 60001 ms"));
+        // What a kernel without the bounded wait leaves in the field: strict, as it was.
+        assert_eq!(
+            Config::from_raw(base, Op::ReadConfig)
+                .unwrap()
+                .unwrap()
+                .max_wait,
+            MaxWait::Strict
+        );
     }
 
     #[test]

@@ -43,7 +43,8 @@ pub enum Error {
     Busy { op: Op },
     /// `ENOSPC`: every queue has an owner (more processes than queues).
     NoFreeQueue { op: Op },
-    /// `EINVAL`: the kernel refused a value (queue count, hash, input, flags, index, length).
+    /// `EINVAL`: the kernel refused a value (queue count, hash, input, flags, max wait, index,
+    /// length).
     Invalid { op: Op },
     /// `EOPNOTSUPP`: not a TCP stream socket, or a state the operation does not apply to
     /// (e.g. registering on a socket without the option).
@@ -136,7 +137,8 @@ impl fmt::Display for Error {
                 Op::Enable => write!(
                     f,
                     "{op}: invalid value: queue count outside -1..=1024, unknown hash or \
-                     input, or nonzero flags (EINVAL)"
+                     input, nonzero flags, or max wait above 60000 ms (a kernel without the \
+                     bounded wait refuses any but 0) (EINVAL)"
                 ),
                 Op::Register => write!(f, "{op}: invalid queue index (EINVAL)"),
                 Op::ReadInfo => write!(f, "{op}: buffer too short (EINVAL)"),
@@ -262,6 +264,7 @@ mod tests {
         assert!(msg(Op::Enable, libc::EBUSY).contains("while processes are registered"));
         assert!(msg(Op::Register, libc::ENOSPC).contains("more processes than queues"));
         assert!(msg(Op::Enable, libc::EINVAL).contains("queue count outside -1..=1024"));
+        assert!(msg(Op::Enable, libc::EINVAL).contains("max wait above 60000 ms"));
         assert!(msg(Op::Register, libc::EINVAL).contains("invalid queue index"));
         assert!(msg(Op::Register, libc::EOPNOTSUPP).contains("does not have SO_SOCKLEVELHASH"));
         assert!(msg(Op::Enable, libc::EOPNOTSUPP).contains("not a TCP stream socket"));

@@ -5,9 +5,10 @@
 use std::io;
 use std::mem::size_of;
 
+use crate::config::max_wait_from_raw;
 use crate::error::{Error, Op};
 use crate::uapi::{Pod, SockLevelHashInfo, SockLevelHashQueue};
-use crate::{HashFn, HashInput};
+use crate::{HashFn, HashInput, MaxWait};
 
 const HEADER_LEN: usize = size_of::<SockLevelHashInfo>();
 const ENTRY_LEN: usize = size_of::<SockLevelHashQueue>();
@@ -35,6 +36,20 @@ pub struct QueueStats {
     /// Connections moved away when the owner exited or deregistered.
     pub moved: u64,
     pub wakeups: u64,
+    /// Connections sent to the normal queue after waiting the listener's max wait for the
+    /// owner (bounded wait).
+    pub expired: u64,
+    /// Connections sent to the normal queue because the queue held its share (bounded share).
+    pub overflowed: u64,
+    /// Indirection-table buckets the queue owns now (0 while free or on standby).
+    pub buckets: u32,
+    /// The owner is on standby: registered, but without buckets, until its next `accept()`
+    /// (it let two connections in a row reach the max wait).
+    pub standby: bool,
+    /// Times the owner was put on standby.
+    pub demotions: u32,
+    /// Times the owner was taken off standby.
+    pub promotions: u32,
 }
 
 /// Everything `SO_SOCKLEVELHASH_INFO` reports about one listen socket.
@@ -46,9 +61,15 @@ pub struct Info {
     pub input: HashInput,
     /// Registered processes.
     pub registered: u32,
-    /// Connections that went to the normal accept queue, and those accepted from it.
+    /// Connections that went to the normal accept queue (hashed to a bucket nobody owns, or
+    /// spilled from a priority queue), and those accepted from it.
     pub normal_queued: u64,
     pub normal_accepted: u64,
+    /// The listener's bounded wait, or the strict mode.
+    pub max_wait: MaxWait,
+    /// The most connections a queue may hold now, `ceil(backlog / registered)`; `None`: no
+    /// limit (the strict mode).
+    pub share: Option<u32>,
     /// One entry per queue, in index order.
     pub queue_stats: Vec<QueueStats>,
 }
@@ -91,13 +112,24 @@ pub fn parse_info(bytes: &[u8]) -> Result<Info, Error> {
         .map_err(|e| malformed(format!("unknown hash function {}", e.0)))?;
     let input = HashInput::try_from(header.input)
         .map_err(|e| malformed(format!("unknown hash input {}", e.0)))?;
+    let max_wait = max_wait_from_raw(header.max_wait_ms)
+        .ok_or_else(|| malformed(format!("max wait {} ms", header.max_wait_ms)))?;
     let queue_stats = entries
         .chunks_exact(ENTRY_LEN)
         .zip(0u32..)
         .map(|(chunk, index)| {
             let raw =
                 SockLevelHashQueue::read_from(chunk).expect("chunks_exact yields whole entries");
-            QueueStats {
+            let standby = match raw.standby {
+                0 => false,
+                1 => true,
+                other => {
+                    return Err(malformed(format!(
+                        "standby flag {other} of queue {index} (0 or 1)"
+                    )))
+                }
+            };
+            Ok(QueueStats {
                 index,
                 owner_pid: u32::try_from(raw.owner_pid).ok().filter(|&pid| pid != 0),
                 depth: raw.depth,
@@ -105,9 +137,15 @@ pub fn parse_info(bytes: &[u8]) -> Result<Info, Error> {
                 accepted: raw.accepted,
                 moved: raw.moved,
                 wakeups: raw.wakeups,
-            }
+                expired: raw.expired,
+                overflowed: raw.overflowed,
+                buckets: raw.buckets,
+                standby,
+                demotions: raw.demotions,
+                promotions: raw.promotions,
+            })
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     Ok(Info {
         queues: header.queues,
         hash,
@@ -115,6 +153,8 @@ pub fn parse_info(bytes: &[u8]) -> Result<Info, Error> {
         registered: header.registered,
         normal_queued: header.normal_queued,
         normal_accepted: header.normal_accepted,
+        max_wait,
+        share: (header.share != 0).then_some(header.share),
         queue_stats,
     })
 }
@@ -156,6 +196,10 @@ mod tests {
     use super::*;
 
     fn header(queues: u32, hash: u32, input: u32) -> Vec<u8> {
+        header_bounds(queues, hash, input, 200, 43)
+    }
+
+    fn header_bounds(queues: u32, hash: u32, input: u32, max_wait_ms: u32, share: u32) -> Vec<u8> {
         let mut bytes = Vec::new();
         bytes.extend_from_slice(&queues.to_ne_bytes());
         bytes.extend_from_slice(&hash.to_ne_bytes());
@@ -163,16 +207,30 @@ mod tests {
         bytes.extend_from_slice(&2u32.to_ne_bytes()); // registered
         bytes.extend_from_slice(&100u64.to_ne_bytes()); // normal_queued
         bytes.extend_from_slice(&99u64.to_ne_bytes()); // normal_accepted
+        bytes.extend_from_slice(&max_wait_ms.to_ne_bytes());
+        bytes.extend_from_slice(&share.to_ne_bytes());
+        assert_eq!(bytes.len(), HEADER_LEN);
         bytes
     }
 
+    /// Counters `index * 10 + 1..=6`, buckets `index + 100`, standby `index % 2`, demotions
+    /// and promotions `index + 7`, `index + 8`.
     fn entry(owner_pid: i32, index: u64) -> Vec<u8> {
+        entry_standby(owner_pid, index, (index % 2) as u32)
+    }
+
+    fn entry_standby(owner_pid: i32, index: u64, standby: u32) -> Vec<u8> {
         let mut bytes = Vec::new();
         bytes.extend_from_slice(&owner_pid.to_ne_bytes());
         bytes.extend_from_slice(&(index as u32).to_ne_bytes()); // depth
-        for counter in 1..=4u64 {
+        for counter in 1..=6u64 {
             bytes.extend_from_slice(&(index * 10 + counter).to_ne_bytes());
         }
+        bytes.extend_from_slice(&(index as u32 + 100).to_ne_bytes()); // buckets
+        bytes.extend_from_slice(&standby.to_ne_bytes());
+        bytes.extend_from_slice(&(index as u32 + 7).to_ne_bytes()); // demotions
+        bytes.extend_from_slice(&(index as u32 + 8).to_ne_bytes()); // promotions
+        assert_eq!(bytes.len(), ENTRY_LEN);
         bytes
     }
 
@@ -224,6 +282,8 @@ mod tests {
         assert_eq!(info.input, HashInput::FourTuple);
         assert_eq!(info.registered, 2);
         assert_eq!((info.normal_queued, info.normal_accepted), (100, 99));
+        assert_eq!(info.max_wait, MaxWait::Millis(200));
+        assert_eq!(info.share, Some(43));
         assert!(info.is_complete());
         assert_eq!(
             info.queue_stats[0],
@@ -234,14 +294,40 @@ mod tests {
                 queued: 1,
                 accepted: 2,
                 moved: 3,
-                wakeups: 4
+                wakeups: 4,
+                expired: 5,
+                overflowed: 6,
+                buckets: 100,
+                standby: false,
+                demotions: 7,
+                promotions: 8
             }
         );
         assert_eq!(info.queue_stats[1].owner_pid, None);
         assert_eq!(info.queue_stats[1].index, 1);
         assert_eq!(info.queue_stats[1].queued, 11);
+        assert_eq!(info.queue_stats[1].overflowed, 16);
+        assert_eq!(info.queue_stats[1].buckets, 101);
+        assert!(info.queue_stats[1].standby);
+        assert_eq!(
+            (
+                info.queue_stats[1].demotions,
+                info.queue_stats[1].promotions
+            ),
+            (8, 9)
+        );
         // A negative pid is no owner either (never written by the kernel, but not a pid).
         assert_eq!(info.queue_stats[2].owner_pid, None);
+    }
+
+    #[test]
+    fn strict_mode_has_no_wait_and_no_share() {
+        let info = parse_info(&header_bounds(1, 0, 0, 0, 0)).unwrap();
+        assert_eq!(info.max_wait, MaxWait::Strict);
+        assert_eq!(info.share, None);
+        let info = parse_info(&header_bounds(1, 0, 0, 60_000, 1)).unwrap();
+        assert_eq!(info.max_wait, MaxWait::Millis(60_000));
+        assert_eq!(info.share, Some(1));
     }
 
     #[test]
@@ -261,13 +347,22 @@ mod tests {
             b
         };
         let err = |bytes: &[u8]| parse_info(bytes).unwrap_err().to_string();
-        assert!(err(&full[..31]).contains("shorter than the 32-byte header"));
-        assert!(err(&full[..32 + 39]).contains("not a multiple of the 40-byte entry"));
+        assert!(err(&full[..39]).contains("shorter than the 40-byte header"));
+        // The old layout: a 32-byte header is too short.
+        assert!(err(&full[..32]).contains("shorter than the 40-byte header"));
+        assert!(err(&full[..40 + 71]).contains("not a multiple of the 72-byte entry"));
+        // Two entries of the old 40-byte layout after the header.
+        assert!(err(&full[..40 + 80]).contains("not a multiple of the 72-byte entry"));
         let mut extra = full.clone();
         extra.extend(entry(3, 2));
         assert!(err(&extra).contains("3 entries for 2 queues"));
         assert!(err(&header(1, 9, 0)).contains("unknown hash function 9"));
         assert!(err(&header(1, 0, 7)).contains("unknown hash input 7"));
+        assert!(err(&header_bounds(1, 0, 0, 60_001, 1)).contains("max wait 60001 ms"));
+        let mut bad_flag = header(2, 0, 0);
+        bad_flag.extend(entry(1, 0));
+        bad_flag.extend(entry_standby(2, 1, 2));
+        assert!(err(&bad_flag).contains("standby flag 2 of queue 1"));
     }
 
     #[test]
@@ -319,8 +414,8 @@ mod tests {
         // An absurd header count is refused before allocating for it.
         let error = read_info(|buf| {
             let h = header(u32::MAX, 0, 0);
-            buf[..32].copy_from_slice(&h);
-            Ok(32)
+            buf[..HEADER_LEN].copy_from_slice(&h);
+            Ok(HEADER_LEN)
         })
         .unwrap_err();
         assert!(matches!(error, Error::Malformed { .. }), "{error}");

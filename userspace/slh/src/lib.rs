@@ -30,7 +30,7 @@ use std::io;
 use std::mem::size_of;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
-pub use config::{Config, Queues};
+pub use config::{Config, MaxWait, Queues};
 pub use error::{Error, Op};
 pub use info::{Info, QueueStats};
 /// The hash functions and inputs are the kernel module's own types, shared through the pure
@@ -67,14 +67,15 @@ impl Slot {
 /// The socket-level hash operations, on any socket descriptor.
 pub trait SocketLevelHash {
     /// Enables the option with `queues` queues and `hash` over the client address (the input
-    /// that keeps each client on one worker). Works before `listen()` or on a listening socket.
+    /// that keeps each client on one worker), with the default wait ([`MaxWait::DEFAULT`]).
+    /// Works before `listen()` or on a listening socket.
     fn enable(&self, queues: Queues, hash: HashFn) -> Result<(), Error>;
-    /// Enables the option with a full configuration (any hash input).
+    /// Enables the option with a full configuration (any hash input, any [`MaxWait`]).
     fn enable_with(&self, config: Config) -> Result<(), Error>;
     /// Turns the option off: every waiting connection moves to the normal queue and every
     /// registration ends.
     fn disable(&self) -> Result<(), Error>;
-    /// The current configuration, with the resolved queue count; `None` when off.
+    /// The current configuration, with the resolved queue count and the wait; `None` when off.
     fn config(&self) -> Result<Option<Config>, Error>;
     /// The queue count (0 when off). Also the cheapest probe for kernel support.
     fn queue_count(&self) -> Result<u32, Error>;
@@ -107,7 +108,9 @@ impl<T: AsFd + ?Sized> SocketLevelHash for T {
         let mut raw = SockLevelHash::default();
         let len = get(self.as_fd(), SO_SOCKLEVELHASH, &mut raw)
             .map_err(|e| Error::from_io(Op::ReadConfig, e))?;
-        if len < size_of::<SockLevelHash>() {
+        // A kernel from before the bounded wait writes the 16-byte struct: `max_wait_ms`
+        // stays 0, the strict mode, which is what such a kernel does.
+        if len != size_of::<SockLevelHash>() && len != uapi::CONFIG_STRUCT_LEN_V1 {
             return Err(Error::Malformed {
                 op: Op::ReadConfig,
                 detail: format!("{len} bytes instead of struct sock_level_hash"),

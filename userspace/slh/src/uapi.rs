@@ -47,7 +47,19 @@ pub const SLOT_DEREGISTER: i32 = -2;
 /// What reading `SO_SOCKADDLSPH` returns for a process that is not registered.
 pub const NOT_REGISTERED: i32 = -1;
 
-/// `struct sock_level_hash`, the extended `SO_SOCKLEVELHASH` value (optlen >= 16).
+/// `SOCK_LEVEL_HASH_MAX_WAIT_MS_MAX`: the longest bounded wait the kernel accepts, in
+/// milliseconds.
+pub const MAX_WAIT_MS_MAX: u32 = 60_000;
+/// `SOCK_LEVEL_HASH_MAX_WAIT_MS_DEFAULT`: the bounded wait of a listener enabled with the
+/// `int` or the 16-byte struct, in milliseconds.
+pub const MAX_WAIT_MS_DEFAULT: u32 = 200;
+
+/// Size of [`SockLevelHash`] before it had `max_wait_ms`: still accepted by `setsockopt` (with
+/// the default wait), and what `getsockopt` writes into a 16..=19-byte buffer.
+pub const CONFIG_STRUCT_LEN_V1: usize = 16;
+
+/// `struct sock_level_hash`, the extended `SO_SOCKLEVELHASH` value (optlen >= 20; exactly 16,
+/// the struct without `max_wait_ms`, is still accepted with the default wait).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SockLevelHash {
@@ -59,6 +71,10 @@ pub struct SockLevelHash {
     pub input: u32,
     /// Must be 0 (room for later extensions that old kernels then refuse with `EINVAL`).
     pub flags: u32,
+    /// Bounded wait: how long a parked connection waits for its owner before it moves to the
+    /// normal queue, `1..=`[`MAX_WAIT_MS_MAX`] ms (this also bounds each queue to its share of
+    /// the backlog); 0 is the strict mode, nothing ever spills.
+    pub max_wait_ms: u32,
 }
 
 /// `struct sock_level_hash_info`, the header `SO_SOCKLEVELHASH_INFO` writes first.
@@ -71,9 +87,15 @@ pub struct SockLevelHashInfo {
     pub input: u32,
     /// How many processes are registered.
     pub registered: u32,
-    /// Connections that went to the normal accept queue (hashed to a queue nobody owns).
+    /// Connections that went to the normal accept queue (hashed to a queue nobody owns, or
+    /// spilled from a priority queue: expired or over its share).
     pub normal_queued: u64,
     pub normal_accepted: u64,
+    /// The listener's bounded wait (0: strict).
+    pub max_wait_ms: u32,
+    /// The most connections a queue may hold now, `ceil(backlog / registered)`; 0: no limit
+    /// (strict mode).
+    pub share: u32,
 }
 
 /// `struct sock_level_hash_queue`, one per queue after the header.
@@ -89,31 +111,52 @@ pub struct SockLevelHashQueue {
     /// Connections moved away when the owner exited or deregistered.
     pub moved: u64,
     pub wakeups: u64,
+    /// Connections sent to the normal queue after waiting `max_wait_ms` for the owner.
+    pub expired: u64,
+    /// Connections sent to the normal queue because the queue held its share.
+    pub overflowed: u64,
+    /// Indirection-table buckets the queue owns now (0 while free or on standby).
+    pub buckets: u32,
+    /// 1 while the owner is on standby (registered, without buckets), else 0.
+    pub standby: u32,
+    /// Times the owner was put on standby (two connections in a row reached `max_wait_ms`).
+    pub demotions: u32,
+    /// Times the owner was taken off standby (by its next `accept()`).
+    pub promotions: u32,
 }
 
 // The layouts are the kernel's; a mismatch would silently garble every field.
 const _: () = {
-    assert!(size_of::<SockLevelHash>() == 16);
+    assert!(size_of::<SockLevelHash>() == 20);
     assert!(offset_of!(SockLevelHash, queues) == 0);
     assert!(offset_of!(SockLevelHash, hash) == 4);
     assert!(offset_of!(SockLevelHash, input) == 8);
     assert!(offset_of!(SockLevelHash, flags) == 12);
+    assert!(offset_of!(SockLevelHash, max_wait_ms) == CONFIG_STRUCT_LEN_V1);
 
-    assert!(size_of::<SockLevelHashInfo>() == 32);
+    assert!(size_of::<SockLevelHashInfo>() == 40);
     assert!(offset_of!(SockLevelHashInfo, queues) == 0);
     assert!(offset_of!(SockLevelHashInfo, hash) == 4);
     assert!(offset_of!(SockLevelHashInfo, input) == 8);
     assert!(offset_of!(SockLevelHashInfo, registered) == 12);
     assert!(offset_of!(SockLevelHashInfo, normal_queued) == 16);
     assert!(offset_of!(SockLevelHashInfo, normal_accepted) == 24);
+    assert!(offset_of!(SockLevelHashInfo, max_wait_ms) == 32);
+    assert!(offset_of!(SockLevelHashInfo, share) == 36);
 
-    assert!(size_of::<SockLevelHashQueue>() == 40);
+    assert!(size_of::<SockLevelHashQueue>() == 72);
     assert!(offset_of!(SockLevelHashQueue, owner_pid) == 0);
     assert!(offset_of!(SockLevelHashQueue, depth) == 4);
     assert!(offset_of!(SockLevelHashQueue, queued) == 8);
     assert!(offset_of!(SockLevelHashQueue, accepted) == 16);
     assert!(offset_of!(SockLevelHashQueue, moved) == 24);
     assert!(offset_of!(SockLevelHashQueue, wakeups) == 32);
+    assert!(offset_of!(SockLevelHashQueue, expired) == 40);
+    assert!(offset_of!(SockLevelHashQueue, overflowed) == 48);
+    assert!(offset_of!(SockLevelHashQueue, buckets) == 56);
+    assert!(offset_of!(SockLevelHashQueue, standby) == 60);
+    assert!(offset_of!(SockLevelHashQueue, demotions) == 64);
+    assert!(offset_of!(SockLevelHashQueue, promotions) == 68);
 };
 
 /// Plain integer structs that any byte pattern is a valid value of.
@@ -169,14 +212,25 @@ mod tests {
 
     #[test]
     fn struct_sizes_and_alignment_fit_the_kernel_layout() {
-        assert_eq!(size_of::<SockLevelHash>(), 16);
-        assert_eq!(size_of::<SockLevelHashInfo>(), 32);
-        assert_eq!(size_of::<SockLevelHashQueue>(), 40);
+        assert_eq!(size_of::<SockLevelHash>(), 20);
+        assert_eq!(size_of::<SockLevelHashInfo>(), 40);
+        assert_eq!(size_of::<SockLevelHashQueue>(), 72);
         // An array of entries after the header must not need padding between them.
         assert_eq!(
             size_of::<SockLevelHashInfo>() % core::mem::align_of::<SockLevelHashQueue>(),
             0
         );
+    }
+
+    #[test]
+    fn limits_and_lengths_are_the_kernel_modules() {
+        use sock_level_hash_core::options;
+        assert_eq!(MAX_WAIT_MS_MAX, options::MAX_WAIT_MS_MAX);
+        assert_eq!(MAX_WAIT_MS_DEFAULT, options::MAX_WAIT_MS_DEFAULT);
+        assert_eq!(size_of::<SockLevelHash>(), options::CONFIG_STRUCT_LEN);
+        assert_eq!(CONFIG_STRUCT_LEN_V1, options::CONFIG_STRUCT_LEN_V1);
+        assert_eq!(MAX_QUEUES, u32::from(options::MAX_QUEUES));
+        assert_eq!(QUEUES_PER_CPU, options::QUEUES_PER_CPU);
     }
 
     #[test]
@@ -186,24 +240,56 @@ mod tests {
             hash: 4,
             input: 2,
             flags: 0x0102_0304,
+            max_wait_ms: 60_000,
         };
         let bytes = value.as_bytes();
         assert_eq!(&bytes[0..4], &(-1i32).to_ne_bytes());
         assert_eq!(&bytes[4..8], &4u32.to_ne_bytes());
         assert_eq!(&bytes[8..12], &2u32.to_ne_bytes());
         assert_eq!(&bytes[12..16], &0x0102_0304u32.to_ne_bytes());
+        assert_eq!(&bytes[16..20], &60_000u32.to_ne_bytes());
         assert_eq!(SockLevelHash::read_from(bytes), Some(value));
-        assert_eq!(SockLevelHash::read_from(&bytes[..15]), None);
+        assert_eq!(SockLevelHash::read_from(&bytes[..19]), None);
 
         let mut raw = [0u8; 40];
+        raw[0..4].copy_from_slice(&8u32.to_ne_bytes());
+        raw[4..8].copy_from_slice(&1u32.to_ne_bytes());
+        raw[8..12].copy_from_slice(&2u32.to_ne_bytes());
+        raw[12..16].copy_from_slice(&3u32.to_ne_bytes());
+        raw[16..24].copy_from_slice(&21u64.to_ne_bytes());
+        raw[24..32].copy_from_slice(&22u64.to_ne_bytes());
+        raw[32..36].copy_from_slice(&150u32.to_ne_bytes());
+        raw[36..40].copy_from_slice(&43u32.to_ne_bytes());
+        assert_eq!(
+            SockLevelHashInfo::read_from(&raw),
+            Some(SockLevelHashInfo {
+                queues: 8,
+                hash: 1,
+                input: 2,
+                registered: 3,
+                normal_queued: 21,
+                normal_accepted: 22,
+                max_wait_ms: 150,
+                share: 43
+            })
+        );
+        assert_eq!(SockLevelHashInfo::read_from(&raw[..39]), None);
+
+        let mut raw = [0u8; 72];
         raw[0..4].copy_from_slice(&4321i32.to_ne_bytes());
         raw[4..8].copy_from_slice(&7u32.to_ne_bytes());
         raw[8..16].copy_from_slice(&11u64.to_ne_bytes());
         raw[16..24].copy_from_slice(&12u64.to_ne_bytes());
         raw[24..32].copy_from_slice(&13u64.to_ne_bytes());
         raw[32..40].copy_from_slice(&14u64.to_ne_bytes());
+        raw[40..48].copy_from_slice(&15u64.to_ne_bytes());
+        raw[48..56].copy_from_slice(&16u64.to_ne_bytes());
+        raw[56..60].copy_from_slice(&17u32.to_ne_bytes());
+        raw[60..64].copy_from_slice(&1u32.to_ne_bytes());
+        raw[64..68].copy_from_slice(&18u32.to_ne_bytes());
+        raw[68..72].copy_from_slice(&19u32.to_ne_bytes());
         // Unaligned on purpose: the reader must not assume the buffer's alignment.
-        let mut shifted = [0u8; 41];
+        let mut shifted = [0u8; 73];
         shifted[1..].copy_from_slice(&raw);
         let queue = SockLevelHashQueue::read_from(&shifted[1..]).unwrap();
         assert_eq!(
@@ -214,8 +300,15 @@ mod tests {
                 queued: 11,
                 accepted: 12,
                 moved: 13,
-                wakeups: 14
+                wakeups: 14,
+                expired: 15,
+                overflowed: 16,
+                buckets: 17,
+                standby: 1,
+                demotions: 18,
+                promotions: 19
             }
         );
+        assert_eq!(SockLevelHashQueue::read_from(&shifted[1..72]), None);
     }
 }

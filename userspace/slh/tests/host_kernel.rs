@@ -11,7 +11,7 @@ use std::net::TcpListener;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use slh::uapi::{SOL_SOCKET, SO_SOCKADDLSPH, SO_SOCKLEVELHASH};
-use slh::{Config, Error, HashFn, HashInput, Op, Queues, Slot, SocketLevelHash};
+use slh::{Config, Error, HashFn, HashInput, MaxWait, Op, Queues, Slot, SocketLevelHash};
 
 fn raw_get_int(fd: i32, name: i32) -> io::Result<i32> {
     let mut value = 0i32;
@@ -75,7 +75,14 @@ fn every_operation_reports_unsupported_on_a_stock_kernel() {
             queues: Queues::Count(1024),
             hash: HashFn::XorFoldSrcDst,
             input: HashInput::FourTuple,
+            max_wait: MaxWait::Strict,
         }),
+        Op::Enable,
+    );
+    assert_unsupported(
+        socket.enable_with(
+            Config::new(Queues::Count(2), HashFn::Toeplitz).with_max_wait(MaxWait::Millis(60_000)),
+        ),
         Op::Enable,
     );
     assert_unsupported(socket.disable(), Op::Disable);
@@ -127,6 +134,18 @@ fn values_the_uapi_cannot_express_are_refused_before_the_call() {
                 ..
             }) => assert_eq!(value, i64::from(queues)),
             other => panic!("{queues} queues: {other:?}"),
+        }
+    }
+    for max_wait in [0, 60_001] {
+        let config = Config::new(Queues::Count(4), HashFn::Toeplitz)
+            .with_max_wait(MaxWait::Millis(max_wait));
+        match socket.enable_with(config) {
+            Err(Error::OutOfRange {
+                op: Op::Enable,
+                value,
+                ..
+            }) => assert_eq!(value, i64::from(max_wait)),
+            other => panic!("max wait {max_wait} ms: {other:?}"),
         }
     }
     assert!(matches!(

@@ -148,6 +148,7 @@ fn enable(listener: &TcpListener, args: &DemoArgs) -> Option<(bool, String)> {
         queues: args.queues.unwrap_or(Queues::Count(args.workers)),
         hash: args.hash,
         input: args.input,
+        max_wait: args.max_wait,
     };
     match listener.enable_with(config) {
         Ok(()) => {

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use slh::config::{parse_hash_fn, parse_hash_input};
-use slh::{HashFn, HashInput, Queues};
+use slh::{HashFn, HashInput, MaxWait, Queues};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -38,7 +38,7 @@ enum Command {
     /// The socket is taken with pidfd_getfd(2) like `info` does: the same open socket, so the
     /// change is the server's. --off turns the option off: every waiting connection moves to
     /// the normal queue (none is dropped) and every registration ends. Otherwise the option is
-    /// set to --queues/--hash/--input; a different queue count while processes are
+    /// set to --queues/--hash/--input/--max-wait; a different queue count while processes are
     /// registered is refused (EBUSY).
     Set(SetArgs),
     /// Run a pre-fork TCP server that prints which worker served which client
@@ -85,7 +85,7 @@ struct SetArgs {
     #[command(flatten)]
     target: TargetArgs,
     /// Turn the option off
-    #[arg(long, conflicts_with_all = ["queues", "hash", "input"])]
+    #[arg(long, conflicts_with_all = ["queues", "hash", "input", "max_wait"])]
     off: bool,
     /// Priority queues: 1..=1024, or "cpus" for one per possible CPU
     #[arg(long)]
@@ -96,6 +96,13 @@ struct SetArgs {
     /// What the hash covers: client (persistent per client), client-server or four-tuple
     #[arg(long, default_value = "client", value_parser = parse_hash_input)]
     input: HashInput,
+    /// Bounded wait in milliseconds, 1..=60000: a connection its owner has not accepted after
+    /// this long moves to the normal queue, a queue holds at most its share of the backlog
+    /// (the rest goes to the normal queue), and an owner that lets two connections in a row
+    /// wait this long goes on standby until its next accept(); 0 or "strict": no wait or share
+    /// limit and no standby, connections wait for their owner as long as it lives
+    #[arg(long, value_name = "MS", default_value = "200")]
+    max_wait: MaxWait,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -119,8 +126,15 @@ pub struct DemoArgs {
     /// What the hash covers: client (persistent per client), client-server or four-tuple
     #[arg(long, default_value = "client", value_parser = parse_hash_input)]
     input: HashInput,
+    /// Bounded wait in milliseconds, 1..=60000: a connection its owner has not accepted after
+    /// this long moves to the normal queue, a queue holds at most its share of the backlog
+    /// (the rest goes to the normal queue), and an owner that lets two connections in a row
+    /// wait this long goes on standby until its next accept(); 0 or "strict": no wait or share
+    /// limit and no standby, connections wait for their owner as long as it lives
+    #[arg(long, value_name = "MS", default_value = "200")]
+    max_wait: MaxWait,
     /// Do not enable SO_SOCKLEVELHASH: a plain pre-fork server, for comparison
-    #[arg(long)]
+    #[arg(long, conflicts_with = "max_wait")]
     off: bool,
     /// Serve without the option when the kernel does not support it (otherwise: exit 1)
     #[arg(long)]
@@ -257,6 +271,7 @@ fn set(args: &SetArgs) -> ExitCode {
         queues,
         hash: args.hash,
         input: args.input,
+        max_wait: args.max_wait,
     });
     let mut status = ExitCode::SUCCESS;
     for target in &targets {
@@ -317,6 +332,8 @@ mod tests {
             "crc16",
             "--input",
             "four-tuple",
+            "--max-wait",
+            "150ms",
             "--epoll",
         ])
         .unwrap();
@@ -326,12 +343,23 @@ mod tests {
         assert_eq!(args.queues, Some(Queues::PerCpu));
         assert_eq!(args.hash, HashFn::Crc16);
         assert_eq!(args.input, HashInput::FourTuple);
+        assert_eq!(args.max_wait, MaxWait::Millis(150));
         assert!(args.epoll && !args.blocking && !args.off);
+        let Command::DemoServer(args) =
+            Cli::try_parse_from(["slh", "demo-server", "--port", "0", "--workers", "2"])
+                .unwrap()
+                .command
+        else {
+            panic!("not demo-server")
+        };
+        assert_eq!(args.max_wait, MaxWait::DEFAULT);
         for bad in [
             &["--workers", "0"][..],
             &["--workers", "2", "--queues", "0"],
             &["--workers", "2", "--hash", "md5"],
             &["--workers", "2", "--blocking", "--epoll"],
+            &["--workers", "2", "--max-wait", "60001"],
+            &["--workers", "2", "--off", "--max-wait", "0"],
         ] {
             let argv = ["slh", "demo-server", "--port", "1"].iter().chain(bad);
             assert!(Cli::try_parse_from(argv).is_err(), "{bad:?}");
@@ -363,5 +391,40 @@ mod tests {
             Cli::try_parse_from(["slh", "set", "--port", "80", "--off", "--hash", "crc16"])
                 .is_err()
         );
+        assert!(
+            Cli::try_parse_from(["slh", "set", "--port", "80", "--off", "--max-wait", "100"])
+                .is_err()
+        );
+        // A --max-wait alone is no setting: it goes with --queues.
+        assert!(Cli::try_parse_from(["slh", "set", "--port", "80", "--max-wait", "100"]).is_err());
+    }
+
+    #[test]
+    fn set_takes_a_max_wait_that_defaults_to_the_kernels() {
+        let max_wait = |extra: &[&str]| {
+            let argv = ["slh", "set", "--port", "80", "--queues", "8"]
+                .iter()
+                .chain(extra);
+            match Cli::try_parse_from(argv).map(|cli| cli.command) {
+                Ok(Command::Set(args)) => Ok(args.max_wait),
+                Ok(other) => panic!("not set: {other:?}"),
+                Err(error) => Err(error.kind()),
+            }
+        };
+        assert_eq!(max_wait(&[]), Ok(MaxWait::Millis(200)));
+        assert_eq!(max_wait(&["--max-wait", "0"]), Ok(MaxWait::Strict));
+        assert_eq!(max_wait(&["--max-wait", "strict"]), Ok(MaxWait::Strict));
+        assert_eq!(max_wait(&["--max-wait", "150"]), Ok(MaxWait::Millis(150)));
+        assert_eq!(
+            max_wait(&["--max-wait", "60000ms"]),
+            Ok(MaxWait::Millis(60_000))
+        );
+        for bad in ["--max-wait=60001", "--max-wait=-1", "--max-wait=soon"] {
+            assert_eq!(
+                max_wait(&[bad]),
+                Err(clap::error::ErrorKind::ValueValidation),
+                "{bad}"
+            );
+        }
     }
 }

@@ -180,6 +180,9 @@ fn table_error(error: TableError, what: &str) -> String {
         TableError::AlreadyRegistered => "the queue is already registered",
         TableError::NotRegistered => "the queue is not registered",
         TableError::NoFreeSlot => "every queue is registered (the kernel says ENOSPC)",
+        // Standby is no event of `predict`; the table's errors are matched in full all the same.
+        TableError::OnStandby => "the queue's owner is on standby already",
+        TableError::NotOnStandby => "the queue's owner is not on standby",
     };
     format!("{what}: {why}")
 }

@@ -48,16 +48,19 @@ pub fn set(target: &Target, config: Option<Config>) -> Result<String, String> {
         match socket.config().map_err(|e| format!("{label}: {e}"))? {
             None => format!("{label}: socket-level hash off"),
             Some(now) => format!(
-                "{label}: socket-level hash on: {} queues, hash {}, input {}",
+                "{label}: socket-level hash on: {} queues, hash {}, input {}, max wait {}",
                 now.queues,
                 hash_fn_name(now.hash),
-                hash_input_name(now.input)
+                hash_input_name(now.input),
+                now.max_wait
             ),
         },
     )
 }
 
-/// The report: a title line, the configuration and normal-queue counters, one row per queue.
+/// The report: a title line, the configuration, the normal-queue counters, the bounds (max wait
+/// and share), one row per queue. The rows' first seven columns are those of the reports from
+/// before the bounds (scripts pick columns by position); the new ones follow.
 pub fn format_report(title: &str, info: &Info) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{title}");
@@ -74,10 +77,30 @@ pub fn format_report(title: &str, info: &Info) -> String {
         "normal queue: {} queued, {} accepted",
         info.normal_queued, info.normal_accepted
     );
+    // "share unlimited": the strict mode (max wait 0), where no queue spills.
     let _ = writeln!(
         out,
-        "{:>5} {:>9} {:>6} {:>10} {:>10} {:>8} {:>10}",
-        "queue", "owner pid", "depth", "queued", "accepted", "moved", "wakeups"
+        "bounds: max wait {}, share {}",
+        info.max_wait,
+        info.share
+            .map_or_else(|| "unlimited".to_string(), |share| share.to_string())
+    );
+    let _ = writeln!(
+        out,
+        "{:>5} {:>9} {:>6} {:>10} {:>10} {:>8} {:>10} {:>7} {:>8} {:>10} {:>7} {:>9} {:>10}",
+        "queue",
+        "owner pid",
+        "depth",
+        "queued",
+        "accepted",
+        "moved",
+        "wakeups",
+        "buckets",
+        "expired",
+        "overflowed",
+        "standby",
+        "demotions",
+        "promotions"
     );
     for queue in &info.queue_stats {
         let owner = queue
@@ -85,14 +108,20 @@ pub fn format_report(title: &str, info: &Info) -> String {
             .map_or_else(|| "-".to_string(), |pid| pid.to_string());
         let _ = writeln!(
             out,
-            "{:>5} {:>9} {:>6} {:>10} {:>10} {:>8} {:>10}",
+            "{:>5} {:>9} {:>6} {:>10} {:>10} {:>8} {:>10} {:>7} {:>8} {:>10} {:>7} {:>9} {:>10}",
             queue.index,
             owner,
             queue.depth,
             queue.queued,
             queue.accepted,
             queue.moved,
-            queue.wakeups
+            queue.wakeups,
+            queue.buckets,
+            queue.expired,
+            queue.overflowed,
+            u8::from(queue.standby),
+            queue.demotions,
+            queue.promotions
         );
     }
     if !info.is_complete() {
@@ -109,7 +138,7 @@ pub fn format_report(title: &str, info: &Info) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use slh::{HashFn, HashInput, QueueStats};
+    use slh::{HashFn, HashInput, MaxWait, QueueStats};
 
     fn queue(index: u32, owner_pid: Option<u32>, queued: u64) -> QueueStats {
         QueueStats {
@@ -120,6 +149,12 @@ mod tests {
             accepted: queued.saturating_sub(1),
             moved: 2,
             wakeups: 7,
+            expired: 3,
+            overflowed: 4,
+            buckets: if owner_pid.is_some() { 256 } else { 0 },
+            standby: index == 1,
+            demotions: 5,
+            promotions: 6,
         }
     }
 
@@ -132,6 +167,8 @@ mod tests {
             registered: 1,
             normal_queued: 40,
             normal_accepted: 39,
+            max_wait: MaxWait::Millis(150),
+            share: Some(64),
             queue_stats: vec![queue(0, Some(4242), 12345), queue(1, None, 0)],
         };
         let text = format_report("127.0.0.1:80 (pid 1 fd 3)", &info);
@@ -142,19 +179,61 @@ mod tests {
             "socket-level hash: 2 queues, hash xor-src-dst, input client-server, 1 registered"
         );
         assert_eq!(lines[2], "normal queue: 40 queued, 39 accepted");
-        let header: Vec<&str> = lines[3].split_whitespace().collect();
+        assert_eq!(lines[3], "bounds: max wait 150 ms, share 64");
+        let header: Vec<&str> = lines[4].split_whitespace().collect();
         assert_eq!(
             header,
-            ["queue", "owner", "pid", "depth", "queued", "accepted", "moved", "wakeups"]
+            [
+                "queue",
+                "owner",
+                "pid",
+                "depth",
+                "queued",
+                "accepted",
+                "moved",
+                "wakeups",
+                "buckets",
+                "expired",
+                "overflowed",
+                "standby",
+                "demotions",
+                "promotions"
+            ]
         );
-        let row0: Vec<&str> = lines[4].split_whitespace().collect();
-        assert_eq!(row0, ["0", "4242", "0", "12345", "12344", "2", "7"]);
-        let row1: Vec<&str> = lines[5].split_whitespace().collect();
-        assert_eq!(row1, ["1", "-", "1", "0", "0", "2", "7"]);
-        assert_eq!(lines.len(), 6);
+        let row0: Vec<&str> = lines[5].split_whitespace().collect();
+        assert_eq!(
+            row0,
+            ["0", "4242", "0", "12345", "12344", "2", "7", "256", "3", "4", "0", "5", "6"]
+        );
+        let row1: Vec<&str> = lines[6].split_whitespace().collect();
+        assert_eq!(
+            row1,
+            ["1", "-", "1", "0", "0", "2", "7", "0", "3", "4", "1", "5", "6"]
+        );
+        assert_eq!(lines.len(), 7);
         // Columns line up: every row as wide as the header.
-        assert_eq!(lines[3].len(), lines[4].len());
-        assert_eq!(lines[3].len(), lines[5].len());
+        assert_eq!(lines[4].len(), lines[5].len());
+        assert_eq!(lines[4].len(), lines[6].len());
+    }
+
+    #[test]
+    fn strict_mode_shows_no_share_limit() {
+        let info = Info {
+            queues: 1,
+            hash: HashFn::Toeplitz,
+            input: HashInput::ClientAddr,
+            registered: 1,
+            normal_queued: 0,
+            normal_accepted: 0,
+            max_wait: MaxWait::Strict,
+            share: None,
+            queue_stats: vec![queue(0, Some(1), 1)],
+        };
+        let text = format_report("t", &info);
+        assert_eq!(
+            text.lines().nth(3),
+            Some("bounds: max wait 0 ms (strict), share unlimited")
+        );
     }
 
     #[test]
@@ -166,6 +245,8 @@ mod tests {
             registered: 0,
             normal_queued: 0,
             normal_accepted: 0,
+            max_wait: MaxWait::DEFAULT,
+            share: Some(1),
             queue_stats: vec![queue(0, None, 1)],
         };
         assert!(format_report("t", &info).contains("(1 of 3 queues shown"));
