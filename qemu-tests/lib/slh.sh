@@ -108,10 +108,15 @@ SLH_SERVER_LOG=
 # slh_server_start NAME DEMO-SERVER-ARGS...: `slh demo-server --port SLH_PORT ARGS` in srv,
 # stdout to $TMPDIR/NAME.out, stderr to NAME.err; waits until every worker of --workers has
 # registered (or, with --off, is accepting). SLH_SERVER_PID is the server (parent) process.
+# Without --max-wait (or --off) the server runs in the strict mode (--max-wait 0): these tests
+# prove persistence, and under TCG a healthy worker may take longer than the default bound.
 slh_server_start() {
 	local name=$1 workers
 	shift
 	workers=$(printf '%s\n' "$@" | sed -n '/^--workers$/{n;p}')
+	if ! printf '%s\n' "$@" | grep -qx -e --max-wait -e --off; then
+		set -- "$@" --max-wait 0
+	fi
 	SLH_SERVER_LOG=$TMPDIR/$name
 	# `ip netns exec` execs the program: $! is the server itself.
 	ip netns exec srv "$SLH" demo-server --port "$SLH_PORT" "$@" \
@@ -170,13 +175,15 @@ slh_info() {
 }
 
 # slh_owners < info: "QUEUE PID" per registered queue.
-slh_owners() { awk 'NF == 7 && $1 ~ /^[0-9]+$/ && $2 != "-" { print $1, $2 }'; }
+slh_owners() { awk 'NF >= 7 && $1 ~ /^[0-9]+$/ && $2 != "-" { print $1, $2 }'; }
 
-# slh_info_sum COLUMN < info: the sum of a queue column (depth, queued, accepted, moved, wakeups).
+# slh_info_sum COLUMN < info: the sum of a queue column (depth, queued, accepted, moved, wakeups,
+# buckets, expired, overflowed, standby, demotions, promotions). Queue rows: a numeric first
+# field and at least the 7 columns of the reports from before the bounds.
 slh_info_sum() {
 	awk -v col="$1" '
 		/^queue / { for (i = 1; i <= NF; i++) if ($i == col) c = i - 1 }
-		NF == 7 && $1 ~ /^[0-9]+$/ { s += $c }
+		NF >= 7 && $1 ~ /^[0-9]+$/ { s += $c }
 		END { print s + 0 }'
 }
 
@@ -184,7 +191,7 @@ slh_info_sum() {
 slh_info_queue() {
 	awk -v q="$1" -v col="$2" '
 		/^queue / { for (i = 1; i <= NF; i++) if ($i == col) c = i - 1 }
-		NF == 7 && $1 == q { print $c }'
+		NF >= 7 && $1 == q { print $c }'
 }
 
 # slh_info_normal queued|accepted < info
@@ -322,7 +329,7 @@ slh_assert_workers_registered() {
 slh_assert_counters() {
 	local what=$1 conns=$2 info=$3 expected actual
 	expected=$(awk '$2 ~ /^[0-9]+$/ { n[$2]++ } END { for (w in n) print w, n[w] }' "$conns" | sort -n | paste -sd' ')
-	actual=$(awk 'NF == 7 && $1 ~ /^[0-9]+$/ && $2 != "-" { print $2, $5 }' "$info" | sort -n | paste -sd' ')
+	actual=$(awk 'NF >= 7 && $1 ~ /^[0-9]+$/ && $2 != "-" { print $2, $5 }' "$info" | sort -n | paste -sd' ')
 	assert_eq "$what: accepted per owner (slh info = answers the clients got)" "$expected" "$actual"
 	assert_eq "$what: connections waiting" 0 "$(slh_info_sum depth <"$info")"
 	assert_eq "$what: connections through the normal queue" 0 "$(slh_info_normal queued <"$info")"
@@ -334,16 +341,24 @@ SLH_NGINX_PID=
 
 # slh_nginx_start NAME [ENV...]: Debian's nginx, unmodified, in srv: 4 workers, port SLH_PORT,
 # access log "$pid $remote_addr" in $TMPDIR/NAME/access.log, every response "worker $pid".
-# ENV (e.g. LD_PRELOAD=... SLH_QUEUES=64) goes into nginx's environment only.
+# ENV (e.g. LD_PRELOAD=... SLH_QUEUES=64) goes into nginx's environment only (with
+# SLH_MAX_WAIT=0, the strict mode, unless ENV sets it: see slh_server_start); SLH_NGINX_EXTRA,
+# if set, into the server block. SLH_NGINX_DAEMON=on runs it as a daemon (nginx takes a binary
+# upgrade only from a master whose parent is gone); SLH_NGINX_PID is the master either way.
 slh_nginx_start() {
 	local name=$1 dir=$TMPDIR/$1
 	shift
+	if ! printf '%s\n' "$@" | grep -q '^SLH_MAX_WAIT='; then
+		set -- SLH_MAX_WAIT=0 "$@"
+	fi
 	command -v nginx >/dev/null || fail "nginx is not installed (scripts/bootstrap.sh installs Debian's nginx)"
 	mkdir -p "$dir"
 	# The guest's root is the host's, read-only: every path nginx writes is in $dir.
 	cat >"$dir/nginx.conf" <<-CONF
 		worker_processes 4;
-		daemon off;
+		daemon ${SLH_NGINX_DAEMON:-off};
+		# nginx hands a new binary (USR2) only the variables named here.
+		env LD_PRELOAD; env SLH_QUEUES; env SLH_PORTS; env SLH_MAX_WAIT; env SLH_DEBUG;
 		master_process on;
 		user root;
 		pid $dir/nginx.pid;
@@ -360,12 +375,19 @@ slh_nginx_start() {
 			server {
 				listen $SLH_PORT;
 				location / { return 200 "worker \$pid\n"; }
+				${SLH_NGINX_EXTRA:-}
 			}
 		}
 	CONF
 	# `ip netns exec` and `env` exec: $! is nginx's master.
-	ip netns exec srv env "$@" nginx -p "$dir" -c "$dir/nginx.conf" -e stderr 2>"$dir/error.log" &
+	# By its absolute path: a binary upgrade (USR2) execs argv[0].
+	ip netns exec srv env "$@" "$(command -v nginx)" -p "$dir" -c "$dir/nginx.conf" -e stderr 2>"$dir/error.log" &
 	SLH_NGINX_PID=$!
+	if [ "${SLH_NGINX_DAEMON:-off}" = on ]; then
+		wait "$SLH_NGINX_PID" || fail "nginx did not start: $(cat "$dir/error.log")"
+		wait_for "$name: nginx's pid file" test -s "$dir/nginx.pid"
+		SLH_NGINX_PID=$(cat "$dir/nginx.pid")
+	fi
 	wait_for "$name: nginx workers" slh_nginx_ready "$dir"
 }
 
@@ -380,6 +402,8 @@ slh_nginx_stop() {
 	if [ -n "$SLH_NGINX_PID" ]; then
 		kill -QUIT "$SLH_NGINX_PID" 2>/dev/null || true
 		wait "$SLH_NGINX_PID" 2>/dev/null || true
+		# A daemon is not our child: wait for it by pid.
+		wait_for "nginx exited" sh -c "! kill -0 $SLH_NGINX_PID 2>/dev/null"
 		SLH_NGINX_PID=
 	fi
 }

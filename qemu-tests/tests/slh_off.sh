@@ -60,7 +60,7 @@ echo "ok: with the option off the workers share the normal queue: $split of $SLH
 # whose registrations ended with the off, now accept from the normal queue only.
 ip netns exec srv "$SLH" set --port "$SLH_PORT" --queues 8 --hash crc16 >"$TMPDIR/set.out"
 cat "$TMPDIR/set.out"
-grep -q 'socket-level hash on: 8 queues, hash crc16, input client$' "$TMPDIR/set.out" || fail "slh set did not report 8 queues, crc16"
+grep -q 'socket-level hash on: 8 queues, hash crc16, input client, max wait 200 ms$' "$TMPDIR/set.out" || fail "slh set did not report 8 queues, crc16, the default max wait"
 slh_info >"$TMPDIR/on.info"
 grep -qx 'socket-level hash: 8 queues, hash crc16, input client, 0 registered' "$TMPDIR/on.info" ||
 	fail "after slh set: $(cat "$TMPDIR/on.info")"
