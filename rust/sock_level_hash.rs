@@ -69,6 +69,7 @@ struct Control {
 /// bucket owners (0: the normal queue, `k + 1`: queue `k`), republished after every change.
 struct Routing {
     queues: AtomicU16,
+    /// Owners that take buckets (not on standby), for the bounded share.
     registered: AtomicU32,
     hash: AtomicU32,
     input: AtomicU32,
@@ -80,8 +81,9 @@ impl Routing {
         let config = &control.config;
         self.hash.store(config.hash as u32, Ordering::Relaxed);
         self.input.store(config.input as u32, Ordering::Relaxed);
+        // The share is among the owners that take buckets: one on standby gets none.
         self.registered
-            .store(control.table.registered_count() as u32, Ordering::Relaxed);
+            .store(control.table.active_count() as u32, Ordering::Relaxed);
         for (bucket, owner) in self.buckets.iter().enumerate() {
             let slot = control.table.owner(bucket).map_or(0, |slot| slot + 1);
             owner.store(slot, Ordering::Release);
@@ -264,7 +266,7 @@ impl SocketLevelHash {
         let share = if config.max_wait_ms == 0 {
             0
         } else {
-            bound::queue_share(listener.max_backlog(), registered as u32)
+            bound::queue_share(listener.max_backlog(), data_active(listener, guard))
         };
         put(out, 36, &share.to_ne_bytes())?;
         let fits = (out.len() - HEADER) / ENTRY;
@@ -290,6 +292,11 @@ impl SocketLevelHash {
         }
         Ok(written)
     }
+}
+
+/// The owners that take buckets, among whom the backlog is shared.
+fn data_active(listener: &Listener<SocketLevelHash>, guard: &mut SockGuard<'_>) -> u32 {
+    listener.data().control.get(guard).table.active_count() as u32
 }
 
 /// Writes `bytes` at `at` of `out`; returns the end offset.

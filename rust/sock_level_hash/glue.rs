@@ -428,35 +428,43 @@ impl<P: Policy> Listener<P> {
     }
 
     /// Puts the owner of queue `index` on standby (`on`) or takes it off (socket locked),
-    /// after the policy moved its buckets. Going on standby, its parked connections follow
-    /// their buckets (as in [`Self::close_slot`]) and its process is woken: poll reports the
+    /// after the policy moved its buckets. Going on standby, its parked connections go to the
+    /// normal queue (they already waited part of the bound) and its process is woken: poll reports the
     /// listener readable while it is on standby, so that an event loop calls `accept()`, which
     /// takes it off ([`Policy::owner_back`]).
-    pub fn set_standby(&self, guard: &mut SockGuard<'_>, index: usize, on: bool) {
+    pub fn set_standby(&self, _guard: &mut SockGuard<'_>, index: usize, on: bool) {
         let Some(slot) = self.slot(index) else {
             return;
         };
         slot.misses.store(0, Ordering::Relaxed);
-        if slot.standby.swap(on, Ordering::AcqRel) == on {
-            return;
-        }
         if !on {
-            slot.stats.promotions.fetch_add(1, Ordering::Relaxed);
+            if slot.standby.swap(false, Ordering::AcqRel) {
+                slot.stats.promotions.fetch_add(1, Ordering::Relaxed);
+            }
             return;
         }
+        // Set under the slot's lock, as `park` reads it: nothing parks here after the take,
+        // even from an enqueue that read the routing before the policy republished it.
+        let parked = slot.with_lock(|queue| {
+            if slot.standby.swap(true, Ordering::AcqRel) {
+                return None;
+            }
+            slot.depth.store(0, Ordering::Relaxed);
+            Some(queue.take_all())
+        });
+        let Some(parked) = parked else {
+            return;
+        };
         slot.stats.demotions.fetch_add(1, Ordering::Relaxed);
-        let parked = slot.with_lock(|queue| queue.take_all());
-        slot.depth.store(0, Ordering::Relaxed);
-        let consulted = guard.tcp_state() == TCP_LISTEN;
         let mut moved = 0;
         for req in parked {
-            // SAFETY: as in `close_slot`.
-            let normal = unsafe { bindings::sock_level_hash_requeue(self.sk, req.as_ptr(), true) };
-            if normal && !consulted {
-                self.normal_queued.fetch_add(1, Ordering::Relaxed);
-            }
+            // The rest already waited part of the bound: the normal queue takes them now
+            // (parked again elsewhere they would start a new wait).
+            // SAFETY: as in `close_slot`; with `park == false` C links it to the normal queue.
+            unsafe { bindings::sock_level_hash_requeue(self.sk, req.as_ptr(), false) };
             moved += 1;
         }
+        self.normal_queued.fetch_add(moved, Ordering::Relaxed);
         slot.stats.moved.fetch_add(moved, Ordering::Relaxed);
         slot.wake_owner();
     }
@@ -477,11 +485,12 @@ impl<P: Policy> Listener<P> {
         };
         let mut spilled = 0u32;
         let mut oldest: Option<u32> = None;
-        // SAFETY: `rskq_lock` is initialised; under it the listening state cannot change under
-        // us (see `listen_stop_cb`) and the normal queue may be linked.
+        // SAFETY: `rskq_lock` is initialised; under it the normal queue may be linked.
         unsafe { bindings::spin_lock_bh(rskq_lock) };
-        // SAFETY: under `rskq_lock`, which the state change away from listening is ordered
-        // against (`listen_stop_cb` takes it before emptying the queues).
+        // The state changes without `rskq_lock`, but `listen_stop_cb` takes the lock after the
+        // change, before it empties the queues: what we spill while we still see the listening
+        // state reaches the normal queue before that is disposed of.
+        // SAFETY: the socket is live (see above); a byte read.
         let listening = unsafe { core::ptr::read_volatile(addr_of!((*sk).__sk_common.skc_state)) } == TCP_LISTEN;
         if listening && !self.closing.load(Ordering::Acquire) {
             let now = now();
@@ -508,12 +517,12 @@ impl<P: Policy> Listener<P> {
                             }
                             bindings::sock_level_hash_spill_locked(sk, req.as_ptr());
                         }
+                        slot.depth.fetch_sub(1, Ordering::Relaxed);
                         expired += 1;
                     }
                     (expired, None)
                 });
                 if expired > 0 {
-                    slot.depth.fetch_sub(expired, Ordering::Relaxed);
                     slot.stats.expired.fetch_add(u64::from(expired), Ordering::Relaxed);
                     spilled += expired;
                     let misses = slot.misses.fetch_add(expired, Ordering::Relaxed) + expired;
@@ -597,9 +606,9 @@ impl<P: Policy> Listener<P> {
                 proc_wait.slot.store(0, Ordering::Release);
             }
             queue.waiter = null_mut();
+            slot.depth.store(0, Ordering::Relaxed);
             queue.take_all()
         });
-        slot.depth.store(0, Ordering::Relaxed);
         let mut moved = 0;
         // C consults the enqueue hook, which counts what it sends to the normal queue, only
         // to re-park on a listening socket; the state cannot change while we hold its lock.
@@ -624,8 +633,10 @@ impl<P: Policy> Listener<P> {
             let Some(slot) = self.slot(index) else {
                 break;
             };
-            let parked = slot.with_lock(|queue| queue.take_all());
-            slot.depth.store(0, Ordering::Relaxed);
+            let parked = slot.with_lock(|queue| {
+                slot.depth.store(0, Ordering::Relaxed);
+                queue.take_all()
+            });
             for req in parked {
                 // SAFETY: as in `close_slot`; with `park == false` C links it to the normal
                 // queue.
@@ -873,7 +884,7 @@ impl Slot {
     unsafe fn park(&self, req: *mut bindings::request_sock) -> bool {
         // SAFETY: we hold the slot's lock inside `with_lock`; `req` is ours to link.
         self.with_lock(|queue| unsafe {
-            if !queue.open {
+            if !queue.open || self.standby.load(Ordering::Relaxed) {
                 return false;
             }
             (*req).dl_next = null_mut();
@@ -906,9 +917,9 @@ impl Slot {
             if queue.head.is_null() {
                 queue.tail = null_mut();
             }
+            self.depth.fetch_sub(1, Ordering::Relaxed);
             Some(req)
         })?;
-        self.depth.fetch_sub(1, Ordering::Relaxed);
         self.stats.accepted.fetch_add(1, Ordering::Relaxed);
         self.misses.store(0, Ordering::Relaxed);
         Some(req)
@@ -1559,7 +1570,12 @@ unsafe extern "C" fn owner_exit_work<P: Policy>(work: *mut bindings::work_struct
     {
         P::owner_exited(listener, &mut guard, slot.index);
     }
-    if slot.standby_pending.swap(false, Ordering::AcqRel) && slot.has_owner() && !slot.on_standby() {
+    // The owner may have accepted since the timer asked (which resets the misses).
+    if slot.standby_pending.swap(false, Ordering::AcqRel)
+        && slot.has_owner()
+        && !slot.on_standby()
+        && bound::goes_on_standby(slot.misses.load(Ordering::Relaxed))
+    {
         P::owner_lagging(listener, &mut guard, slot.index);
     }
 }

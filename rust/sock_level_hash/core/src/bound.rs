@@ -11,7 +11,7 @@
 pub const MISSES_FOR_STANDBY: u32 = 2;
 
 /// The most connections one queue may hold: its share of the listen backlog among the
-/// `registered` processes, rounded up, and at least one. Every queue full at once fills the
+/// `registered` processes that take buckets (not on standby), rounded up, and at least one. Every queue full at once fills the
 /// backlog exactly; one queue whose owner stopped never holds more than its share.
 pub const fn queue_share(max_backlog: u32, registered: u32) -> u32 {
     let registered = if registered == 0 { 1 } else { registered };
