@@ -12,7 +12,7 @@ debian_packages=(
 	qemu-system-x86 busybox-static udev
 	ipvsadm socat iproute2 procps iptables
 	python3-venv python3-pip
-	nginx
+	nginx php-fpm curl
 )
 
 missing=()
