@@ -240,6 +240,29 @@ slh_run() {
 	esac
 }
 
+# slh_load_start NAME ROUNDS: a second slh_client.py in cl, in the background (while the test
+# signals the server): ROUNDS rounds of http requests from every client address; answers in
+# $TMPDIR/NAME.conns.
+SLH_LOAD_PID=
+slh_load_start() {
+	ip netns exec cl "$SLH_PY" -I -S "$LIB/slh_client.py" >"$TMPDIR/$1.out" 2>&1 <<-CMD &
+		run $TMPDIR/clients4 $SLH_SERVER4 $SLH_PORT $2 $TMPDIR/$1.conns http=1
+		quit
+	CMD
+	SLH_LOAD_PID=$!
+}
+
+# slh_load_check NAME ROUNDS WHAT: waits for slh_load_start's client; fails unless every
+# connection was answered.
+slh_load_check() {
+	local total=$(($(wc -l <"$TMPDIR/clients4") * $2))
+	wait "$SLH_LOAD_PID" || fail "the load client failed: $(cat "$TMPDIR/$1.out")"
+	cat "$TMPDIR/$1.out"
+	grep -q "^connections $total answered $total errors 0" "$TMPDIR/$1.out" ||
+		fail "not every connection $3 was answered"
+	echo "ok: all $total connections $3 answered"
+}
+
 # --- checks ------------------------------------------------------------------------------
 
 # slh_worker_sets < conns: "CLIENT PID[,PID...]" per client (its distinct workers, sorted).

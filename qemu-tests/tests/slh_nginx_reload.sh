@@ -48,21 +48,12 @@ holder=$(download_holder)
 echo "ok: old worker $holder serves the slow download"
 
 # Load through the reload, from a second client process.
-ip netns exec cl "$SLH_PY" -I -S "$LIB/slh_client.py" >"$dir/load.out" 2>&1 <<-CMD &
-	run $TMPDIR/clients4 $SLH_SERVER4 $SLH_PORT 6 $dir/load.conns http=1
-	quit
-CMD
-load=$!
+slh_load_start load 6
 sleep 2
 kill -HUP "$SLH_NGINX_PID"
 wait_for "4 new workers beside the old one that holds the download" sh -c \
 	"[ \$(pgrep -P $SLH_NGINX_PID | grep -vxF '$(echo "$old_workers" | tr ' ' '\n')' | wc -l) -eq 4 ]"
-wait "$load" || fail "the load client failed: $(cat "$dir/load.out")"
-cat "$dir/load.out"
-total=$(($(wc -l <"$TMPDIR/clients4") * 6))
-grep -q "^connections $total answered $total errors 0" "$dir/load.out" ||
-	fail "not every connection through the reload was answered"
-echo "ok: all $total connections through the reload answered"
+slh_load_check load 6 "through the reload"
 
 new_workers=$(slh_nginx_workers | grep -vxF "$(echo "$old_workers" | tr ' ' '\n')" | xargs)
 wait_for "the owners are the 4 new workers" sh -c "ip netns exec srv '$SLH' info --port $SLH_PORT | grep -q ', 4 registered\$'"

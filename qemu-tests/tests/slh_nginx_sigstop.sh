@@ -20,11 +20,7 @@ workers=$(slh_nginx_workers | xargs)
 stopped=$(echo "$workers" | awk '{ print $1 }')
 queue=$(slh_info | slh_owners | awk -v p="$stopped" '$2 == p { print $1 }')
 
-ip netns exec cl "$SLH_PY" -I -S "$LIB/slh_client.py" >"$dir/load.out" 2>&1 <<-CMD &
-	run $TMPDIR/clients4 $SLH_SERVER4 $SLH_PORT 8 $dir/load.conns http=1
-	quit
-CMD
-load=$!
+slh_load_start load 8
 sleep 1
 kill -STOP "$stopped"
 sleep 5
@@ -33,12 +29,7 @@ kill -CONT "$stopped"
 grep -E "^ *$queue " "$dir/stopped.info"
 assert_eq "the stopped worker's queue on standby" 1 "$(slh_info_queue "$queue" standby <"$dir/stopped.info")"
 assert_eq "its buckets while stopped" 0 "$(slh_info_queue "$queue" buckets <"$dir/stopped.info")"
-wait "$load" || fail "the load client failed: $(cat "$dir/load.out")"
-cat "$dir/load.out"
-total=$(($(wc -l <"$TMPDIR/clients4") * 8))
-grep -q "^connections $total answered $total errors 0" "$dir/load.out" ||
-	fail "not every connection was answered while a worker was stopped"
-echo "ok: all $total connections answered while worker $stopped was stopped for 5 s"
+slh_load_check load 8 "while a worker was stopped"
 wait_for "after SIGCONT it takes a share back" sh -c \
 	"ip netns exec srv '$SLH' info --port $SLH_PORT | awk -v q=$queue '\$1 == q && \$8 > 0 && \$11 == 0' | grep -q ."
 slh_run after "$TMPDIR/clients4" "$SLH_SERVER4" 4 http=1

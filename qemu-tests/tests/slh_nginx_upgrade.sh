@@ -23,11 +23,7 @@ wait_for "4 nginx workers registered" sh -c "ip netns exec srv '$SLH' info --por
 old_master=$SLH_NGINX_PID
 old_workers=$(slh_nginx_workers | xargs)
 
-ip netns exec cl "$SLH_PY" -I -S "$LIB/slh_client.py" >"$dir/load.out" 2>&1 <<-CMD &
-	run $TMPDIR/clients4 $SLH_SERVER4 $SLH_PORT 8 $dir/load.conns http=1
-	quit
-CMD
-load=$!
+slh_load_start load 8
 sleep 1
 kill -USR2 "$old_master"
 wait_for "the new master wrote its pid" test -s "$dir/nginx.pid.oldbin"
@@ -41,12 +37,7 @@ kill -WINCH "$old_master"
 wait_for "the old workers exited" sh -c "for p in $old_workers; do kill -0 \$p 2>/dev/null && exit 1; done; exit 0"
 kill -QUIT "$old_master"
 wait_for "the old master exited" sh -c "! kill -0 $old_master 2>/dev/null"
-wait "$load" || fail "the load client failed: $(cat "$dir/load.out")"
-cat "$dir/load.out"
-total=$(($(wc -l <"$TMPDIR/clients4") * 8))
-grep -q "^connections $total answered $total errors 0" "$dir/load.out" ||
-	fail "not every connection through the upgrade was answered"
-echo "ok: all $total connections through the upgrade answered"
+slh_load_check load 8 "through the upgrade"
 wait_for "the owners are the 4 new workers" sh -c "ip netns exec srv '$SLH' info --port $SLH_PORT | grep -q ', 4 registered\$'"
 slh_info >"$dir/after.info"
 cat "$dir/after.info"
