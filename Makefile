@@ -1,5 +1,5 @@
 # One target per thing a user does. Every target installs what it needs first (bootstrap).
-.PHONY: demo test bench bootstrap kernel modules userspace host-test qemu-test checkpatch clean
+.PHONY: demo test test-debug bench bootstrap kernel modules userspace host-test qemu-test checkpatch clean
 
 # Boot the VM and watch the Rust wlc scheduler balance real connections.
 demo: modules userspace
@@ -8,6 +8,11 @@ demo: modules userspace
 # Everything: host tests, checkpatch, every qemu-test; ends with "N passed, N failed".
 test:
 	@bash scripts/test.sh
+
+# The qemu-tests on a second cached kernel with KASAN, KMEMLEAK, UBSAN and debug objects, the
+# fuzzer at 1M calls; any report fails. Not in CI (hours under TCG); TESTS="..." picks some.
+test-debug: bootstrap
+	@bash scripts/test-debug.sh
 
 # Benchmarks: the hash core on the host (time per hash vs DPDK, balance on real traces), then in
 # the VM the accept path, the paper's experiment 2 and the IPVS schedulers Rust vs C; writes

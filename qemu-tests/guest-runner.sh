@@ -13,6 +13,11 @@
 # "# schedulers: wlc wrr", and two tests that name the same one never run at the same time.
 # A test without that line runs alone.
 #
+# With SLH_KMEMLEAK=1 (make test-debug, on a kernel with kmemleak) a kmemleak scan runs after
+# each test and a suspected leak fails it. Leaks are seen only once their objects are a few
+# seconds old, and two lanes run side by side: a report may land on the test after (or beside)
+# the one that leaked; its backtrace names the allocation.
+#
 # Each test runs with qemu-tests/lib/bin first in its PATH, whose insmod records the modules
 # the test loads: a test that loads a project module missing from its "# modules:" header
 # fails (run.sh's result cache keys a test on its declared modules only; lib/modules.sh).
@@ -29,6 +34,15 @@ fi
 . "$SLH_TOP/qemu-tests/lib/kernel-errors.sh"
 . "$SLH_TOP/qemu-tests/lib/modules.sh"
 lanes=${SLH_QEMU_LANES:-2}
+kmemleak=
+if [ "${SLH_KMEMLEAK:-0}" = 1 ]; then
+	mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug
+	kmemleak=/sys/kernel/debug/kmemleak
+	[ -w $kmemleak ] || { echo "Bail out! SLH_KMEMLEAK=1 but the kernel has no $kmemleak"; exit 1; }
+	# What boot left unreferenced is not ours.
+	echo scan >$kmemleak
+	echo clear >$kmemleak
+fi
 
 state=$(mktemp -d /tmp/slh-runner.XXXXXX)
 printf '%s\n' "${tests[@]}" >"$state/pending"
@@ -84,7 +98,7 @@ release() {
 # run_test TEST: runs it and prints its TAP block (one write, under the lock, so blocks of
 # two lanes never interleave).
 run_test() {
-	local t=$1 name start rc errors undeclared secs block
+	local t=$1 name start rc errors leaks undeclared secs block
 	name=$(basename "$t" .sh)
 	echo "slh-test-start $name" >/dev/kmsg
 	start=$(date +%s)
@@ -101,6 +115,18 @@ run_test() {
 	echo "slh-test-end $name" >/dev/kmsg
 	dmesg | sed -n "/slh-test-start $name\$/,/slh-test-end $name\$/p" >"$results/$name.dmesg"
 	errors=$(kernel_errors "$results/$name.dmesg")
+	if [ -n "$kmemleak" ]; then
+		leaks=$(
+			flock 9
+			echo scan >$kmemleak
+			cat $kmemleak
+			echo clear >$kmemleak
+		) 9>"$state/kmemleak.lock"
+		if [ -n "$leaks" ]; then
+			printf '%s\n' "$leaks" >"$results/$name.kmemleak"
+			errors+="${errors:+$'\n'}kmemleak: $(grep -c '^unreferenced object' "$results/$name.kmemleak") suspected leaks ($name.kmemleak): $(grep -m1 -A14 'backtrace' "$results/$name.kmemleak" | grep -v 'backtrace\|kmemleak_alloc\|slab_post\|__kmalloc\|kmalloc_trace' | head -n 3 | tr -s '\n ' ' ')"
+		fi
+	fi
 	# A test without the header is never cached, so it has nothing to declare.
 	undeclared=
 	if test_modules "$t" >/dev/null; then

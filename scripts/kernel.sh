@@ -5,6 +5,8 @@
 # (tag "base"); patches/*.patch applied on branch "slh" with git am. Build output in
 # $SLH_KBUILD. The build is skipped when kernel version + patches + config are unchanged.
 # Config: x86_64_defconfig + kvm_guest.config + kernel/slh.config.
+# SLH_KVARIANT=debug builds the sanitizer kernel of make test-debug instead: kernel/debug.config
+# merged last, built in $SLH_CACHE/build-debug (same tree and patches, a build of its own).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/env.sh"
@@ -27,11 +29,18 @@ if [ ! -d "$SLH_KSRC/.git" ]; then
 	mv "$SLH_KSRC.tmp" "$SLH_KSRC"
 fi
 
+variant=${SLH_KVARIANT:-}
+fragments=("$top/kernel/slh.config")
+if [ -n "$variant" ]; then
+	[ -f "$top/kernel/$variant.config" ] || { echo "kernel: no kernel/$variant.config" >&2; exit 1; }
+	fragments+=("$top/kernel/$variant.config")
+fi
+
 version=$(make -s -C "$SLH_KSRC" kernelversion)
 patches_sum=$( (cat "$top"/patches/*.patch 2>/dev/null || true) | sha256sum | cut -c1-16)
-config_sum=$(cat "$top/kernel/slh.config" | sha256sum | cut -c1-16)
+config_sum=$(cat "${fragments[@]}" | sha256sum | cut -c1-16)
 key="$version-$patches_sum-$config_sum"
-echo "kernel: Linux $version (Debian linux-source-6.12), patches $patches_sum, config $config_sum"
+echo "kernel: Linux $version (Debian linux-source-6.12)${variant:+, $variant build}, patches $patches_sum, config $config_sum"
 
 if [ "$(cat "$SLH_KBUILD/.slh-key" 2>/dev/null)" = "$key" ] && [ -f "$SLH_KBUILD/arch/x86/boot/bzImage" ]; then
 	echo "kernel: cached build reused ($SLH_KBUILD)"
@@ -67,17 +76,17 @@ fi
 
 # Generate the config in a scratch directory and copy it over only when it differs, so an
 # unchanged config never makes the incremental build redo work.
-gen="$SLH_CACHE/config-gen"
+gen="$SLH_CACHE/config-gen${variant:+-$variant}"
 mkdir -p "$gen" "$SLH_KBUILD"
 make -s -C "$SLH_KSRC" O="$gen" "${make_flags[@]}" x86_64_defconfig kvm_guest.config >/dev/null
-"$SLH_KSRC/scripts/kconfig/merge_config.sh" -m -O "$gen" "$gen/.config" "$top/kernel/slh.config" >/dev/null
+"$SLH_KSRC/scripts/kconfig/merge_config.sh" -m -O "$gen" "$gen/.config" "${fragments[@]}" >/dev/null
 make -s -C "$SLH_KSRC" O="$gen" "${make_flags[@]}" olddefconfig >/dev/null
 # Every option the fragment sets must survive olddefconfig (a dependency may silently drop it).
-lost=$(grep -E '^CONFIG_[A-Z0-9_]+=' "$top/kernel/slh.config" | while read -r line; do
+lost=$(cat "${fragments[@]}" | grep -E '^CONFIG_[A-Z0-9_]+=' | while read -r line; do
 	grep -qx "$line" "$gen/.config" || echo "$line"
 done)
 if [ -n "$lost" ]; then
-	echo "kernel: these options of kernel/slh.config did not take effect:" >&2
+	echo "kernel: these options of ${fragments[*]#"$top/"} did not take effect:" >&2
 	echo "$lost" >&2
 	exit 1
 fi

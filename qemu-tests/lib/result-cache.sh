@@ -11,7 +11,7 @@
 #     LD_PRELOAD shim), all of qemu-tests/lib/, run.sh, guest-runner.sh, scripts/vng.sh and
 #     scripts/env.sh, the trace data in ../shared/data/umass-youtube/;
 #   - the host's packages the guest runs (its root is the host's) and QEMU and virtme-ng;
-#   - the guest's CPUs and lanes.
+#   - the guest's CPUs, lanes and environment (SLH_GUEST_ENV).
 # A passed test's result is stored as $SLH_CACHE/qemu-test-results/NAME.KEY, only when its VM's
 # whole kernel log had no error report and the key was the same before and after the run.
 
@@ -56,7 +56,7 @@ cache_common() {
 	# shellcheck disable=SC2086 # a list of names
 	dpkg-query -W -f='${Package} ${Version} ${Architecture}\n' $SLH_CACHE_PACKAGES 2>&1
 	find "$SLH_VENV" -maxdepth 4 -name '*.dist-info' -printf '%f\n' 2>/dev/null | LC_ALL=C sort
-	echo "guest: cpus ${SLH_QEMU_CPUS:-4} lanes ${SLH_QEMU_LANES:-2}"
+	echo "guest: cpus ${SLH_QEMU_CPUS:-4} lanes ${SLH_QEMU_LANES:-2}${SLH_GUEST_ENV:+ env $SLH_GUEST_ENV}"
 }
 
 # cache_manifest TOP TEST COMMON: the whole manifest of TEST (COMMON: cache_common's output).

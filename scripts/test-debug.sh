@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# `make test-debug`: the qemu-tests on the sanitizer kernel (kernel/debug.config: KASAN,
+# KMEMLEAK, UBSAN, debug objects for timers and works, list debugging, on top of the test
+# kernel's lockdep and RCU checking), with the sockopt fuzzer at 1,000,000 calls. Any report
+# fails the test that was running: the guest runner scans the kernel log for report headers
+# and, on this kernel, runs a kmemleak scan after each test. Not part of CI (time); ends with
+# "N passed, N failed". TESTS="slh_stress slh_fuzz" (names as for run.sh) picks some.
+#
+# The modules must be built against the debug kernel without touching the clone's (make test
+# uses those): the clone's files are copied to $SLH_CACHE/debug/tree (its target/ a link to
+# the clone's, the user-space tools being the same), built there, and run from there.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+export SLH_KVARIANT=debug
+. "$top/scripts/env.sh"
+start=$(date +%s)
+
+bash scripts/bootstrap.sh
+bash scripts/kernel.sh
+cargo build --quiet -p slh -p slh-preload
+
+tree=$SLH_CACHE/debug/tree
+mkdir -p "$tree"
+# The tests find the recorded traces at $SLH_TOP/../shared, as in a clone beside ../shared.
+ln -sfn "$top/../shared" "$SLH_CACHE/debug/shared"
+rsync -a --delete --exclude /.git --exclude /target --exclude '*.o' --exclude '*.ko' \
+	--exclude '*.mod' --exclude '*.mod.c' --exclude '.*.cmd' --exclude modules.order \
+	--exclude Module.symvers "$top/" "$tree/"
+ln -sfn "$top/target" "$tree/target"
+bash "$tree/scripts/modules.sh"
+bash "$tree/scripts/selftests.sh"
+
+export SLH_GUEST_ENV="SLH_KMEMLEAK=1 SLH_FUZZ_CALLS=${SLH_FUZZ_CALLS:-1000000}"
+# shellcheck disable=SC2086 # TESTS is a list of names
+bash "$tree/qemu-tests/run.sh" ${TESTS:-} | tee "$SLH_CACHE/debug/last-run.txt"
+rc=${PIPESTATUS[0]}
+echo "test-debug: $(($(date +%s) - start)) s on commit $(git -C "$top" rev-parse --short HEAD)$(git -C "$top" diff --quiet HEAD || echo ' (with local changes)')"
+exit "$rc"
