@@ -9,7 +9,10 @@
 # - share: with a backlog of 8 its queue holds 2 (ceil(8 / 4)) and the rest of its clients go
 #   to the normal queue at once;
 # - hol: workers that serve one connection at a time; one gets a 2 s request; its other
-#   clients are answered by the other workers after max_wait, before the slow request ends.
+#   clients are answered by the other workers after max_wait, before the slow request ends;
+# - more, many: more workers than queues (8 on 4; 300 on 256, the shim's default), serving
+#   100 ms requests one at a time: those without a queue accept from the normal queue, which
+#   takes what waits past max_wait; every worker serves, every connection is answered.
 # Shown to fail before the bounded wait: the stopped worker's clients were never answered.
 # schedulers: slh   (the module is global; see guest-runner.sh)
 # modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
@@ -21,7 +24,7 @@ slh_module_load
 ip netns add bnd
 ip -n bnd link set lo up
 failed=0
-for case in wait strict share hol; do
+for case in wait strict share hol more many; do
 	echo "== $case"
 	if ! ip netns exec bnd "$SLH_PY" -I -S "$LIB/slh_bounded.py" "$case"; then
 		failed=$((failed + 1))
