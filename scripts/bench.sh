@@ -9,6 +9,8 @@
 #      SO_REUSEPORT + BPF (vm-bench/run.sh, same boot as 4)
 #   4. the paper's experiment 2: an unmodified pre-fork server under the preload shim
 #   5. the IPVS schedulers, Rust against the kernel's C modules (vm-bench/ipvs/run.sh)
+#   6. stickiness against availability: one slow worker of four, the bounded wait against the
+#      strict mode and a shared listener (vm-bench/run.sh, same boot as 3-4)
 # Writes docs/results/ (tables, CSV, PNG plots, README.md with this run's summary).
 # Numbers move with the machine's load; the ratios are measured within one run. Never fails
 # because a number moved; a part that could not run says so and the others still run.
@@ -66,14 +68,14 @@ if [[ " $parts " == *" host "* ]]; then
 fi
 
 if [[ " $parts " == *" vm "* ]]; then
-	echo "== 3-5. the kernel and the modules the VM runs (scripts/kernel.sh reuses a cached build)"
+	echo "== 3-6. the kernel and the modules the VM runs (scripts/kernel.sh reuses a cached build)"
 	bash "$here/bootstrap.sh"
 	bash "$here/kernel.sh"
 	bash "$here/modules.sh" >/dev/null
 	# Each part reports what it measured even when another could not run.
 	set +e
 	bash "$root/vm-bench/run.sh" "$out" 2>&1 | tee -a "$summary"
-	[ "${PIPESTATUS[0]}" -eq 0 ] || failed+=("sections 3-4 (vm-bench/run.sh)")
+	[ "${PIPESTATUS[0]}" -eq 0 ] || failed+=("sections 3, 4 and 6 (vm-bench/run.sh)")
 	echo | tee -a "$summary"
 	bash "$root/vm-bench/ipvs/run.sh" "$out" 2>&1 | tee -a "$summary"
 	[ "${PIPESTATUS[0]}" -eq 0 ] || failed+=("section 5 (vm-bench/ipvs/run.sh)")

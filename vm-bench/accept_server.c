@@ -12,6 +12,10 @@
  *            epollexcl  the same with EPOLLEXCLUSIVE
  *            blocking   blocking accept()
  *
+ * Environment (the availability benchmark): SLH_MAX_WAIT_MS sets the bounded wait of mode slh
+ * (the 20-byte struct; unset: the int form, whose wait is the kernel's default), and
+ * SLOW_WORKER_MS makes worker 0 slow: it sleeps that long after each connection it serves.
+ *
  * Each worker accepts a connection, answers "worker I\n" at once (the server speaks first)
  * and closes. The parent prints "ready" once every worker has set up; on SIGTERM it reads the
  * socket-level hash counters (mode slh), stops the workers and prints one JSON object with
@@ -54,6 +58,14 @@ struct sock_level_hash_info {
 	uint64_t normal_accepted;
 	uint32_t max_wait_ms;
 	uint32_t share;
+};
+
+struct sock_level_hash {
+	uint32_t queues;
+	uint32_t hash;
+	uint32_t input;
+	uint32_t flags;
+	uint32_t max_wait_ms;
 };
 
 struct sock_level_hash_queue {
@@ -182,6 +194,16 @@ static void count_accept_error(struct worker_counts *c)
 		c->errors++;
 }
 
+static unsigned int slow_ms; /* worker 0's pause after each connection */
+
+static void serve_counted(int conn, int index, struct worker_counts *c)
+{
+	c->accepted++;
+	serve(conn, index);
+	if (index == 0 && slow_ms)
+		usleep(slow_ms * 1000);
+}
+
 static void worker_blocking(int fd, int index, struct worker_counts *c)
 {
 	while (!stopping) {
@@ -196,8 +218,7 @@ static void worker_blocking(int fd, int index, struct worker_counts *c)
 			count_accept_error(c);
 			continue;
 		}
-		c->accepted++;
-		serve(conn, index);
+		serve_counted(conn, index, c);
 	}
 }
 
@@ -222,8 +243,7 @@ static void worker_epoll(int fd, int index, int exclusive, struct worker_counts 
 			count_accept_error(c);
 			continue;
 		}
-		c->accepted++;
-		serve(conn, index);
+		serve_counted(conn, index, c);
 	}
 }
 
@@ -270,15 +290,17 @@ static void print_slh_info(int fd)
 	n = (len - sizeof(buf.info)) / sizeof(*q);
 	q = (struct sock_level_hash_queue *)(buf.bytes + sizeof(buf.info));
 	printf(", \"slh\": {\"registered\": %u, \"normal_queued\": %llu, \"normal_accepted\": %llu, "
-	       "\"queues\": [",
+	       "\"max_wait_ms\": %u, \"queues\": [",
 	       buf.info.registered, (unsigned long long)buf.info.normal_queued,
-	       (unsigned long long)buf.info.normal_accepted);
+	       (unsigned long long)buf.info.normal_accepted, buf.info.max_wait_ms);
 	for (i = 0; i < n; i++)
 		printf("%s{\"owner_pid\": %d, \"depth\": %u, \"queued\": %llu, \"accepted\": %llu, "
-		       "\"moved\": %llu, \"wakeups\": %llu}",
+		       "\"moved\": %llu, \"wakeups\": %llu, \"expired\": %llu, \"overflowed\": %llu, "
+		       "\"demotions\": %u, \"promotions\": %u}",
 		       i ? ", " : "", q[i].owner_pid, q[i].depth, (unsigned long long)q[i].queued,
 		       (unsigned long long)q[i].accepted, (unsigned long long)q[i].moved,
-		       (unsigned long long)q[i].wakeups);
+		       (unsigned long long)q[i].wakeups, (unsigned long long)q[i].expired,
+		       (unsigned long long)q[i].overflowed, q[i].demotions, q[i].promotions);
 	printf("]}");
 }
 
@@ -328,8 +350,19 @@ int main(int argc, char **argv)
 	one_fd = fds[0];
 	if (mode == REUSEPORT)
 		attach_client_ip_mod(one_fd, workers);
-	if (mode == SLH && setsockopt(one_fd, SOL_SOCKET, SO_SOCKLEVELHASH, &workers, sizeof(workers)))
+	if (getenv("SLOW_WORKER_MS"))
+		slow_ms = atoi(getenv("SLOW_WORKER_MS"));
+	if (mode == SLH && getenv("SLH_MAX_WAIT_MS")) {
+		struct sock_level_hash config = {
+			.queues = workers, .max_wait_ms = atoi(getenv("SLH_MAX_WAIT_MS")),
+		};
+
+		if (setsockopt(one_fd, SOL_SOCKET, SO_SOCKLEVELHASH, &config, sizeof(config)))
+			die("SO_SOCKLEVELHASH");
+	} else if (mode == SLH &&
+		   setsockopt(one_fd, SOL_SOCKET, SO_SOCKLEVELHASH, &workers, sizeof(workers))) {
 		die("SO_SOCKLEVELHASH");
+	}
 	if (pipe(ready) || pipe(report))
 		die("pipe");
 

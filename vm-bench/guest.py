@@ -35,6 +35,14 @@ PAPER_CLIENTS = int(os.environ.get("VMB_PAPER_CLIENTS", "32"))
 PROBE_SECONDS = float(os.environ.get("VMB_PROBE_SECONDS", "4"))
 
 ACCEPT_ROUNDS = int(os.environ.get("VMB_ACCEPT_ROUNDS", "2"))
+# Section 6, availability: the bounded wait against the strict mode and a shared listener.
+AVAIL_WAITS = [int(w) for w in os.environ.get("VMB_AVAIL_WAITS", "5 10 20 50 100 200 500 1000").split()]
+AVAIL_SLOW_MS = int(os.environ.get("VMB_AVAIL_SLOW_MS", "20"))
+AVAIL_WORKERS = 4
+AVAIL_WARMUP = float(os.environ.get("VMB_AVAIL_WARMUP", "1"))
+AVAIL_SECONDS = float(os.environ.get("VMB_AVAIL_SECONDS", "6"))
+AVAIL_CONCURRENCY = int(os.environ.get("VMB_AVAIL_CONCURRENCY", "16"))
+AVAIL_ROUNDS = int(os.environ.get("VMB_AVAIL_ROUNDS", "2"))
 PAPER_ROUNDS = int(os.environ.get("VMB_PAPER_ROUNDS", "2"))
 
 # (mode label, accept_server mode, wait style), two families: workers waiting in epoll
@@ -191,6 +199,39 @@ def accept_path(bin_dir, out_dir, clients):
                     results.flush()
 
 
+def availability(bin_dir, out_dir, clients):
+    """Section 6: four blocking workers, worker 0 slow (it pauses AVAIL_SLOW_MS after each
+    connection); the same closed-loop load against a shared listener, the strict mode and each
+    bounded wait, and once with no slow worker (healthy, the default wait): stickiness and the
+    time from connect() to the answer as functions of max_wait."""
+    sources = write_sources(f"{out_dir}/avail-sources.txt", clients[:64])
+    configs = ([("shared", "shared", None, AVAIL_SLOW_MS), ("strict", "slh", 0, AVAIL_SLOW_MS)]
+               + [(f"wait-{w}", "slh", w, AVAIL_SLOW_MS) for w in AVAIL_WAITS]
+               + [("healthy-200", "slh", 200, 0)])
+    port = 9000
+    with open(f"{out_dir}/availability.jsonl", "w") as results:
+        for rnd in range(1, AVAIL_ROUNDS + 1):
+            for label, mode, max_wait, slow in (configs if rnd % 2 else configs[::-1]):
+                port += 1
+                env = {"SLOW_WORKER_MS": str(slow)}
+                if max_wait is not None:
+                    env["SLH_MAX_WAIT_MS"] = str(max_wait)
+                server, _ = start_server(["env"] + [f"{k}={v}" for k, v in env.items()]
+                                         + [f"{bin_dir}/accept_server", mode, str(AVAIL_WORKERS),
+                                            "blocking", SERVER_ADDR, str(port)])
+                try:
+                    client = loadgen(bin_dir, port, sources, AVAIL_CONCURRENCY, AVAIL_WARMUP,
+                                     AVAIL_SECONDS)
+                finally:
+                    counts = json.loads(stop_server(server))
+                log(f"availability round {rnd} {label:<12} "
+                    f"p50 {client['latency_us']['p50'] / 1000:7.1f} ms  p99 {client['latency_us']['p99'] / 1000:7.1f} ms")
+                results.write(json.dumps({"round": rnd, "label": label, "mode": mode,
+                                          "max_wait_ms": max_wait, "slow_ms": slow,
+                                          "client": client, "server": counts}) + "\n")
+                results.flush()
+
+
 def paper_experiment(bin_dir, preload, out_dir, clients):
     """Section 4: experiment 2 of the paper with an unmodified Python pre-fork server.
 
@@ -267,7 +308,7 @@ def paper_experiment(bin_dir, preload, out_dir, clients):
 
 def main():
     bin_dir, preload, out_dir = sys.argv[1:4]
-    sections = os.environ.get("VMB_SECTIONS", "3 4").split()
+    sections = os.environ.get("VMB_SECTIONS", "3 4 6").split()
     started = time.time()
     clients = topology()
     if "3" in sections:
@@ -277,14 +318,24 @@ def main():
     if "4" in sections:
         paper_experiment(bin_dir, preload, out_dir, clients)
     log(f"section 4 took {time.time() - paper_started:.0f} s")
+    avail_started = time.time()
+    if "6" in sections:
+        availability(bin_dir, out_dir, clients)
+    log(f"section 6 took {time.time() - avail_started:.0f} s")
     settings = {"workers": WORKER_COUNTS, "clients": len(clients), "accept_rounds": ACCEPT_ROUNDS,
                 "accept_warmup_s": ACCEPT_WARMUP, "accept_seconds": ACCEPT_SECONDS,
                 "accept_concurrency": ACCEPT_CONCURRENCY, "paper_rounds": PAPER_ROUNDS,
                 "paper_warmup_s": PAPER_WARMUP, "paper_seconds": PAPER_SECONDS,
                 "paper_concurrency": PAPER_CONCURRENCY, "paper_iterations": PAPER_ITERATIONS,
-                "paper_clients": PAPER_CLIENTS, "probe_seconds": PROBE_SECONDS}
+                "paper_clients": PAPER_CLIENTS, "probe_seconds": PROBE_SECONDS,
+                "avail_waits_ms": AVAIL_WAITS, "avail_slow_ms": AVAIL_SLOW_MS,
+                "avail_workers": AVAIL_WORKERS, "avail_warmup_s": AVAIL_WARMUP,
+                "avail_seconds": AVAIL_SECONDS, "avail_concurrency": AVAIL_CONCURRENCY,
+                "avail_rounds": AVAIL_ROUNDS}
     with open(f"{out_dir}/guest.json", "w") as f:
-        json.dump({"section3_s": round(paper_started - started), "section4_s": round(time.time() - paper_started),
+        json.dump({"section3_s": round(paper_started - started),
+                   "section4_s": round(avail_started - paper_started),
+                   "section6_s": round(time.time() - avail_started),
                    "cpus": os.cpu_count(), "kernel": os.uname().release, "settings": settings}, f)
 
 

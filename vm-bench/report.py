@@ -1,9 +1,10 @@
-"""Tables of the VM benchmarks, sections 3 and 4 (vm-bench/run.sh runs this on the host).
+"""Tables of the VM benchmarks, sections 3, 4 and 6 (vm-bench/run.sh runs this on the host).
 
 usage: report.py RAW_DIR OUT_DIR
 
-RAW_DIR is what vm-bench/guest.py wrote in the VM (accept.jsonl, paper.jsonl, guest.json).
-Writes OUT_DIR/vm-accept.{md,csv} and OUT_DIR/vm-paper.{md,csv} and prints the tables. Every
+RAW_DIR is what vm-bench/guest.py wrote in the VM (accept.jsonl, paper.jsonl,
+availability.jsonl, guest.json). Writes OUT_DIR/vm-accept.{md,csv}, OUT_DIR/vm-paper.{md,csv}
+and OUT_DIR/vm-availability.{md,csv} and prints the tables. Every
 result is a ratio against an anchor measured in the same boot; nothing here judges a number.
 """
 import csv
@@ -268,6 +269,95 @@ def section4(raw, out, settings, lines):
     lines += table
 
 
+def availability_row(runs):
+    """One configuration of section 6 from its rounds: latencies and stickiness are medians
+    over the rounds, kernel counters are summed."""
+    first = runs[0]
+    spilled = expired = overflowed = demotions = promotions = normal = 0
+    slow_share = []
+    for run in runs:
+        slh = run["server"].get("slh")
+        if slh:
+            expired += sum(q["expired"] for q in slh["queues"])
+            overflowed += sum(q["overflowed"] for q in slh["queues"])
+            demotions += sum(q["demotions"] for q in slh["queues"])
+            promotions += sum(q["promotions"] for q in slh["queues"])
+            normal += slh["normal_accepted"]
+        per_worker = {w["index"]: w["accepted"] for w in run["server"]["per_worker"]}
+        slow_share.append(100.0 * per_worker.get(0, 0) / (sum(per_worker.values()) or 1))
+    spilled = expired + overflowed
+    completed = sum(run["client"]["completed"] for run in runs)
+    stick = [s for s in (stickiness(run["client"]) for run in runs) if s is not None]
+    return {
+        "label": first["label"], "mode": first["mode"], "max_wait_ms": first["max_wait_ms"],
+        "slow_ms": first["slow_ms"], "rounds": len(runs),
+        "conn_s": statistics.median(rate(run["client"]) for run in runs),
+        "p50_ms": statistics.median(run["client"]["latency_us"]["p50"] / 1000 for run in runs),
+        "p99_ms": statistics.median(run["client"]["latency_us"]["p99"] / 1000 for run in runs),
+        "stickiness": statistics.median(stick) if stick else None,
+        "slow_share": statistics.median(slow_share),
+        "spilled_pct": 100.0 * spilled / completed if completed else None,
+        "expired": expired, "overflowed": overflowed, "normal_accepted": normal,
+        "demotions": demotions, "promotions": promotions,
+        "errors": sum(run["client"]["connect_errors"] + run["client"]["io_errors"] + run["client"]["unidentified"]
+                      for run in runs),
+    }
+
+
+def section6(raw, out, settings, lines):
+    runs = load_jsonl(f"{raw}/availability.jsonl")
+    if not runs:
+        lines.append("Section 6 (availability): no results (the guest did not run it).")
+        return
+    groups = {}
+    for run in runs:
+        groups.setdefault(run["label"], []).append(run)
+    rows = [availability_row(group) for group in groups.values()]
+    # shared, strict, the waits in increasing order, healthy last.
+    rows.sort(key=lambda r: (r["label"] != "shared", r["label"] != "strict", r["slow_ms"] == 0,
+                             r["max_wait_ms"] or 0))
+    with open(f"{out}/vm-availability.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["config", "listener", "max_wait_ms", "slow_worker_ms", "rounds", "conn_per_s", "p50_ms",
+                    "p99_ms", "stickiness_pct", "slow_worker_share_pct", "spilled_pct", "expired", "overflowed",
+                    "normal_accepted", "demotions", "promotions", "client_errors"])
+        for r in rows:
+            w.writerow([r["label"], r["mode"], "" if r["max_wait_ms"] is None else r["max_wait_ms"], r["slow_ms"],
+                        r["rounds"], f"{r['conn_s']:.1f}", f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}",
+                        fmt(r["stickiness"], 1), f"{r['slow_share']:.1f}", fmt(r["spilled_pct"], 2),
+                        r["expired"], r["overflowed"], r["normal_accepted"], r["demotions"], r["promotions"],
+                        r["errors"]])
+    table = ["| config | max_wait ms | conn/s | p50 ms | p99 ms | sticky % | slow worker's share % | "
+             "spilled % | demotions / promotions |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        table.append(f"| {r['label']} | {'–' if r['max_wait_ms'] is None else r['max_wait_ms']} | "
+                     f"{r['conn_s']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {fmt(r['stickiness'], 1)} | "
+                     f"{r['slow_share']:.1f} | {fmt(r['spilled_pct'], 1)} | {r['demotions']} / {r['promotions']} |")
+    md = ["# VM benchmark: stickiness against availability (section 6)", "",
+          f"Four blocking workers (`vm-bench/accept_server.c`), worker 0 slow: it pauses "
+          f"{settings.get('avail_slow_ms')} ms after each connection it serves, as a worker busy with "
+          f"other work does. The same closed-loop load from 64 client addresses "
+          f"(`vm-bench/loadgen.c`, {settings.get('avail_concurrency')} connections in flight, "
+          f"{settings.get('avail_warmup_s')} s warm-up, {settings.get('avail_seconds')} s measured, "
+          f"{settings.get('avail_rounds')} rounds, order reversed every other round) against a shared "
+          f"listener, `SO_SOCKLEVELHASH` in the strict mode (`max_wait_ms = 0`) and with each bounded "
+          f"wait; `healthy-200` is the default wait with no slow worker. One boot of our kernel under "
+          f"TCG with {settings.get('cpus', '?')} vCPUs: compare rows, not absolute times.", "",
+          "- p50/p99: connect() to the first byte of the answer (the server speaks first)",
+          "- sticky: % of client addresses (≥ 2 connections) all answered by one worker",
+          "- slow worker's share: % of the connections worker 0 served (a quarter of the clients hash to it)",
+          "- spilled: connections moved to the normal queue (expired after max_wait, or beyond a queue's "
+          "share) per answered connection",
+          "- demotions / promotions: times an owner went on standby and came back (kernel counters)", "",
+          "The curve: `vm-availability.png` (stickiness and p99 against max_wait, the strict mode and the "
+          "shared listener as horizontal lines).", ""] + table
+    with open(f"{out}/vm-availability.md", "w") as f:
+        f.write("\n".join(md) + "\n")
+    lines.append("== 6. stickiness against availability: one slow worker of four (docs/results/vm-availability.md)")
+    lines += table
+
+
 def main():
     raw, out = sys.argv[1:3]
     os.makedirs(out, exist_ok=True)
@@ -280,6 +370,8 @@ def main():
     section3(raw, out, settings, lines)
     lines.append("")
     section4(raw, out, settings, lines)
+    lines.append("")
+    section6(raw, out, settings, lines)
     print("\n".join(lines))
 
 

@@ -25,7 +25,7 @@ started=$(date +%s)
 
 module="$root/rust/sock_level_hash.ko"
 if [ ! -f "$module" ] || [ ! -f "$SLH_KBUILD/arch/x86/boot/bzImage" ]; then
-	echo "VM benchmarks (sections 3-4) not run: no kernel in $SLH_KBUILD or no $module (make modules builds them)"
+	echo "VM benchmarks (sections 3, 4 and 6) not run: no kernel in $SLH_KBUILD or no $module (make modules builds them)"
 	exit 1
 fi
 
@@ -41,12 +41,12 @@ echo "== 3-4. booting $(cat "$SLH_KBUILD/include/config/kernel.release") under T
 env_args=$(for v in ${!VMB_@}; do printf '%s=%q ' "$v" "${!v}"; done)
 vm_status=0
 # The lock scripts/vng.sh takes, taken here so that the time limit starts once it is ours.
-flock "${TMPDIR:-/tmp}/slh-vng.lock" timeout 1500 env SLH_VNG_NOLOCK=1 bash "$root/scripts/vng.sh" -v --cpus 2 --memory 2G --rwdir "$raw" \
+flock "${TMPDIR:-/tmp}/slh-vng.lock" timeout 2100 env SLH_VNG_NOLOCK=1 bash "$root/scripts/vng.sh" -v --cpus 2 --memory 2G --rwdir "$raw" \
 	--exec "insmod $module && env $env_args /usr/bin/python3 -I -S $here/guest.py $bin $preload $raw 2>&1" \
 	</dev/null 2>"$raw/kernel-console.txt" | tee "$raw/console.txt" | grep --line-buffered '^vm-bench:' ||
 	vm_status=${PIPESTATUS[0]}
 if [ ! -f "$raw/guest.json" ]; then
-	echo "VM benchmarks (sections 3-4): the guest did not finish (exit $vm_status); end of its output:"
+	echo "VM benchmarks (sections 3, 4 and 6): the guest did not finish (exit $vm_status); end of its output:"
 	tail -n 30 "$raw/console.txt"
 	tail -n 15 "$raw/kernel-console.txt"
 	# What was measured before it stopped is still reported.
@@ -55,8 +55,12 @@ if [ ! -f "$raw/guest.json" ]; then
 fi
 errors=$(kernel_errors "$raw/kernel-console.txt" || true)
 if [ -n "$errors" ]; then
-	echo "VM benchmarks (sections 3-4): the kernel reported errors during the run:"
+	echo "VM benchmarks (sections 3, 4 and 6): the kernel reported errors during the run:"
 	echo "$errors"
 fi
-echo "vm-bench: sections 3-4 took $(($(date +%s) - started)) s on the host clock (boot included)"
+echo "vm-bench: sections 3, 4 and 6 took $(($(date +%s) - started)) s on the host clock (boot included)"
 python3 "$here/report.py" "$raw" "$out"
+if [ -f "$out/vm-availability.csv" ]; then
+	cargo build --quiet --release -p sock-level-hash-bench --features bench --bin slh-availability-plot
+	"$target/release/slh-availability-plot" --csv "$out/vm-availability.csv" --out "$out/vm-availability.png"
+fi

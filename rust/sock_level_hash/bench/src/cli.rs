@@ -43,7 +43,10 @@ mod tests {
         assert_eq!(flags.take("--out").as_deref(), Some("x"));
         assert_eq!(flags.take("--out"), None);
         assert_eq!(flags.finish(), Err("unknown option --data".into()));
-        assert_eq!(Flags::parse(args("--out")).err(), Some("--out needs a value".into()));
+        assert_eq!(
+            Flags::parse(args("--out")).err(),
+            Some("--out needs a value".into())
+        );
         assert_eq!(Flags::parse(args("")).unwrap().finish(), Ok(()));
     }
 }

@@ -10,9 +10,9 @@
 //! not be measured. Writes `hash-timing.csv` and `hash-timing.md` to the output directory and
 //! prints the ratios.
 
+use sock_level_hash_bench::cli::Flags;
 use sock_level_hash_bench::dpdk;
 use sock_level_hash_bench::workload::{Case, BATCH, CASES, FUNCTIONS};
-use sock_level_hash_bench::cli::Flags;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -11,13 +11,15 @@
 //! fixed seeds): `balance.csv`, `balance.md` and four PNG plots in the output directory.
 
 mod plot;
+#[path = "../common/plot_png.rs"]
+mod plot_png;
 
 use sock_level_hash_bench::balance::{
     ideal, measure, seed_for, Ideal, KeyKind, Mapping, Variant, QUEUES, VARIANTS,
 };
+use sock_level_hash_bench::cli::Flags;
 use sock_level_hash_bench::stats::{Spread, Summary};
 use sock_level_hash_bench::trace::{parse_umass, parse_zeek, Trace};
-use sock_level_hash_bench::cli::Flags;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Read;
@@ -188,7 +190,7 @@ fn main() {
 
 fn run() -> Result<(), String> {
     let args = parse_args()?;
-    plot::register_font(&args.font)?;
+    plot_png::register_font(&args.font)?;
     let started = Instant::now();
     let mut all = Vec::new();
     for (index, (name, file, reader)) in TRACES.iter().enumerate() {
