@@ -33,7 +33,7 @@ bash "$tree/scripts/selftests.sh"
 
 export SLH_GUEST_ENV="SLH_KMEMLEAK=1 SLH_FUZZ_CALLS=${SLH_FUZZ_CALLS:-1000000}"
 # shellcheck disable=SC2086 # TESTS is a list of names
-bash "$tree/qemu-tests/run.sh" ${TESTS:-} | tee "$SLH_CACHE/debug/last-run.txt"
-rc=${PIPESTATUS[0]}
+rc=0
+bash "$tree/qemu-tests/run.sh" ${TESTS:-} | tee "$SLH_CACHE/debug/last-run.txt" || rc=$?
 echo "test-debug: $(($(date +%s) - start)) s on commit $(git -C "$top" rev-parse --short HEAD)$(git -C "$top" diff --quiet HEAD || echo ' (with local changes)')"
 exit "$rc"
