@@ -13,6 +13,7 @@
 mod plot_png;
 
 use plot_png::{write_palette_png, FONT};
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 use sock_level_hash_bench::cli::Flags;
 use std::path::PathBuf;
@@ -73,6 +74,91 @@ const STRICT: RGBColor = RGBColor(214, 39, 40);
 const SHARED: RGBColor = RGBColor(110, 110, 110);
 const LIGHT_GRID: RGBColor = RGBColor(235, 235, 235);
 
+/// A line of the bounded waits: points, stroke width, marker radius, legend.
+type Series = (Vec<(f64, f64)>, u32, u32, &'static str);
+/// A horizontal reference line across the panel: height, colour, legend.
+type Reference = (f64, RGBColor, &'static str);
+
+/// One panel: max_wait (log scale) on x, `y` on y; the bounded waits' lines in blue with a
+/// marker per measured wait, the references dashed.
+#[allow(clippy::too_many_arguments)]
+fn panel<DB, Y>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    caption: &str,
+    (lo, hi): (f64, f64),
+    y: Y,
+    y_desc: &str,
+    series: Vec<Series>,
+    references: Vec<Reference>,
+    legend: SeriesLabelPosition,
+) -> Result<(), String>
+where
+    DB: DrawingBackend,
+    Y: AsRangedCoord<Value = f64>,
+    Y::CoordDescType: ValueFormatter<f64>,
+{
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, (FONT, 18))
+        .margin(14)
+        .x_label_area_size(46)
+        .y_label_area_size(60)
+        .build_cartesian_2d((lo..hi).log_scale(), y)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| {
+            if *y >= 1.0 {
+                format!("{y:.0}")
+            } else {
+                format!("{y}")
+            }
+        })
+        .x_desc("max_wait (ms, log scale)")
+        .y_desc(y_desc)
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 15))
+        .light_line_style(LIGHT_GRID)
+        .draw()
+        .map_err(err)?;
+    for (points, width, radius, name) in series {
+        chart
+            .draw_series(LineSeries::new(points.clone(), WAIT.stroke_width(width)))
+            .map_err(err)?
+            .label(name)
+            .legend(move |(x, y)| {
+                PathElement::new([(x, y), (x + 24, y)], WAIT.stroke_width(width))
+            });
+        chart
+            .draw_series(
+                points
+                    .into_iter()
+                    .map(|p| Circle::new(p, radius, WAIT.filled())),
+            )
+            .map_err(err)?;
+    }
+    for (y, colour, name) in references {
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(lo, y), (hi, y)],
+                9,
+                6,
+                colour.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], colour.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .label_font((FONT, 14))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.3))
+        .position(legend)
+        .draw()
+        .map_err(err)
+}
+
 fn draw(rows: &[Row], out: &std::path::Path) -> Result<(), String> {
     let waits: Vec<&Row> = rows
         .iter()
@@ -82,7 +168,21 @@ fn draw(rows: &[Row], out: &std::path::Path) -> Result<(), String> {
         return Err("no wait-N rows".into());
     }
     let find = |name: &str| rows.iter().find(|r| r.config == name);
-    let (strict, shared) = (find("strict"), find("shared"));
+    let references = |value: &dyn Fn(&Row) -> f64, strict: &'static str, shared: &'static str| {
+        [
+            (find("strict"), STRICT, strict),
+            (find("shared"), SHARED, shared),
+        ]
+        .into_iter()
+        .filter_map(|(row, colour, name)| row.map(|row| (value(row), colour, name)))
+        .collect::<Vec<Reference>>()
+    };
+    let curve = |value: &dyn Fn(&Row) -> f64| -> Vec<(f64, f64)> {
+        waits
+            .iter()
+            .map(|r| (r.max_wait_ms.unwrap_or(0.0), value(r)))
+            .collect()
+    };
     let lo = waits
         .iter()
         .filter_map(|r| r.max_wait_ms)
@@ -93,6 +193,14 @@ fn draw(rows: &[Row], out: &std::path::Path) -> Result<(), String> {
         .filter_map(|r| r.max_wait_ms)
         .fold(0.0, f64::max)
         * 1.5;
+    let top = rows.iter().map(|r| r.p99_ms).fold(1.0, f64::max) * 2.0;
+    let bottom = rows
+        .iter()
+        .map(|r| r.p50_ms)
+        .filter(|&v| v > 0.0)
+        .fold(f64::MAX, f64::min)
+        .min(top / 10.0)
+        / 2.0;
     let size = (1300u32, 560u32);
     let mut rgb = vec![0u8; (size.0 * size.1 * 3) as usize];
     {
@@ -105,147 +213,32 @@ fn draw(rows: &[Row], out: &std::path::Path) -> Result<(), String> {
             )
             .map_err(err)?;
         let (left, right) = root.split_horizontally(size.0 / 2);
-
-        let mut chart = ChartBuilder::on(&left)
-            .caption("clients answered by one worker", (FONT, 18))
-            .margin(14)
-            .x_label_area_size(46)
-            .y_label_area_size(60)
-            .build_cartesian_2d((lo..hi).log_scale(), 0f64..100f64)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_label_formatter(&|y| format!("{y:.0}"))
-            .x_desc("max_wait (ms, log scale)")
-            .y_desc("sticky clients (%)")
-            .label_style((FONT, 14))
-            .axis_desc_style((FONT, 15))
-            .light_line_style(LIGHT_GRID)
-            .draw()
-            .map_err(err)?;
-        let line = |r: &Row| (r.max_wait_ms.unwrap_or(0.0), r.sticky_pct);
-        chart
-            .draw_series(LineSeries::new(
-                waits.iter().map(|r| line(r)),
-                WAIT.stroke_width(3),
-            ))
-            .map_err(err)?
-            .label("bounded wait")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], WAIT.stroke_width(3)));
-        chart
-            .draw_series(waits.iter().map(|r| Circle::new(line(r), 4, WAIT.filled())))
-            .map_err(err)?;
-        for (row, colour, name) in [
-            (strict, STRICT, "strict (0)"),
-            (shared, SHARED, "shared listener"),
-        ] {
-            if let Some(row) = row {
-                chart
-                    .draw_series(DashedLineSeries::new(
-                        [(lo, row.sticky_pct), (hi, row.sticky_pct)],
-                        9,
-                        6,
-                        colour.stroke_width(2),
-                    ))
-                    .map_err(err)?
-                    .label(name)
-                    .legend(move |(x, y)| {
-                        PathElement::new([(x, y), (x + 24, y)], colour.stroke_width(2))
-                    });
-            }
-        }
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 14))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.3))
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(err)?;
-
-        let top = rows.iter().map(|r| r.p99_ms).fold(1.0, f64::max) * 2.0;
-        let bottom = rows
-            .iter()
-            .map(|r| r.p50_ms)
-            .filter(|&v| v > 0.0)
-            .fold(f64::MAX, f64::min)
-            .min(top / 10.0)
-            / 2.0;
-        let mut chart = ChartBuilder::on(&right)
-            .caption("connect() to answer", (FONT, 18))
-            .margin(14)
-            .x_label_area_size(46)
-            .y_label_area_size(60)
-            .build_cartesian_2d((lo..hi).log_scale(), (bottom..top).log_scale())
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_label_formatter(&|y| {
-                if *y >= 1.0 {
-                    format!("{y:.0}")
-                } else {
-                    format!("{y}")
-                }
-            })
-            .x_desc("max_wait (ms, log scale)")
-            .y_desc("ms (log scale)")
-            .label_style((FONT, 14))
-            .axis_desc_style((FONT, 15))
-            .light_line_style(LIGHT_GRID)
-            .draw()
-            .map_err(err)?;
-        for (pick, width, name) in [
-            (
-                Box::new(|r: &Row| r.p99_ms) as Box<dyn Fn(&Row) -> f64>,
-                3,
-                "p99, bounded wait",
-            ),
-            (Box::new(|r: &Row| r.p50_ms), 1, "p50, bounded wait"),
-        ] {
-            let points: Vec<(f64, f64)> = waits
-                .iter()
-                .map(|r| (r.max_wait_ms.unwrap_or(0.0), pick(r).max(bottom)))
-                .collect();
-            chart
-                .draw_series(LineSeries::new(points.clone(), WAIT.stroke_width(width)))
-                .map_err(err)?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 24, y)], WAIT.stroke_width(width))
-                });
-            chart
-                .draw_series(points.into_iter().map(|p| Circle::new(p, 3, WAIT.filled())))
-                .map_err(err)?;
-        }
-        for (row, colour, name) in [
-            (strict, STRICT, "p99, strict"),
-            (shared, SHARED, "p99, shared"),
-        ] {
-            if let Some(row) = row {
-                chart
-                    .draw_series(DashedLineSeries::new(
-                        [(lo, row.p99_ms.max(bottom)), (hi, row.p99_ms.max(bottom))],
-                        9,
-                        6,
-                        colour.stroke_width(2),
-                    ))
-                    .map_err(err)?
-                    .label(name)
-                    .legend(move |(x, y)| {
-                        PathElement::new([(x, y), (x + 24, y)], colour.stroke_width(2))
-                    });
-            }
-        }
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 14))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.3))
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()
-            .map_err(err)?;
+        let sticky = |r: &Row| r.sticky_pct;
+        panel(
+            &left,
+            "clients answered by one worker",
+            (lo, hi),
+            0f64..100f64,
+            "sticky clients (%)",
+            vec![(curve(&sticky), 3, 4, "bounded wait")],
+            references(&sticky, "strict (0)", "shared listener"),
+            SeriesLabelPosition::LowerRight,
+        )?;
+        let p99 = |r: &Row| r.p99_ms.max(bottom);
+        let p50 = |r: &Row| r.p50_ms.max(bottom);
+        panel(
+            &right,
+            "connect() to answer",
+            (lo, hi),
+            (bottom..top).log_scale(),
+            "ms (log scale)",
+            vec![
+                (curve(&p99), 3, 3, "p99, bounded wait"),
+                (curve(&p50), 1, 3, "p50, bounded wait"),
+            ],
+            references(&p99, "p99, strict", "p99, shared"),
+            SeriesLabelPosition::UpperLeft,
+        )?;
         root.present().map_err(err)?;
     }
     write_palette_png(
