@@ -171,6 +171,18 @@ def wait_registered(pid, port, count, timeout=30):
         time.sleep(0.2)
 
 
+def accept_run(bin_dir, args, port, sources, concurrency, warmup, seconds, env=None):
+    """One accept_server (`args`: mode, workers, wait style; `env`: its settings) under one
+    load: (loadgen's result, the server's counts)."""
+    prefix = ["env"] + [f"{k}={v}" for k, v in env.items()] if env else []
+    server, _ = start_server(prefix + [f"{bin_dir}/accept_server"] + args + [SERVER_ADDR, str(port)])
+    try:
+        client = loadgen(bin_dir, port, sources, concurrency, warmup, seconds)
+    finally:
+        counts = json.loads(stop_server(server))
+    return client, counts
+
+
 def accept_path(bin_dir, out_dir, clients):
     """Section 3: every mode at every worker count, one server per run, same client load.
     Rounds alternate the order of the modes, so that a drift of the machine's speed (the other
@@ -183,13 +195,8 @@ def accept_path(bin_dir, out_dir, clients):
                 modes = ACCEPT_MODES if rnd % 2 else ACCEPT_MODES[::-1]
                 for label, mode, wait in modes:
                     port += 1
-                    server, _ = start_server([f"{bin_dir}/accept_server", mode, str(workers), wait,
-                                              SERVER_ADDR, str(port)])
-                    try:
-                        client = loadgen(bin_dir, port, sources, ACCEPT_CONCURRENCY, ACCEPT_WARMUP,
-                                         ACCEPT_SECONDS)
-                    finally:
-                        counts = json.loads(stop_server(server))
+                    client, counts = accept_run(bin_dir, [mode, str(workers), wait], port, sources,
+                                                ACCEPT_CONCURRENCY, ACCEPT_WARMUP, ACCEPT_SECONDS)
                     log(f"accept round {rnd} W={workers} {label:<10} "
                         f"{client['completed'] / client['duration_s']:8.1f} conn/s"
                         f"  p99 {client['latency_us']['p99'] / 1000:.1f} ms")
@@ -216,14 +223,9 @@ def availability(bin_dir, out_dir, clients):
                 env = {"SLOW_WORKER_MS": str(slow)}
                 if max_wait is not None:
                     env["SLH_MAX_WAIT_MS"] = str(max_wait)
-                server, _ = start_server(["env"] + [f"{k}={v}" for k, v in env.items()]
-                                         + [f"{bin_dir}/accept_server", mode, str(AVAIL_WORKERS),
-                                            "blocking", SERVER_ADDR, str(port)])
-                try:
-                    client = loadgen(bin_dir, port, sources, AVAIL_CONCURRENCY, AVAIL_WARMUP,
-                                     AVAIL_SECONDS)
-                finally:
-                    counts = json.loads(stop_server(server))
+                client, counts = accept_run(bin_dir, [mode, str(AVAIL_WORKERS), "blocking"], port,
+                                            sources, AVAIL_CONCURRENCY, AVAIL_WARMUP, AVAIL_SECONDS,
+                                            env)
                 log(f"availability round {rnd} {label:<12} "
                     f"p50 {client['latency_us']['p50'] / 1000:7.1f} ms  p99 {client['latency_us']['p99'] / 1000:7.1f} ms")
                 results.write(json.dumps({"round": rnd, "label": label, "mode": mode,
