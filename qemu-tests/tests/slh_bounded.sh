@@ -10,9 +10,14 @@
 #   to the normal queue at once;
 # - hol: workers that serve one connection at a time; one gets a 2 s request; its other
 #   clients are answered by the other workers after max_wait, before the slow request ends;
-# - more, many: more workers than queues (8 on 4; 300 on 256, the shim's default), serving
-#   100 ms requests one at a time: those without a queue accept from the normal queue, which
-#   takes what waits past max_wait; every worker serves, every connection is answered.
+# - more, many: more workers than queues, serving one request at a time: those without a
+#   queue accept from the normal queue, which takes what waits past max_wait. 8 on 4 with 128
+#   requests of 100 ms: every worker serves, within the spread-out work. 300 on 256 (the
+#   shim's default) with 300 requests of 5 s held until all are connected, a load that needs
+#   every worker: each serves exactly one. (An earlier "every worker serves" with 1024 short
+#   requests failed at random: a worker coming back from a request takes the next waiting
+#   connection before an idle one wakes, as stock accept() does, so an idle worker may serve
+#   none.)
 # Shown to fail before the bounded wait: the stopped worker's clients were never answered.
 # schedulers: slh   (the module is global; see guest-runner.sh)
 # modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
