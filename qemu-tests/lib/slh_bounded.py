@@ -18,6 +18,8 @@ usage: slh_bounded.py CASE       (run inside a netns whose lo is up)
           from the normal queue; every worker serves; answers within the spread-out work.
   many    300 serial workers on 256 queues (the shim's default), 300 requests of 5 s at once:
           every worker serves exactly one (none is left asleep while a connection waits).
+  handoff a worker woken for the normal queue takes its own parked connection instead: the
+          normal queue's connection is still served by another worker at once.
 Clients connect from 64 addresses 127.0.1.1.. to 127.0.0.1; each worker answers with its
 index. Prints "ok: ..." per check; exits 1 at the first failed one.
 """
@@ -87,6 +89,10 @@ def serial_worker(listener, index, ready):
     except OSError as e:
         if e.errno != errno.ENOSPC:
             raise
+    serial_worker_loop(listener, index, ready)
+
+
+def serial_worker_loop(listener, index, ready):
     ready()
     while True:
         conn, _ = listener.accept()
@@ -423,9 +429,115 @@ def case_many():
     server.stop()
 
 
+def pinned_worker(listener, index, queue, cpu, ready):
+    """A serial worker on `cpu`, registered to `queue` (None: unregistered)."""
+    os.sched_setaffinity(0, {cpu})
+    if queue is not None:
+        listener.setsockopt(SOL_SOCKET, SO_SOCKADDLSPH, queue)
+    serial_worker_loop(listener, index, ready)
+
+
+def case_handoff():
+    """The wake-up of a connection in the normal queue is not lost when the worker it woke
+    takes one of its own parked connections instead. Three serial workers: R owns queue 0,
+    V queue 1, U none. V is stopped; R and U sleep in accept(), R first. R's CPU is held by a
+    SCHED_FIFO task (RT throttling off meanwhile) while a client B of V connects: after
+    max_wait (200 ms) B moves to the normal queue and its wake-up goes to R, the first
+    sleeper, which cannot run. Then a client A of R's queue connects and the task ends: R
+    takes A, its own, and is busy 5 s. B must be answered by U: A's arrival woke the next
+    waiter of the normal queue, because that queue was not empty (the listener's
+    data_ready wakes for every arrival then, parked or not). A data_ready that woke only for
+    arrivals in the normal queue would leave U asleep and B waiting 5 s for R."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", PORT))
+    listener.setsockopt(SOL_SOCKET, SO_SOCKLEVELHASH, config_bytes(2, max_wait_ms=200))
+    listener.listen(64)
+    os.sched_setaffinity(0, {0})  # the clients, their softirqs and U on CPU 0; R on CPU 1
+
+    def start(index, queue, cpu):
+        readiness, ready = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(readiness)
+                pinned_worker(listener, index, queue, cpu, lambda: os.write(ready, b"."))
+            finally:
+                os._exit(0)
+        WORKER_PIDS.append(pid)
+        os.close(ready)
+        if not select.select([readiness], [], [], 60)[0]:
+            fail(f"worker {index} did not start")
+        os.close(readiness)
+        wait_quietly(f"worker {index} sleeps in accept()", lambda: sleeping(pid),
+                     time.monotonic() + 20)
+        return pid
+
+    r = start(0, 0, 1)
+    v = start(2, 1, 2)
+    owner = {client: connect(client, 10, b"f")[0] for client in range(CLIENTS)}
+    a = next((c for c in owner if owner[c] == 0), None)
+    b = next((c for c in owner if owner[c] == 2), None)
+    check(a is not None and b is not None, f"client {a} reaches R (queue 0), client {b} V (queue 1)")
+    os.kill(v, signal.SIGSTOP)
+    wait_quietly("R sleeps in accept() again", lambda: sleeping(r), time.monotonic() + 20)
+    start(1, None, 0)  # U, behind R in the listener's wait queue
+
+    with open("/proc/sys/kernel/sched_rt_runtime_us") as f:
+        rt_runtime = f.read()
+    with open("/proc/sys/kernel/sched_rt_runtime_us", "w") as f:
+        f.write("-1")
+    hog = os.fork()
+    if hog == 0:
+        try:
+            os.sched_setaffinity(0, {1})
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+            end = time.monotonic() + 5
+            while time.monotonic() < end:
+                pass
+        finally:
+            os._exit(1)
+    held_since = time.monotonic()
+    wait_quietly("the SCHED_FIFO task runs on R's CPU",
+                 lambda: open(f"/proc/{hog}/stat").read().rsplit(")", 1)[1].split()[0] == "R",
+                 time.monotonic() + 5)
+    accepted_before = info(listener)[0]["normal_accepted"]
+    results = {}
+    b_thread = threading.Thread(target=lambda: results.update(b=connect(b, 30, b"f")))
+    b_thread.start()
+    wait_quietly("B expired into the normal queue",
+                 lambda: info(listener)[1][1]["expired"] == 1, time.monotonic() + 5)
+    time.sleep(0.2)
+    check("b" not in results and info(listener)[0]["normal_accepted"] == accepted_before,
+          "B waits in the normal queue 0.2 s after it expired: its wake-up went to R, which "
+          "cannot run")
+    queued = info(listener)[1][0]["queued"]
+    a_thread = threading.Thread(target=lambda: results.update(a=connect(a, 30, b"x")))
+    a_thread.start()
+    wait_quietly("A is parked for R", lambda: info(listener)[1][0]["queued"] > queued,
+                 time.monotonic() + 5)
+    hog_alive = os.waitpid(hog, os.WNOHANG)[0] == 0
+    os.kill(hog, signal.SIGKILL)
+    os.waitpid(hog, 0)
+    with open("/proc/sys/kernel/sched_rt_runtime_us", "w") as f:
+        f.write(rt_runtime)
+    check(hog_alive, f"R's CPU was held until A parked ({time.monotonic() - held_since:.2f} s)")
+    b_thread.join()
+    a_thread.join()
+    check(results["a"][0] == 0, f"A answered by R after its 5 s request ({results['a'][1]:.2f} s)")
+    check(results["b"][0] == 1,
+          f"B answered by U (woken by A's arrival), not left waiting for R (worker {results['b'][0]}, "
+          f"{results['b'][1]:.2f} s)")
+    for pid in WORKER_PIDS:
+        os.kill(pid, signal.SIGCONT)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    listener.close()
+
+
 def main():
     {"wait": case_wait, "strict": case_strict, "share": case_share, "hol": case_hol,
-     "more": case_more, "many": case_many}[sys.argv[1]]()
+     "more": case_more, "many": case_many, "handoff": case_handoff}[sys.argv[1]]()
 
 
 if __name__ == "__main__":
