@@ -14,6 +14,7 @@
 //!   (`ip_vs_lblc_check_expire()`, `ip_vs_lblc_full_check()`) with [`is_stale`].
 //!
 //! `ip_vs_lblcr.c` shares most of these rules; `lblcr.rs` uses this file.
+#![forbid(unsafe_code)]
 
 use core::ffi::{c_long, c_ulong};
 

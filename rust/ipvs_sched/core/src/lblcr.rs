@@ -26,6 +26,7 @@
 //! (every insert except the first member of a new entry) a server already in the set changes
 //! nothing, not even `lastmod`. `ip_vs_dest_set_erase()` removes the member and sets
 //! `lastmod = jiffies`.
+#![forbid(unsafe_code)]
 
 // lblcr's least-connection fallback is wlc's decision, as lblc's.
 use super::wlc;

@@ -3,6 +3,7 @@
 //!
 //! Pure code: compiled into the kernel module `ip_vs_wlc_rs` and, unchanged, into the host
 //! crate `ipvs-sched-core` where it is property-tested against a reference model.
+#![forbid(unsafe_code)]
 
 /// What the wlc choice reads of one real server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -39,6 +39,7 @@
 //! `restarted` or `stop`, so the result and the state left behind are C's. (This reads the
 //! list once more, and assumes, like any single pass, that the weights do not change during
 //! the call.)
+#![forbid(unsafe_code)]
 
 /// What the wrr choice reads of one real server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,6 +5,7 @@
 //!
 //! Times are jiffies truncated to 32 bits, compared with wrapping arithmetic as the kernel's
 //! `time_after()` does; a bounded wait is far shorter than half the 32-bit range.
+#![forbid(unsafe_code)]
 
 /// Connections in a row that an owner lets reach the bounded wait before it goes on standby:
 /// one late connection may be a hiccup, two in a row without an accept between them are not.

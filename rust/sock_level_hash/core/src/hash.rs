@@ -10,6 +10,7 @@
 //!
 //! Pure code: compiled into the kernel module and, unchanged, into the host crate
 //! `sock-level-hash-core`, so: `core` only, no allocation, no panicking paths.
+#![forbid(unsafe_code)]
 
 /// Length of the Toeplitz key in bytes: 320 bits cover a 36-byte input plus the 31-bit window.
 pub const RSS_KEY_LEN: usize = 40;

@@ -8,6 +8,7 @@
 //! request changes nothing.
 //!
 //! Pure code, shared with the kernel module like the rest of this crate.
+#![forbid(unsafe_code)]
 
 use crate::hash::{HashFn, HashInput};
 use crate::table::{Slot, MAX_SLOTS};
@@ -105,8 +106,16 @@ fn queue_count(value: i32, nr_cpu_ids: u32) -> Result<u16, Errno> {
 /// `-1`, `1..=1024`, an unknown hash or input, nonzero flags or a wait above
 /// [`MAX_WAIT_MS_MAX`]: [`Errno::Invalid`].
 pub fn parse_config(optval: &[u8], nr_cpu_ids: u32) -> Result<Config, Errno> {
-    let int = |index| field(optval, index).map(i32::from_ne_bytes).ok_or(Errno::Invalid);
-    let word = |index| field(optval, index).map(u32::from_ne_bytes).ok_or(Errno::Invalid);
+    let int = |index| {
+        field(optval, index)
+            .map(i32::from_ne_bytes)
+            .ok_or(Errno::Invalid)
+    };
+    let word = |index| {
+        field(optval, index)
+            .map(u32::from_ne_bytes)
+            .ok_or(Errno::Invalid)
+    };
     if optval.len() == 4 {
         return Ok(Config {
             queues: queue_count(int(0)?, nr_cpu_ids)?,
@@ -156,7 +165,11 @@ pub enum Reconfigure {
 /// queue: the queue count cannot change under registered processes ([`Errno::Busy`]), but the
 /// option can always be turned off (nothing is lost: parked connections go to the normal
 /// queue) and the hash and the wait can always change.
-pub fn check_reconfigure(current: &Config, new: &Config, registered: usize) -> Result<Reconfigure, Errno> {
+pub fn check_reconfigure(
+    current: &Config,
+    new: &Config,
+    registered: usize,
+) -> Result<Reconfigure, Errno> {
     Ok(match (current.is_on(), new.is_on()) {
         (false, false) => Reconfigure::Same,
         (false, true) => Reconfigure::TurnOn,
@@ -198,7 +211,9 @@ pub fn parse_registration(optval: &[u8], config: &Config) -> Result<Registration
     if !config.is_on() {
         return Err(Errno::NotSupported);
     }
-    let value = field(optval, 0).map(i32::from_ne_bytes).ok_or(Errno::Invalid)?;
+    let value = field(optval, 0)
+        .map(i32::from_ne_bytes)
+        .ok_or(Errno::Invalid)?;
     match value {
         REGISTER_ANY => Ok(Registration::Any),
         DEREGISTER => Ok(Registration::Deregister),
@@ -237,7 +252,9 @@ pub fn check_registration(
         (Registration::Deregister, Some(slot)) => Ok(RegistrationChange::Deregister(slot)),
         (Registration::Deregister, None) => Ok(RegistrationChange::Nothing),
         (Registration::Any, Some(slot)) => Ok(RegistrationChange::Keep(slot)),
-        (Registration::Slot(asked), Some(slot)) if asked == slot => Ok(RegistrationChange::Keep(slot)),
+        (Registration::Slot(asked), Some(slot)) if asked == slot => {
+            Ok(RegistrationChange::Keep(slot))
+        }
         (Registration::Slot(_), Some(_)) => Err(Errno::Busy),
         (Registration::Any, None) => first_free
             .map(RegistrationChange::Register)
@@ -268,9 +285,15 @@ mod tests {
         assert_eq!(on(1024).map(|c| c.queues), Ok(1024));
         assert_eq!(on(1025), Err(Errno::Invalid));
         assert_eq!(on(-2), Err(Errno::Invalid));
-        assert_eq!(on(4).map(|c| (c.hash, c.input)), Ok((HashFn::Toeplitz, HashInput::ClientAddr)));
+        assert_eq!(
+            on(4).map(|c| (c.hash, c.input)),
+            Ok((HashFn::Toeplitz, HashInput::ClientAddr))
+        );
         // -1 on a machine with more CPUs than queues allowed.
-        assert_eq!(parse_config(&(-1i32).to_ne_bytes(), 4096).map(|c| c.queues), Ok(1024));
+        assert_eq!(
+            parse_config(&(-1i32).to_ne_bytes(), 4096).map(|c| c.queues),
+            Ok(1024)
+        );
     }
 
     #[test]
@@ -286,28 +309,53 @@ mod tests {
             })
         );
         // 0 is the strict mode; the struct without the field gets the default.
-        assert_eq!(parse_config(&bytes(&[8, 0, 0, 0, 0]), 2).map(|c| c.max_wait_ms), Ok(0));
+        assert_eq!(
+            parse_config(&bytes(&[8, 0, 0, 0, 0]), 2).map(|c| c.max_wait_ms),
+            Ok(0)
+        );
         assert_eq!(
             parse_config(&bytes(&[8, 0, 0, 0, 0])[..16], 2).map(|c| c.max_wait_ms),
             Ok(MAX_WAIT_MS_DEFAULT)
         );
-        assert_eq!(parse_config(&8i32.to_ne_bytes(), 2).map(|c| c.max_wait_ms), Ok(MAX_WAIT_MS_DEFAULT));
-        assert_eq!(parse_config(&bytes(&[8, 0, 0, 0, 60_000]), 2).map(|c| c.max_wait_ms), Ok(60_000));
-        assert_eq!(parse_config(&bytes(&[8, 0, 0, 0, 60_001]), 2), Err(Errno::Invalid));
-        assert_eq!(parse_config(&bytes(&[8, 0, 0, 0, -1]), 2), Err(Errno::Invalid));
+        assert_eq!(
+            parse_config(&8i32.to_ne_bytes(), 2).map(|c| c.max_wait_ms),
+            Ok(MAX_WAIT_MS_DEFAULT)
+        );
+        assert_eq!(
+            parse_config(&bytes(&[8, 0, 0, 0, 60_000]), 2).map(|c| c.max_wait_ms),
+            Ok(60_000)
+        );
+        assert_eq!(
+            parse_config(&bytes(&[8, 0, 0, 0, 60_001]), 2),
+            Err(Errno::Invalid)
+        );
+        assert_eq!(
+            parse_config(&bytes(&[8, 0, 0, 0, -1]), 2),
+            Err(Errno::Invalid)
+        );
         assert_eq!(parse_config(&bytes(&[8, 5, 0, 0]), 2), Err(Errno::Invalid));
         assert_eq!(parse_config(&bytes(&[8, 0, 3, 0]), 2), Err(Errno::Invalid));
         assert_eq!(parse_config(&bytes(&[8, 0, 0, 1]), 2), Err(Errno::Invalid));
-        assert_eq!(parse_config(&bytes(&[2000, 0, 0, 0]), 2), Err(Errno::Invalid));
+        assert_eq!(
+            parse_config(&bytes(&[2000, 0, 0, 0]), 2),
+            Err(Errno::Invalid)
+        );
         // Longer than the struct: only zeros may follow.
         let mut longer = [0u8; 28];
         longer[..20].copy_from_slice(&bytes(&[3, 1, 0, 0, 7]));
-        assert_eq!(parse_config(&longer, 2).map(|c| (c.queues, c.max_wait_ms)), Ok((3, 7)));
+        assert_eq!(
+            parse_config(&longer, 2).map(|c| (c.queues, c.max_wait_ms)),
+            Ok((3, 7))
+        );
         longer[24] = 1;
         assert_eq!(parse_config(&longer, 2), Err(Errno::Invalid));
         // Neither an int nor the struct.
         for len in [0, 1, 2, 3, 5, 8, 12, 15, 17, 18, 19] {
-            assert_eq!(parse_config(&[0; 20][..len], 2), Err(Errno::Invalid), "length {len}");
+            assert_eq!(
+                parse_config(&[0; 20][..len], 2),
+                Err(Errno::Invalid),
+                "length {len}"
+            );
         }
     }
 
@@ -319,15 +367,39 @@ mod tests {
             ..Config::OFF
         };
         let four = with(4, HashFn::Toeplitz);
-        assert_eq!(check_reconfigure(&Config::OFF, &four, 0), Ok(Reconfigure::TurnOn));
+        assert_eq!(
+            check_reconfigure(&Config::OFF, &four, 0),
+            Ok(Reconfigure::TurnOn)
+        );
         assert_eq!(check_reconfigure(&four, &four, 3), Ok(Reconfigure::Same));
-        assert_eq!(check_reconfigure(&four, &Config::OFF, 3), Ok(Reconfigure::TurnOff));
-        assert_eq!(check_reconfigure(&four, &with(8, HashFn::Toeplitz), 0), Ok(Reconfigure::Resize));
-        assert_eq!(check_reconfigure(&four, &with(8, HashFn::Toeplitz), 1), Err(Errno::Busy));
-        assert_eq!(check_reconfigure(&four, &with(4, HashFn::Crc16), 2), Ok(Reconfigure::Rehash));
-        let strict = Config { max_wait_ms: 0, ..four };
-        assert_eq!(check_reconfigure(&four, &strict, 2), Ok(Reconfigure::Rehash));
-        assert_eq!(check_reconfigure(&Config::OFF, &Config::OFF, 0), Ok(Reconfigure::Same));
+        assert_eq!(
+            check_reconfigure(&four, &Config::OFF, 3),
+            Ok(Reconfigure::TurnOff)
+        );
+        assert_eq!(
+            check_reconfigure(&four, &with(8, HashFn::Toeplitz), 0),
+            Ok(Reconfigure::Resize)
+        );
+        assert_eq!(
+            check_reconfigure(&four, &with(8, HashFn::Toeplitz), 1),
+            Err(Errno::Busy)
+        );
+        assert_eq!(
+            check_reconfigure(&four, &with(4, HashFn::Crc16), 2),
+            Ok(Reconfigure::Rehash)
+        );
+        let strict = Config {
+            max_wait_ms: 0,
+            ..four
+        };
+        assert_eq!(
+            check_reconfigure(&four, &strict, 2),
+            Ok(Reconfigure::Rehash)
+        );
+        assert_eq!(
+            check_reconfigure(&Config::OFF, &Config::OFF, 0),
+            Ok(Reconfigure::Same)
+        );
     }
 
     #[test]
@@ -344,21 +416,48 @@ mod tests {
         assert_eq!(reg(4), Err(Errno::Invalid));
         assert_eq!(reg(-3), Err(Errno::Invalid));
         assert_eq!(parse_registration(&[0; 2], &four), Err(Errno::Invalid));
-        assert_eq!(parse_registration(&0i32.to_ne_bytes(), &Config::OFF), Err(Errno::NotSupported));
+        assert_eq!(
+            parse_registration(&0i32.to_ne_bytes(), &Config::OFF),
+            Err(Errno::NotSupported)
+        );
     }
 
     #[test]
     fn registration_decisions() {
         let taken = |slot: Slot| slot == 1;
         let decide = |request, caller, free| check_registration(request, caller, taken, free);
-        assert_eq!(decide(Registration::Any, None, Some(0)), Ok(RegistrationChange::Register(0)));
+        assert_eq!(
+            decide(Registration::Any, None, Some(0)),
+            Ok(RegistrationChange::Register(0))
+        );
         assert_eq!(decide(Registration::Any, None, None), Err(Errno::NoSpace));
-        assert_eq!(decide(Registration::Slot(1), None, Some(0)), Err(Errno::Busy));
-        assert_eq!(decide(Registration::Slot(2), None, Some(0)), Ok(RegistrationChange::Register(2)));
-        assert_eq!(decide(Registration::Any, Some(2), None), Ok(RegistrationChange::Keep(2)));
-        assert_eq!(decide(Registration::Slot(2), Some(2), None), Ok(RegistrationChange::Keep(2)));
-        assert_eq!(decide(Registration::Slot(3), Some(2), Some(3)), Err(Errno::Busy));
-        assert_eq!(decide(Registration::Deregister, Some(2), None), Ok(RegistrationChange::Deregister(2)));
-        assert_eq!(decide(Registration::Deregister, None, Some(0)), Ok(RegistrationChange::Nothing));
+        assert_eq!(
+            decide(Registration::Slot(1), None, Some(0)),
+            Err(Errno::Busy)
+        );
+        assert_eq!(
+            decide(Registration::Slot(2), None, Some(0)),
+            Ok(RegistrationChange::Register(2))
+        );
+        assert_eq!(
+            decide(Registration::Any, Some(2), None),
+            Ok(RegistrationChange::Keep(2))
+        );
+        assert_eq!(
+            decide(Registration::Slot(2), Some(2), None),
+            Ok(RegistrationChange::Keep(2))
+        );
+        assert_eq!(
+            decide(Registration::Slot(3), Some(2), Some(3)),
+            Err(Errno::Busy)
+        );
+        assert_eq!(
+            decide(Registration::Deregister, Some(2), None),
+            Ok(RegistrationChange::Deregister(2))
+        );
+        assert_eq!(
+            decide(Registration::Deregister, None, Some(0)),
+            Ok(RegistrationChange::Nothing)
+        );
     }
 }

@@ -16,6 +16,7 @@
 //!
 //! Pure code: compiled into the kernel module and, unchanged, into the host crate
 //! `sock-level-hash-core`, so: `core` only, fixed-size arrays, no allocation, no panics.
+#![forbid(unsafe_code)]
 
 /// Most queue slots a table can have: the kernel allows up to 1024 queues per listener.
 pub const MAX_SLOTS: usize = 1024;

@@ -7,7 +7,13 @@ use sock_level_hash_core::options::{
 };
 
 fn config_bytes(queues: i32, hash: u32, input: u32, flags: u32) -> Vec<u8> {
-    [queues.to_ne_bytes(), hash.to_ne_bytes(), input.to_ne_bytes(), flags.to_ne_bytes()].concat()
+    [
+        queues.to_ne_bytes(),
+        hash.to_ne_bytes(),
+        input.to_ne_bytes(),
+        flags.to_ne_bytes(),
+    ]
+    .concat()
 }
 
 proptest! {

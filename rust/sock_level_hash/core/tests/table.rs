@@ -63,12 +63,16 @@ fn step<const B: usize>(
     let in_range = |slot: Slot| usize::from(slot) < n_slots;
     let expected: Result<(Slot, bool), TableError> = match op {
         Op::Register(slot) if !in_range(slot) => Err(TableError::SlotOutOfRange),
-        Op::Register(slot) if model.registered.contains(&slot) => Err(TableError::AlreadyRegistered),
+        Op::Register(slot) if model.registered.contains(&slot) => {
+            Err(TableError::AlreadyRegistered)
+        }
         Op::Register(slot) => Ok((slot, true)),
         Op::Deregister(slot) | Op::Demote(slot) | Op::Promote(slot) if !in_range(slot) => {
             Err(TableError::SlotOutOfRange)
         }
-        Op::Deregister(slot) | Op::Demote(slot) | Op::Promote(slot) if !model.registered.contains(&slot) => {
+        Op::Deregister(slot) | Op::Demote(slot) | Op::Promote(slot)
+            if !model.registered.contains(&slot) =>
+        {
             Err(TableError::NotRegistered)
         }
         Op::Deregister(slot) => Ok((slot, false)),
@@ -146,7 +150,9 @@ fn step<const B: usize>(
     }
     prop_assert_eq!(table.registered_count(), model.registered.len());
     prop_assert_eq!(table.active_count(), active.len());
-    prop_assert!(table.registered_slots().eq(model.registered.iter().copied()));
+    prop_assert!(table
+        .registered_slots()
+        .eq(model.registered.iter().copied()));
     prop_assert_eq!(
         table.first_free_slot(),
         (0..n_slots as Slot).find(|s| !model.registered.contains(s))
