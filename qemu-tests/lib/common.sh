@@ -141,9 +141,9 @@ topo_down() {
 
 # wait_for WHAT COMMAND...: retry COMMAND for up to 30 s.
 wait_for() {
-	local what=$1 i
+	local what=$1
 	shift
-	for i in $(seq 1 300); do
+	for _ in $(seq 1 300); do
 		"$@" && return 0
 		sleep 0.1
 	done
@@ -175,7 +175,7 @@ client_cmd() {
 	local line
 	echo "$1 $2" >&"${CLIENT[1]}"
 	while read -r -t 120 line <&"${CLIENT[0]}"; do
-		[ "$line" = done ] && return 0
+		[ "$line" = "done" ] && return 0
 		echo "$line"
 	done
 	fail "client did not answer"
@@ -183,7 +183,7 @@ client_cmd() {
 
 client_stop() {
 	if [ -n "${CLIENT_PID:-}" ]; then
-		echo quit >&"${CLIENT[1]}" 2>/dev/null || true
+		{ echo quit >&"${CLIENT[1]}"; } 2>/dev/null || true
 		wait "$CLIENT_PID" 2>/dev/null || true
 	fi
 }

@@ -189,8 +189,8 @@ fwd_wait_idle() {
 
 # rx_packets LINE: the received-packets counter in one line of `ip -s -o link`.
 rx_packets() {
-	local rest=${1#*RX:*\\} bytes packets
-	read -r bytes packets _ <<<"$rest"
+	local rest=${1#*RX:*\\} packets
+	read -r _ packets _ <<<"$rest"
 	echo "$packets"
 }
 

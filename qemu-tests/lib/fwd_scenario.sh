@@ -95,7 +95,7 @@ fwd_scenario() {
 # check_fwd_scenario METHOD OUT_RUST OUT_C: exact choices, and Rust == C connection by connection.
 check_fwd_scenario() {
 	local method=$1 rust=$2 c=$3 cycle="rs1 rs1 rs2 rs1 rs2 rs3" picks
-	picks=($(words "$rust/wrr-3-2-1"))
+	read -ra picks <<<"$(words "$rust/wrr-3-2-1")"
 	assert_eq "$method: wrr 3,2,1 over 12 connections" 6/4/2 "$(tally "rs1 rs2 rs3" "${picks[@]}")"
 	# Weights 3,2,1 repeat rs1 rs1 rs2 rs1 rs2 rs3; the servers are added one by one, so the
 	# first cycle may start part-way: 12 picks are two periods of a rotation of that cycle.

@@ -23,7 +23,7 @@ persist_conns() {
 # template and IPVS creates two identical ones (its template lookup and creation are not
 # atomic; seen on a busy VM). A client with two different servers still shows as two pairs.
 persist_templates() {
-	local line fields t i out=()
+	local line fields t i templates=()
 	while read -r line; do
 		read -ra fields <<<"$line"
 		# A template has client port 0.
@@ -32,22 +32,24 @@ persist_templates() {
 		*) continue ;;
 		esac
 		t="${fields[3]%:*} ${fields[5]%:*}"
-		for i in "${out[@]}"; do [ "$i" != "$t" ] || continue 2; done
+		for i in "${templates[@]}"; do [ "$i" != "$t" ] || continue 2; done
 		# Insertion sort: a handful of entries, and no sort process.
-		for ((i = ${#out[@]}; i > 0; i--)); do
-			[[ "${out[$((i - 1))]}" > "$t" ]] || break
-			out[i]=${out[$((i - 1))]}
+		for ((i = ${#templates[@]}; i > 0; i--)); do
+			[[ "${templates[$((i - 1))]}" > "$t" ]] || break
+			templates[i]=${templates[$((i - 1))]}
 		done
-		out[i]=$t
+		templates[i]=$t
 	done
 	local IFS='|'
-	echo "${out[*]}"
+	echo "${templates[*]}"
 }
 
 # persist_scenario METHOD WRR_IMPL LBLC_IMPL OUT
 persist_scenario() {
-	local method=$1 wrr_impl=$2 lblc_impl=$3 out=$4 r i f conns
-	local -a A=($FWD_CLIENTS_A) B=($FWD_CLIENTS_B)
+	local method=$1 wrr_impl=$2 lblc_impl=$3 out=$4 i f conns
+	local -a A B
+	read -ra A <<<"$FWD_CLIENTS_A"
+	read -ra B <<<"$FWD_CLIENTS_B"
 	mkdir -p "$out"
 	fwd_topo_up "$method" 3
 	use_scheduler "$wrr_impl" wrr
@@ -64,12 +66,12 @@ persist_scenario() {
 
 	client_start "$(fwd_vip 1)" "$FWD_PORT"
 	# Three rounds: two short connections from each of four clients in turn.
-	for r in 1 2 3; do persist_conns short 2 "${A[@]}"; done >"$out/A-no-persistence"
+	for _ in 1 2 3; do persist_conns short 2 "${A[@]}"; done >"$out/A-no-persistence"
 	client_to "$(fwd_vip 2)"
-	for r in 1 2 3; do persist_conns short 2 "${A[@]}"; done >"$out/B-p300"
+	for _ in 1 2 3; do persist_conns short 2 "${A[@]}"; done >"$out/B-p300"
 	# Two rounds over eight clients in two /24s, alternating between the subnets.
 	client_to "$(fwd_vip 3)"
-	for r in 1 2; do
+	for _ in 1 2; do
 		for i in 0 1 2 3; do persist_conns short 2 "${A[$i]}" "${B[$i]}"; done
 	done >"$out/C-p300-M24"
 	# lblc with long-lived connections: without persistence the third connection would move
@@ -112,7 +114,9 @@ servers_of() {
 # check_persist_scenario METHOD OUT_RUST OUT_C
 check_persist_scenario() {
 	local method=$1 rust=$2 c=$3 a i
-	local -a A=($FWD_CLIENTS_A) B=($FWD_CLIENTS_B)
+	local -a A B
+	read -ra A <<<"$FWD_CLIENTS_A"
+	read -ra B <<<"$FWD_CLIENTS_B"
 	for a in "${A[@]}"; do
 		# Round robin over 24 connections, 2 at a time from 4 clients: each client meets
 		# every server twice.

@@ -11,6 +11,7 @@
 # at the same time (guest-runner.sh).
 
 SLH=$SLH_TOP/target/debug/slh
+# shellcheck disable=SC2034 # for the tests that source this file
 SLH_SHIM=$SLH_TOP/target/debug/libslh_preload.so
 SLH_MODULE=$SLH_TOP/rust/sock_level_hash.ko
 SLH_PORT=8080
@@ -147,6 +148,7 @@ slh_server_stop() {
 SLH_PARKED_PID=
 slh_parked_start() {
 	ip netns exec srv "$SLH_PY" -I -S "$LIB/slh_parked.py" "$SLH_PORT" 4 >"$TMPDIR/parked.out" 2>&1 &
+	# shellcheck disable=SC2034 # for the tests that source this file
 	SLH_PARKED_PID=$!
 	wait_for "slh_parked.py ready" grep -qx ready "$TMPDIR/parked.out"
 	slh_client_start
@@ -168,6 +170,7 @@ slh_workers() { slh_children "$SLH_SERVER_PID"; }
 
 # slh_info [LISTEN-ADDRESS]: `slh info` of the listener on SLH_PORT (the report of
 # LISTEN-ADDRESS:SLH_PORT when several sockets listen on the port, e.g. nginx's v4 and v6).
+# shellcheck disable=SC2120 # the tests pass LISTEN-ADDRESS
 slh_info() {
 	ip netns exec srv "$SLH" info --port "$SLH_PORT" |
 		awk -v want="${1:-}" '/ \(pid [0-9]* fd [0-9]*\)$/ { on = (want == "" || index($0, want ":" port " ") == 1) }
@@ -212,7 +215,7 @@ slh_client_cmd() {
 	local line
 	echo "$*" >&"${SLHC[1]}"
 	while read -r -t 600 line <&"${SLHC[0]}"; do
-		[ "$line" = done ] && return 0
+		[ "$line" = "done" ] && return 0
 		case $line in error\ *) fail "slh_client.py $1: $line" ;; esac
 		echo "$line"
 	done
@@ -221,7 +224,7 @@ slh_client_cmd() {
 
 slh_client_stop() {
 	if [ -n "${SLHC_PID:-}" ]; then
-		echo quit >&"${SLHC[1]}" 2>/dev/null || true
+		{ echo quit >&"${SLHC[1]}"; } 2>/dev/null || true
 		wait "$SLHC_PID" 2>/dev/null || true
 	fi
 }

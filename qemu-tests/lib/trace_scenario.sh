@@ -66,7 +66,7 @@ cache_up() {
 
 cache_down() {
 	if [ -n "${TRACECL_PID:-}" ]; then
-		echo quit >&"${TRACECL[1]}" 2>/dev/null || true
+		{ echo quit >&"${TRACECL[1]}"; } 2>/dev/null || true
 		wait "$TRACECL_PID" 2>/dev/null || true
 	fi
 	ipvs -C
@@ -79,7 +79,7 @@ trace_cmd() {
 	local line
 	echo "$*" >&"${TRACECL[1]}"
 	while read -r -t 600 line <&"${TRACECL[0]}"; do
-		[ "$line" = done ] && return 0
+		[ "$line" = "done" ] && return 0
 		case $line in error*) fail "trace client: $*: $line" ;; esac
 		echo "$line"
 	done

@@ -64,7 +64,7 @@ traffic_check() {
 }
 
 # Every ordered pair (Rust scheduler, any other scheduler), both ways, five times round.
-for round in 1 2 3 4 5; do
+for _ in 1 2 3 4 5; do
 	for from in $RUST_SCHEDS; do
 		for to in $RUST_SCHEDS $C_ONLY_SCHEDS; do
 			[ "$to" != "$from" ] || continue
@@ -84,7 +84,7 @@ hits=$(($(cat $delayed) - hits_before))
 echo "ok: $switches switches, $hits calls of a Rust schedule() held open meanwhile"
 
 # The service deleted and created again under traffic, bound to each Rust scheduler.
-for round in 1 2 3; do
+for _ in 1 2 3; do
 	for name in $RUST_SCHEDS; do
 		echo "-D -t $VIP4:80"
 		service $name
