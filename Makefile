@@ -1,5 +1,5 @@
 # One target per thing a user does. Every target installs what it needs first (bootstrap).
-.PHONY: demo test test-debug bench bootstrap kernel modules userspace host-test qemu-test checkpatch clean
+.PHONY: demo test test-debug bench bootstrap kernel modules userspace host-test qemu-test checkpatch lint clean
 
 # Boot the VM and watch the Rust wlc scheduler balance real connections.
 demo: modules userspace
@@ -48,6 +48,10 @@ qemu-test: modules userspace
 # checkpatch.pl on the patch series.
 checkpatch: kernel
 	@bash scripts/checkpatch.sh
+
+# The rules tools check: shellcheck, rustfmt, clippy, #![forbid(unsafe_code)] in the cores.
+lint: bootstrap
+	@for rule in shellcheck rustfmt clippy forbid; do bash scripts/lint.sh $$rule || exit 1; done
 
 clean:
 	find rust -name '*.o' -o -name '*.ko' -o -name '*.mod*' -o -name '.*.cmd' -o -name '*.rmeta' | xargs rm -f

@@ -11,7 +11,7 @@ debian_packages=(
 	make flex bison bc libelf-dev libssl-dev cpio xz-utils rsync kmod
 	qemu-system-x86 busybox-static udev
 	ipvsadm socat iproute2 procps iptables
-	python3-venv python3-pip
+	python3-venv python3-pip shellcheck
 	nginx php-fpm curl
 )
 
@@ -26,6 +26,16 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# The lint rules (scripts/lint.sh) run cargo's clippy and fmt: rustup's default profile has
+# them; a minimal one does not.
+for component in clippy rustfmt; do
+	command=${component/rustfmt/fmt}
+	if ! cargo "$command" --version >/dev/null 2>&1; then
+		echo "bootstrap: adding the rustup component $component"
+		rustup component add "$component"
+	fi
+done
 
 # bindgen must be exactly the version the kernel's Rust support was verified with.
 if ! "$SLH_CARGO_BIN/bindgen" --version 2>/dev/null | grep -qx 'bindgen 0.69.5'; then

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# `make test`: builds what is missing, then runs the host tests (cargo, checkpatch) and every
-# qemu-test, and ends with one line "N passed, N failed". Exit status 0 only if all passed.
+# `make test`: builds what is missing, then runs the host tests (cargo, checkpatch, the lint
+# rules of scripts/lint.sh) and every qemu-test, and ends with one line "N passed, N failed". Exit status 0 only if all passed.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
+cd "$top" || exit 1
 passed=0
 failed=0
 log=$(mktemp -d /tmp/slh-test.XXXXXX)
@@ -47,6 +47,16 @@ fi
 
 echo "== checkpatch"
 if bash scripts/checkpatch.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
+echo "== lint"
+for rule in shellcheck rustfmt clippy forbid; do
+	if bash scripts/lint.sh "$rule"; then
+		passed=$((passed + 1))
+	else
+		echo "FAILED: lint $rule"
+		failed=$((failed + 1))
+	fi
+done
 
 echo "== qemu-tests"
 bash qemu-tests/run.sh 2>&1 | tee "$log/qemu.txt"
