@@ -87,7 +87,7 @@ elapsed=$(($(date +%s) - started))
 	echo
 	echo "Written by \`make bench\` (\`scripts/bench.sh\`) on $(date -u +%Y-%m-%d) at commit" \
 		"$(git rev-parse --short HEAD 2>/dev/null || echo '?'); the run took ${elapsed} s."
-	echo "How to read them: the \"Results\" section of the top-level README."
+	echo "How to read them: [analysis.md](analysis.md); the bounded wait: [bounded-wait.md](bounded-wait.md)."
 	echo
 	echo "- [hash-timing.md](hash-timing.md), [hash-timing.csv](hash-timing.csv): time per hash, against DPDK's \`rte_softrss\` and the papers"
 	echo "- [balance.md](balance.md), [balance.csv](balance.csv): balance on the traces, against an ideal random assignment"

@@ -5,9 +5,10 @@ from several processes and threads, while connections arrive at the listening on
 
 usage: slh_fuzz.py CALLS SEED [PROCESSES THREADS]
 Runs in a network namespace with lo up. Every answer must be a success or an errno of the
-README's table (ENOPROTOOPT, EOPNOTSUPP, EINVAL, EBUSY, ENOSPC); anything else is printed with
-the call that got it (seed, process, thread, call number) and the run fails. Prints
-"fuzz: N calls, S succeeded, counts per errno" and exits 0 when every answer was allowed.
+errno table in userspace/README.md (ENOPROTOOPT, EOPNOTSUPP, EINVAL, EBUSY, ENOSPC); anything
+else is printed with the call that got it (seed, process, thread, call number) and the run
+fails. Prints "fuzz: N calls, S succeeded, counts per errno" and exits 0 when every answer was
+allowed.
 Each thread has its own generator, seeded from SEED, its process and its number: a failing
 call can be replayed with the same arguments.
 """

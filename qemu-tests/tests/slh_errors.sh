@@ -1,10 +1,11 @@
 #!/bin/bash
 # Every case of the errno table, and nothing left behind by a closed listener. Without the
 # module every option answers ENOPROTOOPT (and `slh check` says so); with it, every row of
-# the README's table returns its errno and every success next to it works (slh_errno.py, raw
-# setsockopt/getsockopt). Then a listener whose 4 priority queues hold 256 connections
-# (workers registered, never accepting: slh_parked.py) is closed: every client's connection
-# is reset, no TCP socket of the port is left in the namespace, and the module unloads.
+# the errno table (userspace/README.md) returns its errno and every success next to it works
+# (slh_errno.py, raw setsockopt/getsockopt). Then a listener whose 4 priority queues hold 256
+# connections (workers registered, never accepting: slh_parked.py) is closed: every client's
+# connection is reset, no TCP socket of the port is left in the namespace, and the module
+# unloads.
 # schedulers: slh   (the module is global; see guest-runner.sh)
 # modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu

@@ -2,9 +2,10 @@
 # Sockopt fuzzer (lib/slh_fuzz.py): seeded random set/get calls of the three options, random
 # lengths and values, on TCP (v4, v6), UDP, Unix and raw sockets, unbound, bound, listening,
 # connected, reset by the peer and shut down, from 3 processes of 2 threads while connections
-# arrive at the listeners. Every answer is a success or an errno of the README's table; then
-# every socket is closed and the module unloads. SLH_FUZZ_CALLS (default 30000 here; 1,000,000
-# in make test-debug) and SLH_FUZZ_SEED (default 1) choose the run.
+# arrive at the listeners. Every answer is a success or an errno of the errno table
+# (userspace/README.md); then every socket is closed and the module unloads. SLH_FUZZ_CALLS
+# (default 30000 here; 1,000,000 in make test-debug) and SLH_FUZZ_SEED (default 1) choose the
+# run.
 # schedulers: slh   (the module is global; see guest-runner.sh)
 # modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
