@@ -20,6 +20,8 @@ usage: slh_bounded.py CASE       (run inside a netns whose lo is up)
           every worker serves exactly one (none is left asleep while a connection waits).
   handoff a worker woken for the normal queue takes its own parked connection instead: the
           normal queue's connection is still served by another worker at once.
+  flap    a slow but live worker goes on standby a few times, not over and over: the hold
+          before it may come back doubles with each relapse.
 Clients connect from 64 addresses 127.0.1.1.. to 127.0.0.1; each worker answers with its
 index. Prints "ok: ..." per check; exits 1 at the first failed one.
 """
@@ -92,13 +94,25 @@ def serial_worker(listener, index, ready):
     serial_worker_loop(listener, index, ready)
 
 
-def serial_worker_loop(listener, index, ready):
+def serial_worker_loop(listener, index, ready, pause=0):
+    """Serves as serial_worker() does, then pauses `pause` s after each connection (a worker
+    busy with other work)."""
     ready()
     while True:
         conn, _ = listener.accept()
         time.sleep(REQUEST_SECS.get(conn.recv(1), 0))
         conn.sendall(struct.pack("=i", index))
         conn.close()
+        time.sleep(pause)
+
+
+SLOW_PAUSE = 0.15
+
+
+def slow_first_worker(listener, index, ready):
+    """A registered serial worker; worker 0 pauses SLOW_PAUSE after each connection."""
+    listener.setsockopt(SOL_SOCKET, SO_SOCKADDLSPH, REGISTER_ANY)
+    serial_worker_loop(listener, index, ready, SLOW_PAUSE if index == 0 else 0)
 
 
 class Server:
@@ -535,9 +549,59 @@ def case_handoff():
     listener.close()
 
 
+def case_flap():
+    """A slow but live worker does not flap between standby and its share. Four serial
+    workers, max_wait 100 ms; worker 0 pauses 150 ms after each connection, so it keeps
+    letting two in a row wait out the bound and goes on standby. A closed-loop load from the
+    64 clients, 8 connections in flight, for 8 s. Each time it goes on standby within the
+    relapse window (5 s here) of coming back, the hold before it may come back doubles:
+    200 ms, 400, 800, 1600 ... so it goes on standby a few times, not once per 300 ms (about
+    20 times without the hold). Every connection is answered all along."""
+    max_wait = 0.1
+    server = Server(max_wait_ms=100, serve=slow_first_worker)
+    slow = 0
+    results, stop = [], threading.Event()
+
+    def load(first):
+        client = first
+        while not stop.is_set():
+            results.append((client, connect(client, 15, b"f")[0]))
+            client = (client + 8) % CLIENTS
+
+    threads = [threading.Thread(target=load, args=(first,)) for first in range(8)]
+    for thread in threads:
+        thread.start()
+    # When the slow worker goes on standby and comes back, sampled every 20 ms.
+    periods, since, started = [], None, time.monotonic()
+    while time.monotonic() - started < 8:
+        on = server.row(slow)["standby"] == 1
+        now = time.monotonic()
+        if on and since is None:
+            since = now
+        elif not on and since is not None:
+            periods.append(now - since)
+            since = None
+        time.sleep(0.02)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    row = server.row(slow)
+    unanswered = [client for client, worker in results if worker is None]
+    check(not unanswered, f"all {len(results)} connections answered (unanswered: {unanswered[:10]})")
+    check(1 <= row["demotions"] <= 7,
+          f"the slow worker went on standby {row['demotions']} times in 8 s (1 to 7), came back "
+          f"{row['promotions']} times; standby periods seen: "
+          f"{', '.join(f'{p:.2f}' for p in periods)} s")
+    # A hold is a lower bound: each period lasted at least its hold, less 0.1 s for a late
+    # sample (a period too short to be seen only makes the later ones count for longer holds).
+    short = [(k, p) for k, p in enumerate(periods[:4]) if p < max_wait * (2 << k) - 0.1]
+    check(not short, f"the k-th standby period lasted at least 2^(k+1) x max_wait (short: {short})")
+    server.stop()
+
+
 def main():
     {"wait": case_wait, "strict": case_strict, "share": case_share, "hol": case_hol,
-     "more": case_more, "many": case_many, "handoff": case_handoff}[sys.argv[1]]()
+     "more": case_more, "many": case_many, "handoff": case_handoff, "flap": case_flap}[sys.argv[1]]()
 
 
 if __name__ == "__main__":

@@ -23,6 +23,9 @@
 #   (a SCHED_FIFO task holds the first worker's CPU to order the events). Not shown failing:
 #   it guards the listener's data_ready, which wakes for every arrival while the normal
 #   queue is not empty.
+# - flap: a worker that pauses 150 ms after each connection (max_wait 100 ms) goes on standby
+#   at most 7 times in 8 s of load, each standby period at least twice as long as the one
+#   before; every connection answered.
 # SLH_BOUNDED_CASES="..." (through SLH_GUEST_ENV) runs some cases only.
 # Shown to fail before the bounded wait: the stopped worker's clients were never answered.
 # schedulers: slh   (the module is global; see guest-runner.sh)
@@ -35,7 +38,7 @@ slh_module_load
 ip netns add bnd
 ip -n bnd link set lo up
 failed=0
-for case in ${SLH_BOUNDED_CASES:-wait strict share hol more many handoff}; do
+for case in ${SLH_BOUNDED_CASES:-wait strict share hol more many handoff flap}; do
 	echo "== $case"
 	if ! ip netns exec bnd "$SLH_PY" -I -S "$LIB/slh_bounded.py" "$case"; then
 		failed=$((failed + 1))

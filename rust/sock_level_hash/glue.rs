@@ -429,20 +429,41 @@ impl<P: Policy> Listener<P> {
 
     /// Puts the owner of queue `index` on standby (`on`) or takes it off (socket locked),
     /// after the policy moved its buckets. Going on standby, its parked connections go to the
-    /// normal queue (they already waited part of the bound) and its process is woken: poll reports the
-    /// listener readable while it is on standby, so that an event loop calls `accept()`, which
-    /// takes it off ([`Policy::owner_back`]).
+    /// normal queue (they already waited part of the bound) and it is held there for
+    /// [`bound::standby_hold`]; when the hold has passed its process is woken and poll reports
+    /// the listener readable, so that an event loop calls `accept()`, which takes it off
+    /// ([`Policy::owner_back`]).
     pub fn set_standby(&self, _guard: &mut SockGuard<'_>, index: usize, on: bool) {
         let Some(slot) = self.slot(index) else {
             return;
         };
         slot.misses.store(0, Ordering::Relaxed);
+        let now = now();
         if !on {
             if slot.standby.swap(false, Ordering::AcqRel) {
                 slot.stats.promotions.fetch_add(1, Ordering::Relaxed);
+                slot.returned_at.store(now, Ordering::Relaxed);
+                slot.returned.store(true, Ordering::Relaxed);
             }
             return;
         }
+        if slot.on_standby() {
+            return;
+        }
+        // A slow but live owner would come back at its next accept() and fall behind at once:
+        // it stays on standby for a hold that doubles with each relapse.
+        let max_wait = self.max_wait.load(Ordering::Relaxed);
+        let returned = slot
+            .returned
+            .load(Ordering::Relaxed)
+            .then(|| slot.returned_at.load(Ordering::Relaxed));
+        let relapses = bound::relapses_after_demotion(slot.relapses.load(Ordering::Relaxed), returned, now, max_wait);
+        slot.relapses.store(relapses, Ordering::Relaxed);
+        let hold = bound::standby_hold(max_wait, relapses);
+        slot.standby_since.store(now, Ordering::Relaxed);
+        slot.standby_hold.store(hold, Ordering::Relaxed);
+        // The hold's end wakes the owner (`expire`): poll reports it readable only then.
+        self.arm_timer(now, hold);
         // Set under the slot's lock, as `park` reads it: nothing parks here after the take,
         // even from an enqueue that read the routing before the policy republished it.
         let parked = slot.with_lock(|queue| {
@@ -470,8 +491,9 @@ impl<P: Policy> Listener<P> {
     }
 
     /// Moves every connection that waited out the bounded wait to the normal queue (timer,
-    /// softirq); marks owners that keep missing it for standby. Returns the oldest remaining
-    /// connection's park time.
+    /// softirq); marks owners that keep missing it for standby; wakes owners whose standby
+    /// hold has passed. Returns when it must run next: the oldest remaining connection's
+    /// expiry or the end of a hold, whichever comes first.
     fn expire(&self) -> Option<u32> {
         let max_wait = self.max_wait.load(Ordering::Relaxed);
         if max_wait == 0 {
@@ -484,7 +506,7 @@ impl<P: Policy> Listener<P> {
             addr_of_mut!((*sk.cast::<bindings::inet_connection_sock>()).icsk_accept_queue.rskq_lock)
         };
         let mut spilled = 0u32;
-        let mut oldest: Option<u32> = None;
+        let mut next: Option<u32> = None;
         // SAFETY: `rskq_lock` is initialised; under it the normal queue may be linked.
         unsafe { bindings::spin_lock_bh(rskq_lock) };
         // The state changes without `rskq_lock`, but `listen_stop_cb` takes the lock after the
@@ -498,6 +520,17 @@ impl<P: Policy> Listener<P> {
                 let Some(slot) = self.slot(index) else {
                     break;
                 };
+                if slot.on_standby() {
+                    if slot.may_return(now) {
+                        slot.wake_owner();
+                    } else {
+                        let end = bound::deadline(
+                            slot.standby_since.load(Ordering::Relaxed),
+                            slot.standby_hold.load(Ordering::Relaxed),
+                        );
+                        next = Some(earliest(next, end));
+                    }
+                }
                 if slot.depth() == 0 {
                     continue;
                 }
@@ -532,10 +565,7 @@ impl<P: Policy> Listener<P> {
                     }
                 }
                 if let Some(parked) = head {
-                    oldest = Some(match oldest {
-                        Some(old) if (old.wrapping_sub(parked) as i32) < 0 => old,
-                        _ => parked,
-                    });
+                    next = Some(earliest(next, bound::deadline(parked, max_wait)));
                 }
             }
         }
@@ -546,7 +576,7 @@ impl<P: Policy> Listener<P> {
             // SAFETY: the socket is live (see above); process or softirq context.
             unsafe { bindings::sock_level_hash_wake_normal(sk, spilled) };
         }
-        oldest
+        next
     }
 
     /// Gives queue `index` to the calling process: connections can be parked there from now
@@ -598,6 +628,9 @@ impl<P: Policy> Listener<P> {
         slot.standby.store(false, Ordering::Relaxed);
         slot.standby_pending.store(false, Ordering::Relaxed);
         slot.misses.store(0, Ordering::Relaxed);
+        // The next owner starts without relapses.
+        slot.relapses.store(0, Ordering::Relaxed);
+        slot.returned.store(false, Ordering::Relaxed);
         let parked = slot.with_lock(|queue| {
             queue.open = false;
             // SAFETY: a `ProcWait` lives until the listener is freed or collected, and one
@@ -726,6 +759,15 @@ pub struct Slot {
     standby: AtomicBool,
     /// Set by the expiry timer: the work must put the owner on standby.
     standby_pending: AtomicBool,
+    /// When the owner went on standby, and for how long at least (jiffies, see
+    /// [`bound::standby_hold`]); written before `standby` is set.
+    standby_since: AtomicU32,
+    standby_hold: AtomicU32,
+    /// The owner's relapses (see [`bound::relapses_after_demotion`]) and when it last came
+    /// back from standby (valid if `returned`); written under the socket lock.
+    relapses: AtomicU32,
+    returned_at: AtomicU32,
+    returned: AtomicBool,
     listener: AtomicPtr<c_void>,
     /// The listener's socket (set by `init`).
     sk: AtomicPtr<bindings::sock>,
@@ -769,6 +811,11 @@ impl Slot {
             misses: AtomicU32::new(0),
             standby: AtomicBool::new(false),
             standby_pending: AtomicBool::new(false),
+            standby_since: AtomicU32::new(0),
+            standby_hold: AtomicU32::new(0),
+            relapses: AtomicU32::new(0),
+            returned_at: AtomicU32::new(0),
+            returned: AtomicBool::new(false),
             listener: AtomicPtr::new(null_mut()),
             sk: AtomicPtr::new(null_mut()),
             stats: SlotStats::default(),
@@ -838,6 +885,17 @@ impl Slot {
     /// Whether the owner is on standby (see [`Listener::set_standby`]).
     pub fn on_standby(&self) -> bool {
         self.standby.load(Ordering::Acquire)
+    }
+
+    /// Whether the owner is on standby and its hold has passed at `now`: its next `accept()`
+    /// takes it off.
+    fn may_return(&self, now: u32) -> bool {
+        self.on_standby()
+            && bound::may_return(
+                self.standby_since.load(Ordering::Relaxed),
+                self.standby_hold.load(Ordering::Relaxed),
+                now,
+            )
     }
 
     /// Queues the slot's work (owner exit, standby), from any context.
@@ -1387,7 +1445,7 @@ unsafe extern "C" fn dequeue_cb<P: Policy>(sk: *mut bindings::sock) -> *mut bind
     let Some(slot) = listener.caller_slot() else {
         return null_mut();
     };
-    if slot.on_standby() {
+    if slot.may_return(now()) {
         if let Some(sk) = NonNull::new(sk) {
             // SAFETY: accept holds the socket lock.
             let mut guard = unsafe { SockGuard::held(sk) };
@@ -1458,7 +1516,7 @@ unsafe extern "C" fn poll_cb<P: Policy>(
     let Some(slot) = listener.caller_slot() else {
         return 0;
     };
-    if slot.depth() > 0 || slot.on_standby() {
+    if slot.depth() > 0 || slot.may_return(now()) {
         EPOLLIN | EPOLLRDNORM
     } else {
         0
@@ -1590,10 +1648,15 @@ unsafe extern "C" fn expire_cb<P: Policy>(timer: *mut bindings::timer_list) {
     // SAFETY: `timer` is the `timer` of a listener state (only `listener_or_create` sets this
     // function), which `release_cb` frees only after shutting the timer down.
     let listener = unsafe { &*kernel::container_of!(timer, Listener<P>, timer) };
-    if let Some(oldest) = listener.expire() {
-        let max_wait = listener.max_wait.load(Ordering::Relaxed);
-        if max_wait != 0 {
-            listener.arm_timer(oldest, max_wait);
-        }
+    if let Some(next) = listener.expire() {
+        listener.arm_timer(next, 0);
+    }
+}
+
+/// The earlier of `at` and the time in `earlier` (jiffies, wrapping).
+fn earliest(earlier: Option<u32>, at: u32) -> u32 {
+    match earlier {
+        Some(old) if (old.wrapping_sub(at) as i32) < 0 => old,
+        _ => at,
     }
 }

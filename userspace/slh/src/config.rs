@@ -71,7 +71,8 @@ impl fmt::Display for Queues {
 /// normal accept queue, where any process may take it; a queue never holds more than its share
 /// of the backlog, `ceil(backlog / registered)`, the excess goes to the normal queue too; and
 /// an owner that lets two connections in a row reach the wait goes on standby (still
-/// registered, but its buckets go to the others) until its next `accept()`.
+/// registered, but its buckets go to the others) until its first `accept()` after a hold of
+/// twice the wait, doubled each time it falls behind again soon after coming back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MaxWait {
     /// `max_wait_ms` 0: nothing ever spills (no wait limit, no share limit, no standby); a

@@ -43,8 +43,8 @@ pub struct QueueStats {
     pub overflowed: u64,
     /// Indirection-table buckets the queue owns now (0 while free or on standby).
     pub buckets: u32,
-    /// The owner is on standby: registered, but without buckets, until its next `accept()`
-    /// (it let two connections in a row reach the max wait).
+    /// The owner is on standby: registered, but without buckets, until its first `accept()`
+    /// after a hold (it let two connections in a row reach the max wait).
     pub standby: bool,
     /// Times the owner was put on standby.
     pub demotions: u32,
