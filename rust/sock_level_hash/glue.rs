@@ -398,6 +398,17 @@ impl<P: Policy> Listener<P> {
         if jiffies != 0 {
             // Connections parked under the strict mode now have a bound too.
             self.arm_timer(now(), jiffies);
+            return;
+        }
+        // The strict mode has no timer to end a hold: owners on standby may come back now.
+        for index in 0..MAX_QUEUES {
+            let Some(slot) = self.slot(index) else {
+                break;
+            };
+            if slot.on_standby() {
+                slot.standby_hold.store(0, Ordering::Relaxed);
+                slot.wake_owner();
+            }
         }
     }
 
@@ -462,8 +473,6 @@ impl<P: Policy> Listener<P> {
         let hold = bound::standby_hold(max_wait, relapses);
         slot.standby_since.store(now, Ordering::Relaxed);
         slot.standby_hold.store(hold, Ordering::Relaxed);
-        // The hold's end wakes the owner (`expire`): poll reports it readable only then.
-        self.arm_timer(now, hold);
         // Set under the slot's lock, as `park` reads it: nothing parks here after the take,
         // even from an enqueue that read the routing before the policy republished it.
         let parked = slot.with_lock(|queue| {
@@ -476,6 +485,9 @@ impl<P: Policy> Listener<P> {
         let Some(parked) = parked else {
             return;
         };
+        // The hold's end wakes the owner (`expire`, which looks only at owners on standby):
+        // poll reports it readable only then.
+        self.arm_timer(now, hold);
         slot.stats.demotions.fetch_add(1, Ordering::Relaxed);
         let mut moved = 0;
         for req in parked {
@@ -918,6 +930,12 @@ impl Slot {
             if let Some(waiter) = unsafe { queue.waiter.as_ref() } {
                 // SAFETY: the head is initialised and lives as long as the `ProcWait`.
                 unsafe { bindings::__wake_up(waiter.wait.get(), TASK_INTERRUPTIBLE, 1, POLL_IN_KEY) };
+                if !waiter.waited.load(Ordering::Acquire) {
+                    // As in `park`: an owner that never waited on its head (an epoll entry
+                    // from before the option) waits on the socket's queue.
+                    // SAFETY: the socket outlives its state, which owns this slot.
+                    unsafe { wake_all_socket_waiters(self.sk.load(Ordering::Relaxed)) };
+                }
             }
         });
     }
