@@ -115,6 +115,35 @@ def slow_first_worker(listener, index, ready):
     serial_worker_loop(listener, index, ready, SLOW_PAUSE if index == 0 else 0)
 
 
+def start_workers(listener, serve, indices):
+    """Forks serve(listener, index, ready) for each index; returns their pids once every one
+    has called ready() and sleeps (in accept() or epoll_wait()) before the first client: 300
+    forks of an interpreter on an emulated, busy CPU take seconds, and a worker still
+    starting when the load ends would serve nothing."""
+    readiness, ready = os.pipe()
+    pids = []
+    for index in indices:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(readiness)
+                serve(listener, index, lambda: os.write(ready, b"."))
+            finally:
+                os._exit(0)
+        pids.append(pid)
+        WORKER_PIDS.append(pid)
+    os.close(ready)
+    deadline = time.monotonic() + 120
+    started = 0
+    while started < len(pids):
+        if not select.select([readiness], [], [], max(0, deadline - time.monotonic()))[0]:
+            fail(f"only {started} of {len(pids)} workers started")
+        started += len(os.read(readiness, len(pids)))
+    os.close(readiness)
+    wait_quietly("every worker is asleep", lambda: all(sleeping(pid) for pid in pids), deadline)
+    return pids
+
+
 class Server:
     def __init__(self, max_wait_ms, backlog=1024, serve=worker, workers=WORKERS, queues=WORKERS):
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -123,30 +152,7 @@ class Server:
         self.listener.setsockopt(SOL_SOCKET, SO_SOCKLEVELHASH,
                                  config_bytes(queues, max_wait_ms=max_wait_ms))
         self.listener.listen(backlog)
-        self.pids = []
-        readiness, ready = os.pipe()
-        for index in range(workers):
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    os.close(readiness)
-                    serve(self.listener, index, lambda: os.write(ready, b"."))
-                finally:
-                    os._exit(0)
-            self.pids.append(pid)
-            WORKER_PIDS.append(pid)
-        os.close(ready)
-        # Every worker waits in accept() or epoll_wait() before the first client: 300 forks
-        # of an interpreter on an emulated, busy CPU take seconds, and a worker still starting
-        # when the load ends would serve nothing.
-        deadline = time.monotonic() + 120
-        started = 0
-        while started < workers:
-            if not select.select([readiness], [], [], max(0, deadline - time.monotonic()))[0]:
-                fail(f"only {started} of {workers} workers started")
-            started += len(os.read(readiness, workers))
-        os.close(readiness)
-        wait_quietly("every worker is asleep", lambda: all(sleeping(pid) for pid in self.pids), deadline)
+        self.pids = start_workers(self.listener, serve, range(workers))
         if self.info()[0]["registered"] != min(workers, queues):
             fail(f"{self.info()[0]['registered']} workers registered, not {min(workers, queues)}")
         if workers > queues:
@@ -474,22 +480,9 @@ def case_handoff():
     os.sched_setaffinity(0, {0})  # the clients, their softirqs and U on CPU 0; R on CPU 1
 
     def start(index, queue, cpu):
-        readiness, ready = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.close(readiness)
-                pinned_worker(listener, index, queue, cpu, lambda: os.write(ready, b"."))
-            finally:
-                os._exit(0)
-        WORKER_PIDS.append(pid)
-        os.close(ready)
-        if not select.select([readiness], [], [], 60)[0]:
-            fail(f"worker {index} did not start")
-        os.close(readiness)
-        wait_quietly(f"worker {index} sleeps in accept()", lambda: sleeping(pid),
-                     time.monotonic() + 20)
-        return pid
+        def serve(listener, index, ready):
+            pinned_worker(listener, index, queue, cpu, ready)
+        return start_workers(listener, serve, [index])[0]
 
     r = start(0, 0, 1)
     v = start(2, 1, 2)
