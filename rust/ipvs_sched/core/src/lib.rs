@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Pure decision cores of the Rust IPVS schedulers.
 //!
-//! The kernel modules in `rust/ipvs_sched/` include these very files with `#[path]`; this crate
-//! exists so that the host can unit- and property-test them with cargo.
-#![no_std]
+//! Each kernel module in `rust/ipvs_sched/` mounts this very file as its module `sched_core`
+//! (`#[path = "core/src/lib.rs"] pub mod sched_core;`); this crate exists so that the host can
+//! unit- and property-test the same code with cargo. `no_std` is the crate's attribute on the
+//! host; in the kernel (`CONFIG_RUST`) this file is a module of a crate that is `no_std` already.
+#![cfg_attr(not(CONFIG_RUST), no_std)]
 #![forbid(unsafe_code)]
 
 pub mod lblc;
