@@ -34,7 +34,7 @@ modules: kernel
 
 # The user-space tools the VM runs: the slh tool and the LD_PRELOAD shim (target/debug/).
 userspace:
-	cargo build --quiet -p slh -p slh-preload
+	cargo build --quiet -p slh-cli -p slh-preload
 
 # Only the host tests (cargo).
 host-test:

@@ -18,7 +18,7 @@ start=$(date +%s)
 
 bash scripts/bootstrap.sh
 bash scripts/kernel.sh
-cargo build --quiet -p slh -p slh-preload
+cargo build --quiet -p slh-cli -p slh-preload
 
 tree=$SLH_CACHE/debug/tree
 mkdir -p "$tree"

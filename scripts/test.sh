@@ -31,7 +31,7 @@ step kernel bash scripts/kernel.sh
 step modules bash scripts/modules.sh
 step selftests bash scripts/selftests.sh
 # The slh tool and the shim, which the socket-level hash qemu-tests run in the VM.
-step userspace cargo build --quiet -p slh -p slh-preload
+step userspace cargo build --quiet -p slh-cli -p slh-preload
 
 echo "== host tests (cargo test)"
 cargo test --workspace 2>&1 | tee "$log/cargo.txt"

@@ -20,7 +20,7 @@ SLH_SERVER6=2001:db8::1
 SLH_CLIENTS=${SLH_CLIENTS:-256}
 SLH_PY=/usr/bin/python3
 
-[ -x "$SLH" ] || fail "$SLH is missing: build it on the host (cargo build -p slh -p slh-preload)"
+[ -x "$SLH" ] || fail "$SLH is missing: build it on the host (cargo build -p slh-cli -p slh-preload)"
 [ -f "$SLH_MODULE" ] || fail "$SLH_MODULE is missing: make modules"
 
 # --- module ------------------------------------------------------------------------------
