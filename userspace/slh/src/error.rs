@@ -179,17 +179,23 @@ impl std::error::Error for Error {
     }
 }
 
+/// An [`io::Error`] that keeps the kernel's errno: `raw_os_error()` is the errno of every
+/// variant the kernel answered ([`Error::errno`]), so code that matches on errno values (or
+/// passes them on, as the preload shim does) sees what the kernel said. The operation's context
+/// is in the [`Error`]'s message only: keep the [`Error`] where the message matters. A value
+/// refused before the call ([`Error::OutOfRange`], `InvalidInput`) and an answer in an unknown
+/// format ([`Error::Malformed`], `InvalidData`) have no errno and carry the [`Error`] itself.
 impl From<Error> for io::Error {
     fn from(error: Error) -> io::Error {
-        let kind = match &error {
-            Error::Unsupported { .. } | Error::NotApplicable { .. } => io::ErrorKind::Unsupported,
-            Error::Busy { .. } => io::ErrorKind::ResourceBusy,
-            Error::NoFreeQueue { .. } => io::ErrorKind::StorageFull,
-            Error::Invalid { .. } | Error::OutOfRange { .. } => io::ErrorKind::InvalidInput,
-            Error::Malformed { .. } => io::ErrorKind::InvalidData,
-            Error::Io { source, .. } => source.kind(),
-        };
-        io::Error::new(kind, error)
+        match error {
+            Error::Io { source, .. } => source,
+            Error::OutOfRange { .. } => io::Error::new(io::ErrorKind::InvalidInput, error),
+            Error::Malformed { .. } => io::Error::new(io::ErrorKind::InvalidData, error),
+            kernel => match kernel.errno() {
+                Some(errno) => io::Error::from_raw_os_error(errno),
+                None => io::Error::other(kernel),
+            },
+        }
     }
 }
 
@@ -272,11 +278,40 @@ mod tests {
     }
 
     #[test]
-    fn converts_to_io_error_keeping_the_message() {
-        let error: io::Error = Error::from_io(Op::Enable, os(libc::ENOPROTOOPT)).into();
-        assert_eq!(error.kind(), io::ErrorKind::Unsupported);
-        assert!(error.to_string().contains("ENOPROTOOPT"));
+    fn converts_to_io_error_keeping_the_errno() {
+        for errno in [
+            libc::ENOPROTOOPT,
+            libc::EBUSY,
+            libc::ENOSPC,
+            libc::EINVAL,
+            libc::EOPNOTSUPP,
+            libc::EPERM,
+            libc::EBADF,
+        ] {
+            let error: io::Error = Error::from_io(Op::Register, os(errno)).into();
+            assert_eq!(error.raw_os_error(), Some(errno), "{error}");
+            assert_eq!(error.kind(), os(errno).kind(), "{error}");
+        }
         let error: io::Error = Error::from_io(Op::Register, os(libc::ENOSPC)).into();
         assert_eq!(error.kind(), io::ErrorKind::StorageFull);
+        // Refused before the call: no errno, the message and the typed error are kept.
+        let refused: io::Error = Error::OutOfRange {
+            op: Op::Enable,
+            what: "queue count",
+            value: 0,
+            allowed: "1..=1024",
+        }
+        .into();
+        assert_eq!(refused.raw_os_error(), None);
+        assert_eq!(refused.kind(), io::ErrorKind::InvalidInput);
+        assert!(refused.to_string().contains("queue count 0"), "{refused}");
+        assert!(refused.get_ref().unwrap().is::<Error>());
+        let malformed: io::Error = Error::Malformed {
+            op: Op::ReadInfo,
+            detail: "x".into(),
+        }
+        .into();
+        assert_eq!(malformed.raw_os_error(), None);
+        assert_eq!(malformed.kind(), io::ErrorKind::InvalidData);
     }
 }
