@@ -137,22 +137,22 @@ fn start_worker(
 /// after explaining why the server must not run.
 fn enable(listener: &TcpListener, args: &DemoArgs) -> Option<(bool, String)> {
     if args.off {
-        let note = match listener.queue_count() {
+        let note = match listener.sock_level_hash_queues() {
             Err(error) if error.is_unsupported() => "; this kernel does not support it anyway",
             _ => "",
         };
         return Some((false, format!("off (--off){note}")));
     }
-    let config = Config {
-        // One queue per worker lets every worker register whatever the CPU count.
-        queues: args.queues.unwrap_or(Queues::Count(args.workers)),
-        hash: args.hash,
-        input: args.input,
-        max_wait: args.max_wait,
-    };
-    match listener.enable_with(config) {
+    // One queue per worker lets every worker register whatever the CPU count.
+    let queues = args
+        .queues
+        .unwrap_or_else(|| Queues::count(args.workers).expect("clap limits --workers to 1..=1024"));
+    let config = Config::new(queues, args.hash)
+        .with_input(args.input)
+        .with_max_wait(args.max_wait);
+    match listener.set_sock_level_hash(config) {
         Ok(()) => {
-            let active = match listener.config() {
+            let active = match listener.sock_level_hash() {
                 Ok(Some(active)) => active,
                 _ => config,
             };
@@ -428,7 +428,7 @@ fn worker(listener: &TcpListener, setup: WorkerSetup) -> i32 {
     WORKER_LISTENER.store(listener.as_raw_fd(), Ordering::Relaxed);
     let (enabled, epoll, accept_times) = (setup.enabled, setup.epoll, setup.accept_times);
     if enabled {
-        match listener.register(Slot::Any) {
+        match listener.register_sock_level_hash(Slot::Any) {
             Ok(queue) => say!("worker {pid}: registered to queue {queue}"),
             Err(error) => {
                 say!("worker {pid}: {error}; accepting from the normal queue only")

@@ -90,19 +90,22 @@ struct SetArgs {
     /// Priority queues: 1..=1024, or "cpus" for one per possible CPU
     #[arg(long)]
     queues: Option<Queues>,
-    /// Hash function: toeplitz, src-ip-mod, xor-src, xor-src-dst or crc16
-    #[arg(long, default_value = "toeplitz", value_parser = parse_hash_fn)]
-    hash: HashFn,
+    /// Hash function: toeplitz, src-ip-mod, xor-src, xor-src-dst or crc16 [default: the
+    /// socket's current one if the option is on, else toeplitz]
+    #[arg(long, value_parser = parse_hash_fn)]
+    hash: Option<HashFn>,
     /// What the hash covers: client (persistent per client), client-server or four-tuple
-    #[arg(long, default_value = "client", value_parser = parse_hash_input)]
-    input: HashInput,
+    /// [default: the socket's current input if the option is on, else client]
+    #[arg(long, value_parser = parse_hash_input)]
+    input: Option<HashInput>,
     /// Bounded wait in milliseconds, 1..=60000: a connection its owner has not accepted after
     /// this long moves to the normal queue, a queue holds at most its share of the backlog
     /// (the rest goes to the normal queue), and an owner that lets two connections in a row
     /// wait this long goes on standby until its next accept(); 0 or "strict": no wait or share
-    /// limit and no standby, connections wait for their owner as long as it lives
-    #[arg(long, value_name = "MS", default_value = "200")]
-    max_wait: MaxWait,
+    /// limit and no standby, connections wait for their owner as long as it lives [default:
+    /// the socket's current wait if the option is on, else 200]
+    #[arg(long, value_name = "MS")]
+    max_wait: Option<MaxWait>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -267,7 +270,7 @@ fn set(args: &SetArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let config = args.queues.map(|queues| slh::Config {
+    let change = args.queues.map(|queues| report::Change {
         queues,
         hash: args.hash,
         input: args.input,
@@ -275,7 +278,7 @@ fn set(args: &SetArgs) -> ExitCode {
     });
     let mut status = ExitCode::SUCCESS;
     for target in &targets {
-        match report::set(target, config) {
+        match report::set(target, change) {
             Ok(done) => println!("{done}"),
             Err(message) => {
                 eprintln!("slh set: {message}");
@@ -295,7 +298,7 @@ fn check() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match socket.queue_count() {
+    match socket.sock_level_hash_queues() {
         Ok(_) => {
             println!("socket-level hash: supported by this kernel");
             ExitCode::SUCCESS
@@ -400,7 +403,7 @@ mod tests {
     }
 
     #[test]
-    fn set_takes_a_max_wait_that_defaults_to_the_kernels() {
+    fn set_takes_a_max_wait_or_leaves_it_to_the_socket() {
         let max_wait = |extra: &[&str]| {
             let argv = ["slh", "set", "--port", "80", "--queues", "8"]
                 .iter()
@@ -411,13 +414,19 @@ mod tests {
                 Err(error) => Err(error.kind()),
             }
         };
-        assert_eq!(max_wait(&[]), Ok(MaxWait::Millis(200)));
-        assert_eq!(max_wait(&["--max-wait", "0"]), Ok(MaxWait::Strict));
-        assert_eq!(max_wait(&["--max-wait", "strict"]), Ok(MaxWait::Strict));
-        assert_eq!(max_wait(&["--max-wait", "150"]), Ok(MaxWait::Millis(150)));
+        assert_eq!(max_wait(&[]), Ok(None));
+        assert_eq!(max_wait(&["--max-wait", "0"]), Ok(Some(MaxWait::Strict)));
+        assert_eq!(
+            max_wait(&["--max-wait", "strict"]),
+            Ok(Some(MaxWait::Strict))
+        );
+        assert_eq!(
+            max_wait(&["--max-wait", "150"]),
+            Ok(Some(MaxWait::Millis(150)))
+        );
         assert_eq!(
             max_wait(&["--max-wait", "60000ms"]),
-            Ok(MaxWait::Millis(60_000))
+            Ok(Some(MaxWait::Millis(60_000)))
         );
         for bad in ["--max-wait=60001", "--max-wait=-1", "--max-wait=soon"] {
             assert_eq!(

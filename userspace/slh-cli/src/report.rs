@@ -4,7 +4,9 @@
 use std::fmt::Write as _;
 
 use slh::config::{hash_fn_name, hash_input_name};
-use slh::{Config, Info, SocketLevelHash};
+use std::os::fd::AsFd;
+
+use slh::{Config, HashFn, HashInput, Info, MaxWait, Queues, SocketLevelHash};
 
 use crate::fdgrab;
 use crate::procnet::Target;
@@ -19,18 +21,47 @@ pub fn show(target: &Target) -> Result<(), String> {
         ..target.clone()
     };
     let label = target.label();
+    let socket = socket.as_fd();
     // The configuration first: it tells "off" apart from "no kernel support" before the
     // info call, whose answer on a socket without the option is an error.
-    let text = match socket.config().map_err(|e| format!("{label}: {e}"))? {
+    let text = match socket
+        .sock_level_hash()
+        .map_err(|e| format!("{label}: {e}"))?
+    {
         None => format!("{label}\nsocket-level hash: off\n"),
-        Some(_) => format_report(&label, &socket.info().map_err(|e| format!("{label}: {e}"))?),
+        Some(_) => format_report(
+            &label,
+            &socket
+                .sock_level_hash_info()
+                .map_err(|e| format!("{label}: {e}"))?,
+        ),
     };
     print!("{text}");
     Ok(())
 }
 
-/// Applies `config` (None: off) to one socket; returns a line saying what it is now.
-pub fn set(target: &Target, config: Option<Config>) -> Result<String, String> {
+/// What `slh set --queues` asks for: what is not given is kept from the socket's current
+/// setting when the option is on, and is the kernel's default when it is off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub queues: Queues,
+    pub hash: Option<HashFn>,
+    pub input: Option<HashInput>,
+    pub max_wait: Option<MaxWait>,
+}
+
+impl Change {
+    /// The configuration to set on a socket whose setting is `current` (`None`: off).
+    pub fn apply_to(self, current: Option<Config>) -> Config {
+        let base = current.unwrap_or_else(|| Config::new(self.queues, HashFn::Toeplitz));
+        Config::new(self.queues, self.hash.unwrap_or(base.hash))
+            .with_input(self.input.unwrap_or(base.input))
+            .with_max_wait(self.max_wait.unwrap_or(base.max_wait))
+    }
+}
+
+/// Applies `change` (None: off) to one socket; returns a line saying what it is now.
+pub fn set(target: &Target, change: Option<Change>) -> Result<String, String> {
     let label = target.label();
     let socket = fdgrab::take_fd(target.pid, target.fd).map_err(|e| format!("{label}: {e}"))?;
     let local = fdgrab::check_listening_tcp(&socket).map_err(|e| format!("{label}: {e}"))?;
@@ -39,13 +70,21 @@ pub fn set(target: &Target, config: Option<Config>) -> Result<String, String> {
         ..target.clone()
     }
     .label();
-    match config {
-        None => socket.disable(),
-        Some(config) => socket.enable_with(config),
+    let socket = socket.as_fd();
+    match change {
+        None => socket.disable_sock_level_hash(),
+        Some(change) => {
+            // Unreadable (no kernel support): the set says why, in its own words.
+            let current = socket.sock_level_hash().ok().flatten();
+            socket.set_sock_level_hash(change.apply_to(current))
+        }
     }
     .map_err(|e| format!("{label}: {e}"))?;
     Ok(
-        match socket.config().map_err(|e| format!("{label}: {e}"))? {
+        match socket
+            .sock_level_hash()
+            .map_err(|e| format!("{label}: {e}"))?
+        {
             None => format!("{label}: socket-level hash off"),
             Some(now) => format!(
                 "{label}: socket-level hash on: {} queues, hash {}, input {}, max wait {}",
@@ -138,39 +177,68 @@ pub fn format_report(title: &str, info: &Info) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use slh::{HashFn, HashInput, MaxWait, QueueStats};
 
-    fn queue(index: u32, owner_pid: Option<u32>, queued: u64) -> QueueStats {
-        QueueStats {
-            index,
-            owner_pid,
-            depth: index,
-            queued,
-            accepted: queued.saturating_sub(1),
-            moved: 2,
-            wakeups: 7,
-            expired: 3,
-            overflowed: 4,
-            buckets: if owner_pid.is_some() { 256 } else { 0 },
-            standby: index == 1,
-            demotions: 5,
-            promotions: 6,
+    /// The header fields of a fake `SO_SOCKLEVELHASH_INFO` answer (`Info` is non-exhaustive:
+    /// the tests build it as the kernel would, from bytes).
+    pub(crate) struct Header {
+        pub queues: u32,
+        pub hash: HashFn,
+        pub input: HashInput,
+        pub registered: u32,
+        pub normal: (u64, u64),
+        pub max_wait: MaxWait,
+        pub share: u32,
+    }
+
+    /// The info the kernel would report: per queue `(owner, queued, buckets)`, with depth =
+    /// index, accepted = queued - 1, moved 2, wakeups 7, expired 3, overflowed 4, the buckets
+    /// given (0 when free), standby on queue 1, demotions 5, promotions 6.
+    pub(crate) fn info_with(header: Header, rows: &[(Option<u32>, u64, u32)]) -> Info {
+        let mut bytes = Vec::new();
+        for word in [
+            header.queues,
+            header.hash as u32,
+            header.input as u32,
+            header.registered,
+        ] {
+            bytes.extend_from_slice(&word.to_ne_bytes());
         }
+        bytes.extend_from_slice(&header.normal.0.to_ne_bytes());
+        bytes.extend_from_slice(&header.normal.1.to_ne_bytes());
+        bytes.extend_from_slice(&header.max_wait.as_millis().to_ne_bytes());
+        bytes.extend_from_slice(&header.share.to_ne_bytes());
+        for (index, &(owner, queued, buckets)) in rows.iter().enumerate() {
+            bytes.extend_from_slice(&(owner.unwrap_or(0) as i32).to_ne_bytes());
+            bytes.extend_from_slice(&(index as u32).to_ne_bytes());
+            for counter in [queued, queued.saturating_sub(1), 2, 7, 3, 4] {
+                bytes.extend_from_slice(&counter.to_ne_bytes());
+            }
+            let buckets = if owner.is_some() { buckets } else { 0 };
+            for word in [buckets, u32::from(index == 1), 5, 6] {
+                bytes.extend_from_slice(&word.to_ne_bytes());
+            }
+        }
+        slh::info::parse_info(&bytes).expect("a well-formed fake answer")
+    }
+
+    fn queue(_index: u32, owner: Option<u32>, queued: u64) -> (Option<u32>, u64, u32) {
+        (owner, queued, 256)
     }
 
     #[test]
     fn one_row_per_queue_with_free_queues_marked() {
-        let info = Info {
-            queues: 2,
-            hash: HashFn::XorFoldSrcDst,
-            input: HashInput::ClientServerAddr,
-            registered: 1,
-            normal_queued: 40,
-            normal_accepted: 39,
-            max_wait: MaxWait::Millis(150),
-            share: Some(64),
-            queue_stats: vec![queue(0, Some(4242), 12345), queue(1, None, 0)],
-        };
+        let info = info_with(
+            Header {
+                queues: 2,
+                hash: HashFn::XorFoldSrcDst,
+                input: HashInput::ClientServerAddr,
+                registered: 1,
+                normal: (40, 39),
+                max_wait: MaxWait::Millis(150),
+                share: 64,
+            },
+            &[queue(0, Some(4242), 12345), queue(1, None, 0)],
+        );
         let text = format_report("127.0.0.1:80 (pid 1 fd 3)", &info);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "127.0.0.1:80 (pid 1 fd 3)");
@@ -218,17 +286,18 @@ mod tests {
 
     #[test]
     fn strict_mode_shows_no_share_limit() {
-        let info = Info {
-            queues: 1,
-            hash: HashFn::Toeplitz,
-            input: HashInput::ClientAddr,
-            registered: 1,
-            normal_queued: 0,
-            normal_accepted: 0,
-            max_wait: MaxWait::Strict,
-            share: None,
-            queue_stats: vec![queue(0, Some(1), 1)],
-        };
+        let info = info_with(
+            Header {
+                queues: 1,
+                hash: HashFn::Toeplitz,
+                input: HashInput::ClientAddr,
+                registered: 1,
+                normal: (0, 0),
+                max_wait: MaxWait::Strict,
+                share: 0,
+            },
+            &[queue(0, Some(1), 1)],
+        );
         let text = format_report("t", &info);
         assert_eq!(
             text.lines().nth(3),
@@ -238,17 +307,18 @@ mod tests {
 
     #[test]
     fn says_when_queues_are_missing() {
-        let info = Info {
-            queues: 3,
-            hash: HashFn::Toeplitz,
-            input: HashInput::ClientAddr,
-            registered: 0,
-            normal_queued: 0,
-            normal_accepted: 0,
-            max_wait: MaxWait::DEFAULT,
-            share: Some(1),
-            queue_stats: vec![queue(0, None, 1)],
-        };
+        let info = info_with(
+            Header {
+                queues: 3,
+                hash: HashFn::Toeplitz,
+                input: HashInput::ClientAddr,
+                registered: 0,
+                normal: (0, 0),
+                max_wait: MaxWait::DEFAULT,
+                share: 1,
+            },
+            &[queue(0, None, 1)],
+        );
         assert!(format_report("t", &info).contains("(1 of 3 queues shown"));
     }
 }

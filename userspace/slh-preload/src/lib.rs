@@ -211,7 +211,7 @@ fn after_listen(fd: c_int) {
     }
     // SAFETY: the program's descriptor, open for the duration of these calls.
     let socket = unsafe { BorrowedFd::borrow_raw(fd) };
-    match socket.queue_count() {
+    match socket.sock_level_hash_queues() {
         Ok(0) => {}
         Ok(queues) => {
             // listen() again on our socket, or on one that got the option before an exec.
@@ -231,7 +231,7 @@ fn after_listen(fd: c_int) {
             return;
         }
     }
-    match socket.enable_with(settings.config) {
+    match socket.set_sock_level_hash(settings.config) {
         Ok(()) => {
             // The child handler is needed from now on, and inherited by every fork.
             ATFORK.call_once(|| {
@@ -289,7 +289,7 @@ fn probe_inherited(fd: c_int) {
     let _errno = SavedErrno::save();
     // SAFETY: the program passes `fd` to the call it is about to make; it is open now.
     let socket = unsafe { BorrowedFd::borrow_raw(fd) };
-    if let Ok(queues @ 1..) = socket.queue_count() {
+    if let Ok(queues @ 1..) = socket.sock_level_hash_queues() {
         if get_int(fd, libc::SO_ACCEPTCONN) == Some(1) {
             adopt(fd, queues);
         }
@@ -320,14 +320,14 @@ fn before_accepting(fd: c_int, how: Use) {
     let _errno = SavedErrno::save();
     // SAFETY: the program passes `fd` to the call it is about to make; it is open now.
     let socket = unsafe { BorrowedFd::borrow_raw(fd) };
-    match socket.register(Slot::Any) {
+    match socket.register_sock_level_hash(Slot::Any) {
         Ok(queue) => {
             TRACKER.registered(fd);
             debug(|| format!("listen fd {fd}: registered this process to queue {queue}"));
         }
         Err(error) if error.errno() == Some(libc::ENOSPC) => {
             if TRACKER.no_space(fd, now_ms()) {
-                let queues = socket.queue_count().unwrap_or(0);
+                let queues = socket.sock_level_hash_queues().unwrap_or(0);
                 warn(&format!(
                     "listen fd {fd}: every one of the {queues} queues has an owner; this process takes connections from the normal queue and tries again every second (raise SLH_QUEUES)"
                 ));
@@ -372,7 +372,7 @@ fn before_close(fd: c_int) {
             None => {
                 // SAFETY: the program's descriptor, still open.
                 let socket = unsafe { BorrowedFd::borrow_raw(fd) };
-                match socket.deregister() {
+                match socket.deregister_sock_level_hash() {
                     Ok(()) => debug(|| format!("listen fd {fd} closed: deregistered this process")),
                     Err(error) => debug(|| format!("listen fd {fd} closed: {error}")),
                 }

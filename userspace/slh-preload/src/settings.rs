@@ -2,12 +2,15 @@
 //! The shim's environment variables, parsed once per process image.
 
 use slh::config::{parse_hash_fn, parse_hash_input};
-use slh::{Config, HashFn, HashInput, MaxWait, Queues};
+use slh::{Config, HashFn, HashInput, MaxWait, ParseError, Queues};
 
 /// A queue for every worker of servers with up to 256 workers (one per bucket: more could not
 /// all get a bucket anyway), unlike one per CPU, which is 2 on a small VM and would leave all
 /// but two workers on the normal queue. Queues are small until a process registers.
-pub const DEFAULT_QUEUES: Queues = Queues::Count(256);
+pub const DEFAULT_QUEUES: Queues = match Queues::count(256) {
+    Some(queues) => queues,
+    None => panic!("256 is a valid queue count"),
+};
 
 /// What the environment asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,15 +46,17 @@ pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Settings, Inacti
         message: format!("{name}: {message}"),
     };
     let queues = match var("SLH_QUEUES") {
-        Some(text) => text.parse().map_err(|e| invalid("SLH_QUEUES", e))?,
+        Some(text) => text
+            .parse()
+            .map_err(|e: ParseError| invalid("SLH_QUEUES", e.to_string()))?,
         None => DEFAULT_QUEUES,
     };
     let hash = match var("SLH_HASH") {
-        Some(text) => parse_hash_fn(&text).map_err(|e| invalid("SLH_HASH", e))?,
+        Some(text) => parse_hash_fn(&text).map_err(|e| invalid("SLH_HASH", e.to_string()))?,
         None => HashFn::Toeplitz,
     };
     let input = match var("SLH_INPUT") {
-        Some(text) => parse_hash_input(&text).map_err(|e| invalid("SLH_INPUT", e))?,
+        Some(text) => parse_hash_input(&text).map_err(|e| invalid("SLH_INPUT", e.to_string()))?,
         None => HashInput::ClientAddr,
     };
     let ports = match var("SLH_PORTS") {
@@ -60,7 +65,9 @@ pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Settings, Inacti
     };
     let max_wait = match var("SLH_MAX_WAIT") {
         Some(text) => {
-            let value: MaxWait = text.parse().map_err(|e| invalid("SLH_MAX_WAIT", e))?;
+            let value: MaxWait = text
+                .parse()
+                .map_err(|e: ParseError| invalid("SLH_MAX_WAIT", e.to_string()))?;
             if value.as_millis() > slh::uapi::MAX_WAIT_MS_MAX {
                 return Err(invalid(
                     "SLH_MAX_WAIT",
@@ -72,10 +79,9 @@ pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Settings, Inacti
         None => MaxWait::DEFAULT,
     };
     Ok(Settings {
-        config: Config {
-            input,
-            ..Config::new(queues, hash).with_max_wait(max_wait)
-        },
+        config: Config::new(queues, hash)
+            .with_input(input)
+            .with_max_wait(max_wait),
         ports,
         debug,
     })
@@ -148,7 +154,7 @@ mod tests {
     #[test]
     fn defaults_let_256_workers_register_and_keep_clients_persistent() {
         let settings = from_env(env(&[])).unwrap();
-        assert_eq!(settings.config.queues, Queues::Count(256));
+        assert_eq!(settings.config.queues, Queues::count(256).unwrap());
         assert_eq!(settings.config.max_wait, MaxWait::DEFAULT);
         assert_eq!(settings.config.hash, HashFn::Toeplitz);
         assert_eq!(settings.config.input, HashInput::ClientAddr);
@@ -185,7 +191,7 @@ mod tests {
                 .unwrap()
                 .config
                 .queues,
-            Queues::Count(1024)
+            Queues::count(1024).unwrap()
         );
         assert!(!from_env(env(&[("SLH_DEBUG", "0")])).unwrap().debug);
         assert!(!from_env(env(&[("SLH_DEBUG", "")])).unwrap().debug);

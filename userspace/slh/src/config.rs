@@ -12,47 +12,93 @@ use crate::uapi::{
 };
 use crate::{HashFn, HashInput};
 
+/// A validated explicit queue count, `1..=1024` (what `setsockopt` accepts besides "one per
+/// CPU"): a [`Queues`] cannot hold 0, which the kernel reads as "off".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct QueueCount(u16);
+
+impl QueueCount {
+    /// One queue.
+    pub const MIN: QueueCount = QueueCount(1);
+    /// The largest explicit count, 1024.
+    pub const MAX: QueueCount = QueueCount(MAX_QUEUES as u16);
+
+    /// `n` queues, `None` outside `1..=1024`.
+    pub const fn new(n: u32) -> Option<QueueCount> {
+        if n >= 1 && n <= MAX_QUEUES {
+            Some(QueueCount(n as u16))
+        } else {
+            None
+        }
+    }
+
+    /// The count.
+    pub const fn get(self) -> u32 {
+        self.0 as u32
+    }
+}
+
+impl TryFrom<u32> for QueueCount {
+    type Error = ParseError;
+
+    fn try_from(n: u32) -> Result<QueueCount, ParseError> {
+        QueueCount::new(n).ok_or_else(|| ParseError::new(ParseErrorKind::QueueCount, n.to_string()))
+    }
+}
+
+impl From<QueueCount> for u32 {
+    fn from(count: QueueCount) -> u32 {
+        count.get()
+    }
+}
+
+impl fmt::Display for QueueCount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// How many priority queues a listen socket gets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Queues {
     /// One per possible CPU (`nr_cpu_ids`), as in the paper. Few on small machines: a server
     /// with more workers than CPUs wants [`Queues::Count`].
     PerCpu,
-    /// Exactly this many, `1..=1024`.
-    Count(u32),
+    /// Exactly this many.
+    Count(QueueCount),
 }
 
 impl Queues {
-    /// The `SO_SOCKLEVELHASH` int / `queues` field value; refuses what the kernel would.
-    pub fn to_raw(self, op: Op) -> Result<i32, Error> {
+    /// `n` queues, `None` outside `1..=1024` (`Queues::count(16)`).
+    pub const fn count(n: u32) -> Option<Queues> {
+        match QueueCount::new(n) {
+            Some(count) => Some(Queues::Count(count)),
+            None => None,
+        }
+    }
+
+    /// The `SO_SOCKLEVELHASH` int / `queues` field value.
+    pub const fn to_raw(self) -> i32 {
         match self {
-            Queues::PerCpu => Ok(QUEUES_PER_CPU),
-            Queues::Count(n @ 1..=MAX_QUEUES) => Ok(n as i32),
-            Queues::Count(n) => Err(Error::OutOfRange {
-                op,
-                what: "queue count",
-                value: i64::from(n),
-                allowed: "1..=1024, or one per CPU",
-            }),
+            Queues::PerCpu => QUEUES_PER_CPU,
+            Queues::Count(n) => n.get() as i32,
         }
     }
 }
 
 impl FromStr for Queues {
-    type Err = String;
+    type Err = ParseError;
 
     /// `cpus` (or `-1`) for one per CPU, otherwise a count in `1..=1024`.
-    fn from_str(text: &str) -> Result<Self, String> {
+    fn from_str(text: &str) -> Result<Self, ParseError> {
         let text = text.trim();
         if text == "cpus" || text == "-1" {
             return Ok(Queues::PerCpu);
         }
-        match text.parse::<u32>() {
-            Ok(n @ 1..=MAX_QUEUES) => Ok(Queues::Count(n)),
-            _ => Err(format!(
-                "invalid queue count {text:?}: expected 1..=1024 or \"cpus\""
-            )),
-        }
+        text.parse::<u32>()
+            .ok()
+            .and_then(Queues::count)
+            .ok_or_else(|| ParseError::new(ParseErrorKind::QueueCount, text))
     }
 }
 
@@ -64,6 +110,74 @@ impl fmt::Display for Queues {
         }
     }
 }
+
+/// What [`ParseError`] failed to parse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ParseErrorKind {
+    /// A queue count ([`Queues`], [`QueueCount`]).
+    QueueCount,
+    /// A [`MaxWait`].
+    MaxWait,
+    /// A hash function name or number ([`parse_hash_fn`]).
+    HashFn,
+    /// A hash input name or number ([`parse_hash_input`]).
+    HashInput,
+}
+
+/// Text (or a number) that names no value of the uapi; says what was expected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    kind: ParseErrorKind,
+    input: String,
+}
+
+impl ParseError {
+    fn new(kind: ParseErrorKind, input: impl Into<String>) -> Self {
+        ParseError {
+            kind,
+            input: input.into(),
+        }
+    }
+
+    /// What was being parsed.
+    pub fn kind(&self) -> ParseErrorKind {
+        self.kind
+    }
+
+    /// The refused text (trimmed).
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = &self.input;
+        match self.kind {
+            ParseErrorKind::QueueCount => write!(
+                f,
+                "invalid queue count {text:?}: expected 1..=1024 or \"cpus\""
+            ),
+            ParseErrorKind::MaxWait => write!(
+                f,
+                "invalid max wait {text:?}: expected milliseconds 0..=60000 (0: strict) or \"strict\""
+            ),
+            ParseErrorKind::HashFn => write!(
+                f,
+                "unknown hash {text:?}: expected one of {}",
+                names(HASH_FN_NAMES.iter().map(|(_, n)| *n))
+            ),
+            ParseErrorKind::HashInput => write!(
+                f,
+                "unknown hash input {text:?}: expected one of {}",
+                names(HASH_INPUT_NAMES.iter().map(|(_, n)| *n))
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
 
 /// How long a connection parked in a priority queue waits for its owner (`max_wait_ms`).
 ///
@@ -139,11 +253,11 @@ impl Default for MaxWait {
 }
 
 impl FromStr for MaxWait {
-    type Err = String;
+    type Err = ParseError;
 
     /// Milliseconds, `0..=60000`, optionally followed by `ms` (`150`, `150ms`, `150 ms`); `0`
     /// or `strict` for the strict mode.
-    fn from_str(text: &str) -> Result<Self, String> {
+    fn from_str(text: &str) -> Result<Self, ParseError> {
         let text = text.trim();
         if text.eq_ignore_ascii_case("strict") {
             return Ok(MaxWait::Strict);
@@ -157,9 +271,7 @@ impl FromStr for MaxWait {
             Ok(ms @ 0..=MAX_WAIT_MS_MAX) if !digits.starts_with('+') => {
                 Ok(MaxWait::from_millis(ms))
             }
-            _ => Err(format!(
-                "invalid max wait {text:?}: expected milliseconds 0..=60000 (0: strict) or \"strict\""
-            )),
+            _ => Err(ParseError::new(ParseErrorKind::MaxWait, text)),
         }
     }
 }
@@ -173,8 +285,10 @@ impl fmt::Display for MaxWait {
     }
 }
 
-/// A full configuration (the extended `struct sock_level_hash`).
+/// A full configuration (the extended `struct sock_level_hash`): [`Config::new`], then
+/// [`Config::with_input`] and [`Config::with_max_wait`] for the rest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Config {
     pub queues: Queues,
     pub hash: HashFn,
@@ -200,10 +314,26 @@ impl Config {
         Config { max_wait, ..self }
     }
 
+    /// The same configuration with another hash input ([`HashInput::FourTuple`] spreads the
+    /// connections of clients behind one address, at the price of persistence).
+    pub fn with_input(self, input: HashInput) -> Self {
+        Config { input, ..self }
+    }
+
+    /// The same configuration with another hash function.
+    pub fn with_hash(self, hash: HashFn) -> Self {
+        Config { hash, ..self }
+    }
+
+    /// The same configuration with another queue count.
+    pub fn with_queues(self, queues: Queues) -> Self {
+        Config { queues, ..self }
+    }
+
     /// The value to pass to `setsockopt` (the whole 20-byte struct).
     pub fn to_raw(self, op: Op) -> Result<SockLevelHash, Error> {
         Ok(SockLevelHash {
-            queues: self.queues.to_raw(op)?,
+            queues: self.queues.to_raw(),
             hash: self.hash as u32,
             input: self.input as u32,
             flags: 0,
@@ -211,14 +341,16 @@ impl Config {
         })
     }
 
-    /// Reads back what `getsockopt` returned: `None` when the option is off. (A kernel that
-    /// wrote only the 16-byte struct leaves `max_wait_ms` 0: it had no bounded wait, which is
-    /// the strict mode.)
+    /// Reads back what `getsockopt` returned: `None` when the option is off. The kernel reports
+    /// the resolved queue count: one per CPU reads back as that count, or as
+    /// [`Queues::PerCpu`] on a machine with more than 1024 possible CPUs (no explicit count
+    /// can exceed 1024). (A kernel that wrote only the 16-byte struct leaves `max_wait_ms` 0:
+    /// it had no bounded wait, which is the strict mode.)
     pub fn from_raw(raw: SockLevelHash, op: Op) -> Result<Option<Self>, Error> {
         let malformed = |detail: String| Error::Malformed { op, detail };
         let queues = match raw.queues {
             0 => return Ok(None),
-            n if n > 0 => Queues::Count(n as u32),
+            n if n > 0 => Queues::count(n as u32).unwrap_or(Queues::PerCpu),
             n => {
                 return Err(malformed(format!(
                     "queue count {n} (never negative when read)"
@@ -293,7 +425,7 @@ pub fn hash_input_name(input: HashInput) -> &'static str {
 }
 
 /// Parses [`hash_fn_name`]'s names (case-insensitive) or the uapi number.
-pub fn parse_hash_fn(text: &str) -> Result<HashFn, String> {
+pub fn parse_hash_fn(text: &str) -> Result<HashFn, ParseError> {
     let text = text.trim();
     HASH_FN_NAMES
         .iter()
@@ -304,16 +436,11 @@ pub fn parse_hash_fn(text: &str) -> Result<HashFn, String> {
                 .ok()
                 .and_then(|n| HashFn::try_from(n).ok())
         })
-        .ok_or_else(|| {
-            format!(
-                "unknown hash {text:?}: expected one of {}",
-                names(HASH_FN_NAMES.iter().map(|(_, n)| *n))
-            )
-        })
+        .ok_or_else(|| ParseError::new(ParseErrorKind::HashFn, text))
 }
 
 /// Parses [`hash_input_name`]'s names (case-insensitive) or the uapi number.
-pub fn parse_hash_input(text: &str) -> Result<HashInput, String> {
+pub fn parse_hash_input(text: &str) -> Result<HashInput, ParseError> {
     let text = text.trim();
     HASH_INPUT_NAMES
         .iter()
@@ -324,12 +451,7 @@ pub fn parse_hash_input(text: &str) -> Result<HashInput, String> {
                 .ok()
                 .and_then(|n| HashInput::try_from(n).ok())
         })
-        .ok_or_else(|| {
-            format!(
-                "unknown hash input {text:?}: expected one of {}",
-                names(HASH_INPUT_NAMES.iter().map(|(_, n)| *n))
-            )
-        })
+        .ok_or_else(|| ParseError::new(ParseErrorKind::HashInput, text))
 }
 
 fn names<'a>(names: impl Iterator<Item = &'a str>) -> String {
@@ -340,28 +462,46 @@ fn names<'a>(names: impl Iterator<Item = &'a str>) -> String {
 mod tests {
     use super::*;
 
+    fn queues(n: u32) -> Queues {
+        Queues::count(n).unwrap()
+    }
+
     #[test]
     fn queue_counts_map_to_the_uapi_int() {
-        assert_eq!(Queues::PerCpu.to_raw(Op::Enable).unwrap(), -1);
-        assert_eq!(Queues::Count(1).to_raw(Op::Enable).unwrap(), 1);
-        assert_eq!(Queues::Count(1024).to_raw(Op::Enable).unwrap(), 1024);
-        // 0 would mean "off" to the kernel: it must not be reachable through Count.
+        assert_eq!(Queues::PerCpu.to_raw(), -1);
+        assert_eq!(queues(1).to_raw(), 1);
+        assert_eq!(queues(1024).to_raw(), 1024);
+        assert_eq!(Queues::Count(QueueCount::MAX).to_raw(), 1024);
+        assert_eq!(Queues::Count(QueueCount::MIN).to_raw(), 1);
+        // 0 would mean "off" to the kernel: no QueueCount holds it, nor anything above 1024.
         for bad in [0, 1025, u32::MAX] {
-            let error = Queues::Count(bad).to_raw(Op::Enable).unwrap_err();
-            assert!(matches!(error, Error::OutOfRange { .. }), "{bad}");
-            assert_eq!(error.errno(), Some(libc::EINVAL));
-            assert!(error.to_string().contains(&format!("queue count {bad}")));
+            assert_eq!(QueueCount::new(bad), None, "{bad}");
+            assert_eq!(Queues::count(bad), None, "{bad}");
+            let error = QueueCount::try_from(bad).unwrap_err();
+            assert_eq!(error.kind(), ParseErrorKind::QueueCount);
+            assert_eq!(error.input(), bad.to_string());
+            assert!(error.to_string().contains("expected 1..=1024"), "{error}");
         }
+        assert_eq!(QueueCount::try_from(16).map(u32::from), Ok(16));
+        assert_eq!(QueueCount::new(7).unwrap().to_string(), "7");
     }
 
     #[test]
     fn queue_counts_parse() {
-        assert_eq!("64".parse::<Queues>(), Ok(Queues::Count(64)));
+        assert_eq!("64".parse::<Queues>(), Ok(queues(64)));
         assert_eq!(" cpus ".parse::<Queues>(), Ok(Queues::PerCpu));
         assert_eq!("-1".parse::<Queues>(), Ok(Queues::PerCpu));
         for bad in ["0", "1025", "-2", "x", ""] {
-            assert!(bad.parse::<Queues>().is_err(), "{bad:?}");
+            let error = bad.parse::<Queues>().unwrap_err();
+            assert_eq!(error.kind(), ParseErrorKind::QueueCount, "{bad:?}");
+            assert_eq!(error.input(), bad);
+            assert_eq!(
+                error.to_string(),
+                format!("invalid queue count {bad:?}: expected 1..=1024 or \"cpus\"")
+            );
         }
+        // A std error, so that `?` in a function returning Box<dyn Error> takes it.
+        let _: Box<dyn std::error::Error + Send + Sync> = "0".parse::<Queues>().unwrap_err().into();
     }
 
     #[test]
@@ -412,18 +552,33 @@ mod tests {
         );
         for bad in ["60001", "-1", "+5", "1s", "ms", "", "x", "1.5"] {
             let error = bad.parse::<MaxWait>().unwrap_err();
-            assert!(error.contains("0..=60000"), "{bad:?}: {error}");
+            assert_eq!(error.kind(), ParseErrorKind::MaxWait);
+            assert!(error.to_string().contains("0..=60000"), "{bad:?}: {error}");
         }
     }
 
     #[test]
     fn config_round_trips_through_the_struct() {
-        let config = Config {
-            queues: Queues::Count(8),
-            hash: HashFn::Crc16,
-            input: HashInput::FourTuple,
-            max_wait: MaxWait::Millis(150),
-        };
+        let config = Config::new(queues(8), HashFn::Crc16)
+            .with_input(HashInput::FourTuple)
+            .with_max_wait(MaxWait::Millis(150));
+        assert_eq!(
+            (config.queues, config.hash, config.input, config.max_wait),
+            (
+                queues(8),
+                HashFn::Crc16,
+                HashInput::FourTuple,
+                MaxWait::Millis(150)
+            )
+        );
+        assert_eq!(
+            Config::new(Queues::PerCpu, HashFn::Toeplitz)
+                .with_queues(queues(8))
+                .with_hash(HashFn::Crc16)
+                .with_input(HashInput::FourTuple)
+                .with_max_wait(MaxWait::Millis(150)),
+            config
+        );
         let raw = config.to_raw(Op::Enable).unwrap();
         assert_eq!(
             raw,
@@ -481,9 +636,9 @@ mod tests {
             MaxWait::DEFAULT,
             MaxWait::Millis(60_000),
         ] {
-            let config = Config::new(Queues::Count(8), HashFn::XorFoldSrc).with_max_wait(max_wait);
+            let config = Config::new(queues(8), HashFn::XorFoldSrc).with_max_wait(max_wait);
             let raw = config.to_raw(Op::Enable).unwrap();
-            let parsed = parse_config(crate::uapi::Pod::as_bytes(&raw), 4).unwrap();
+            let parsed = parse_config(crate::sys::Pod::as_bytes(&raw), 4).unwrap();
             assert_eq!(
                 parsed,
                 options::Config {
@@ -539,10 +694,23 @@ mod tests {
             assert_eq!(parse_hash_input(hash_input_name(input)), Ok(input));
         }
         assert_eq!(parse_hash_fn("CRC16"), Ok(HashFn::Crc16));
-        assert!(parse_hash_fn("md5")
-            .unwrap_err()
-            .contains("toeplitz, src-ip-mod"));
+        let error = parse_hash_fn("md5").unwrap_err();
+        assert_eq!(error.kind(), ParseErrorKind::HashFn);
+        assert!(
+            error.to_string().contains("toeplitz, src-ip-mod"),
+            "{error}"
+        );
         assert!(parse_hash_fn("5").is_err());
-        assert!(parse_hash_input("server").is_err());
+        let error = parse_hash_input(" server ").unwrap_err();
+        assert_eq!(
+            (error.kind(), error.input()),
+            (ParseErrorKind::HashInput, "server")
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("client, client-server, four-tuple"),
+            "{error}"
+        );
     }
 }

@@ -7,7 +7,8 @@ use std::mem::size_of;
 
 use crate::config::max_wait_from_raw;
 use crate::error::{Error, Op};
-use crate::uapi::{Pod, SockLevelHashInfo, SockLevelHashQueue};
+use crate::sys::Pod;
+use crate::uapi::{SockLevelHashInfo, SockLevelHashQueue};
 use crate::{HashFn, HashInput, MaxWait};
 
 const HEADER_LEN: usize = size_of::<SockLevelHashInfo>();
@@ -24,6 +25,7 @@ const MAX_ENTRIES: usize = 65536;
 
 /// One priority queue's state and counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct QueueStats {
     /// The queue's index (what `SO_SOCKADDLSPH` registers to).
     pub index: u32,
@@ -54,6 +56,7 @@ pub struct QueueStats {
 
 /// Everything `SO_SOCKLEVELHASH_INFO` reports about one listen socket.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Info {
     /// Total number of queues (may exceed `queue_stats.len()` if the count grew while reading).
     pub queues: u32,

@@ -10,38 +10,46 @@
 //! use slh::{HashFn, Queues, Slot, SocketLevelHash};
 //!
 //! let listener = TcpListener::bind("0.0.0.0:8080")?;
-//! listener.enable(Queues::Count(16), HashFn::Toeplitz)?;
+//! listener.enable_sock_level_hash("16".parse::<Queues>()?, HashFn::Toeplitz)?;
 //! // ... fork the workers; in each:
-//! let queue = listener.register(Slot::Any)?;
+//! let queue = listener.register_sock_level_hash(Slot::Any)?;
 //! println!("worker registered to queue {queue}");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! [`SocketLevelHash`] is implemented for everything that has a file descriptor
-//! ([`std::net::TcpListener`], [`std::os::fd::OwnedFd`], and raw descriptors through
-//! [`std::os::fd::BorrowedFd::borrow_raw`]).
+//! [`SocketLevelHash`] is implemented for the types that can be TCP listeners:
+//! [`std::net::TcpListener`] and [`BorrowedFd`] (any other descriptor, through
+//! [`AsFd::as_fd`](std::os::fd::AsFd::as_fd) or [`BorrowedFd::borrow_raw`]), and with the
+//! `socket2` feature `socket2::Socket`. Its methods carry the option's name, as socket2's do,
+//! so that they cannot be mistaken for (or collide with) another trait's `enable` or `info`.
+//!
+//! Linux only: the options exist in a patched Linux kernel and nowhere else.
+
+#![deny(unsafe_code)]
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("slh: the socket-level hash is a Linux socket option; this target is not Linux");
 
 pub mod config;
 pub mod error;
 pub mod info;
+mod sys;
 pub mod uapi;
 
-use std::io;
 use std::mem::size_of;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 
-pub use config::{Config, MaxWait, Queues};
+pub use config::{Config, MaxWait, ParseError, ParseErrorKind, QueueCount, Queues};
 pub use error::{Error, Op};
 pub use info::{Info, QueueStats};
 /// The hash functions and inputs are the kernel module's own types, shared through the pure
 /// core crate so that their uapi numbers exist in one place.
 pub use sock_level_hash_core::hash::{HashFn, HashInput};
 
-use uapi::{
-    Pod, SockLevelHash, SOL_SOCKET, SO_SOCKADDLSPH, SO_SOCKLEVELHASH, SO_SOCKLEVELHASH_INFO,
-};
+use sys::{get, get_bytes, set};
+use uapi::{SockLevelHash, SO_SOCKADDLSPH, SO_SOCKLEVELHASH, SO_SOCKLEVELHASH_INFO};
 
-/// Which queue [`SocketLevelHash::register`] asks for.
+/// Which queue [`SocketLevelHash::register_sock_level_hash`] asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Slot {
     /// Any free queue (the usual choice: workers need not agree on indices).
@@ -64,49 +72,47 @@ impl Slot {
     }
 }
 
-/// The socket-level hash operations, on any socket descriptor.
-pub trait SocketLevelHash {
+mod sealed {
+    use std::os::fd::BorrowedFd;
+
+    /// The types [`super::SocketLevelHash`] is implemented for; not implementable outside the
+    /// crate, so that the trait's methods appear on sockets only (not on files, pipes or UDP
+    /// sockets, which every `AsFd` would have given them).
+    pub trait Socket {
+        fn socket_fd(&self) -> BorrowedFd<'_>;
+    }
+}
+
+/// The socket-level hash operations on a TCP socket (before `listen()` or listening).
+///
+/// Implemented for [`std::net::TcpListener`], [`BorrowedFd`] (which any descriptor gives with
+/// `as_fd()`) and, with the `socket2` feature, `socket2::Socket`; sealed.
+pub trait SocketLevelHash: sealed::Socket {
     /// Enables the option with `queues` queues and `hash` over the client address (the input
     /// that keeps each client on one worker), with the default wait ([`MaxWait::DEFAULT`]).
     /// Works before `listen()` or on a listening socket.
-    fn enable(&self, queues: Queues, hash: HashFn) -> Result<(), Error>;
-    /// Enables the option with a full configuration (any hash input, any [`MaxWait`]).
-    fn enable_with(&self, config: Config) -> Result<(), Error>;
+    fn enable_sock_level_hash(&self, queues: Queues, hash: HashFn) -> Result<(), Error> {
+        self.set_sock_level_hash(Config::new(queues, hash))
+    }
+
+    /// Enables the option with a full configuration (any hash input, any [`MaxWait`]), or
+    /// changes it.
+    fn set_sock_level_hash(&self, config: Config) -> Result<(), Error> {
+        let raw = config.to_raw(Op::Enable)?;
+        set(self.socket_fd(), SO_SOCKLEVELHASH, &raw).map_err(|e| Error::from_io(Op::Enable, e))
+    }
+
     /// Turns the option off: every waiting connection moves to the normal queue and every
     /// registration ends.
-    fn disable(&self) -> Result<(), Error>;
-    /// The current configuration, with the resolved queue count and the wait; `None` when off.
-    fn config(&self) -> Result<Option<Config>, Error>;
-    /// The queue count (0 when off). Also the cheapest probe for kernel support.
-    fn queue_count(&self) -> Result<u32, Error>;
-    /// Registers the calling process (thread group) and returns the queue it got.
-    fn register(&self, slot: Slot) -> Result<u32, Error>;
-    /// Deregisters the calling process; its waiting connections move to other queues.
-    fn deregister(&self) -> Result<(), Error>;
-    /// The calling process's queue, `None` when it is not registered.
-    fn registered_slot(&self) -> Result<Option<u32>, Error>;
-    /// The queues' owners and counters.
-    fn info(&self) -> Result<Info, Error>;
-}
-
-impl<T: AsFd + ?Sized> SocketLevelHash for T {
-    fn enable(&self, queues: Queues, hash: HashFn) -> Result<(), Error> {
-        self.enable_with(Config::new(queues, hash))
-    }
-
-    fn enable_with(&self, config: Config) -> Result<(), Error> {
-        let raw = config.to_raw(Op::Enable)?;
-        set(self.as_fd(), SO_SOCKLEVELHASH, &raw).map_err(|e| Error::from_io(Op::Enable, e))
-    }
-
-    fn disable(&self) -> Result<(), Error> {
-        set(self.as_fd(), SO_SOCKLEVELHASH, &uapi::QUEUES_OFF)
+    fn disable_sock_level_hash(&self) -> Result<(), Error> {
+        set(self.socket_fd(), SO_SOCKLEVELHASH, &uapi::QUEUES_OFF)
             .map_err(|e| Error::from_io(Op::Disable, e))
     }
 
-    fn config(&self) -> Result<Option<Config>, Error> {
+    /// The current configuration, with the resolved queue count and the wait; `None` when off.
+    fn sock_level_hash(&self) -> Result<Option<Config>, Error> {
         let mut raw = SockLevelHash::default();
-        let len = get(self.as_fd(), SO_SOCKLEVELHASH, &mut raw)
+        let len = get(self.socket_fd(), SO_SOCKLEVELHASH, &mut raw)
             .map_err(|e| Error::from_io(Op::ReadConfig, e))?;
         // A kernel from before the bounded wait writes the 16-byte struct: `max_wait_ms`
         // stays 0, the strict mode, which is what such a kernel does.
@@ -119,12 +125,14 @@ impl<T: AsFd + ?Sized> SocketLevelHash for T {
         Config::from_raw(raw, Op::ReadConfig)
     }
 
-    fn queue_count(&self) -> Result<u32, Error> {
-        queue_count(self.as_fd(), Op::ReadConfig)
+    /// The queue count (0 when off). Also the cheapest probe for kernel support.
+    fn sock_level_hash_queues(&self) -> Result<u32, Error> {
+        queue_count(self.socket_fd(), Op::ReadConfig)
     }
 
-    fn register(&self, slot: Slot) -> Result<u32, Error> {
-        let fd = self.as_fd();
+    /// Registers the calling process (thread group) and returns the queue it got.
+    fn register_sock_level_hash(&self, slot: Slot) -> Result<u32, Error> {
+        let fd = self.socket_fd();
         let raw = slot.to_raw()?;
         ensure_supported(fd, Op::Register)?;
         set(fd, SO_SOCKADDLSPH, &raw).map_err(|e| Error::from_io(Op::Register, e))?;
@@ -139,25 +147,51 @@ impl<T: AsFd + ?Sized> SocketLevelHash for T {
         }
     }
 
-    fn deregister(&self) -> Result<(), Error> {
-        let fd = self.as_fd();
+    /// Deregisters the calling process; its waiting connections move to other queues.
+    fn deregister_sock_level_hash(&self) -> Result<(), Error> {
+        let fd = self.socket_fd();
         ensure_supported(fd, Op::Deregister)?;
         set(fd, SO_SOCKADDLSPH, &uapi::SLOT_DEREGISTER)
             .map_err(|e| Error::from_io(Op::Deregister, e))
     }
 
-    fn registered_slot(&self) -> Result<Option<u32>, Error> {
-        let fd = self.as_fd();
+    /// The calling process's queue, `None` when it is not registered.
+    fn sock_level_hash_slot(&self) -> Result<Option<u32>, Error> {
+        let fd = self.socket_fd();
         ensure_supported(fd, Op::ReadSlot)?;
         read_slot(fd, Op::ReadSlot)
     }
 
-    fn info(&self) -> Result<Info, Error> {
-        let fd = self.as_fd();
+    /// The queues' owners and counters.
+    fn sock_level_hash_info(&self) -> Result<Info, Error> {
+        let fd = self.socket_fd();
         ensure_supported(fd, Op::ReadInfo)?;
         info::read_info(|buf| get_bytes(fd, SO_SOCKLEVELHASH_INFO, buf))
     }
 }
+
+impl sealed::Socket for std::net::TcpListener {
+    fn socket_fd(&self) -> BorrowedFd<'_> {
+        self.as_fd()
+    }
+}
+impl SocketLevelHash for std::net::TcpListener {}
+
+impl sealed::Socket for BorrowedFd<'_> {
+    fn socket_fd(&self) -> BorrowedFd<'_> {
+        self.as_fd()
+    }
+}
+impl SocketLevelHash for BorrowedFd<'_> {}
+
+#[cfg(feature = "socket2")]
+impl sealed::Socket for socket2::Socket {
+    fn socket_fd(&self) -> BorrowedFd<'_> {
+        self.as_fd()
+    }
+}
+#[cfg(feature = "socket2")]
+impl SocketLevelHash for socket2::Socket {}
 
 /// Fails with [`Error::Unsupported`] unless the kernel knows `SO_SOCKLEVELHASH`.
 ///
@@ -199,56 +233,6 @@ fn get_int(fd: BorrowedFd<'_>, name: libc::c_int, op: Op) -> Result<i32, Error> 
         });
     }
     Ok(value)
-}
-
-fn set<T: Pod>(fd: BorrowedFd<'_>, name: libc::c_int, value: &T) -> io::Result<()> {
-    let bytes = value.as_bytes();
-    // SAFETY: `bytes` is a live buffer of `bytes.len()` bytes that the kernel only reads, and
-    // `fd` is a descriptor borrowed for the duration of the call.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            SOL_SOCKET,
-            name,
-            bytes.as_ptr().cast(),
-            bytes.len() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-/// `getsockopt` into `value`; returns the length the kernel wrote.
-fn get<T: Pod>(fd: BorrowedFd<'_>, name: libc::c_int, value: &mut T) -> io::Result<usize> {
-    // SAFETY: `T: Pod` has no padding and accepts any bit pattern, so its bytes may be viewed
-    // and overwritten as a byte slice for as long as `value` is mutably borrowed.
-    let bytes =
-        unsafe { std::slice::from_raw_parts_mut((value as *mut T).cast::<u8>(), size_of::<T>()) };
-    get_bytes(fd, name, bytes)
-}
-
-fn get_bytes(fd: BorrowedFd<'_>, name: libc::c_int, buf: &mut [u8]) -> io::Result<usize> {
-    let mut len = libc::socklen_t::try_from(buf.len())
-        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: `buf` is writable for `len` bytes, the kernel writes at most `len` bytes and
-    // stores the written length in `len`; `fd` is borrowed for the duration of the call.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            SOL_SOCKET,
-            name,
-            buf.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
-    if rc == 0 {
-        Ok(len as usize)
-    } else {
-        Err(io::Error::last_os_error())
-    }
 }
 
 #[cfg(test)]

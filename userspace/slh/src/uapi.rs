@@ -159,44 +159,10 @@ const _: () = {
     assert!(offset_of!(SockLevelHashQueue, promotions) == 68);
 };
 
-/// Plain integer structs that any byte pattern is a valid value of.
-///
-/// # Safety
-/// Implement only for `#[repr(C)]` structs made of integers, without padding.
-pub(crate) unsafe trait Pod: Copy {
-    /// Reads a value from the start of `bytes`, or `None` when `bytes` is too short.
-    fn read_from(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() < size_of::<Self>() {
-            return None;
-        }
-        // SAFETY: `bytes` holds at least `size_of::<Self>()` bytes (checked above), the read is
-        // unaligned-safe, and by the trait's contract every bit pattern is a valid `Self`.
-        Some(unsafe { bytes.as_ptr().cast::<Self>().read_unaligned() })
-    }
-
-    /// The value's bytes, as the kernel reads them.
-    fn as_bytes(&self) -> &[u8] {
-        // SAFETY: `self` is a live value of `size_of::<Self>()` bytes; by the trait's contract
-        // it has no padding, so every byte is initialised.
-        unsafe {
-            core::slice::from_raw_parts((self as *const Self).cast::<u8>(), size_of::<Self>())
-        }
-    }
-}
-
-// SAFETY: the three structs are `#[repr(C)]`, all-integer, and the asserts above prove their
-// sizes equal the sums of their fields (no padding).
-unsafe impl Pod for SockLevelHash {}
-// SAFETY: as above.
-unsafe impl Pod for SockLevelHashInfo {}
-// SAFETY: as above.
-unsafe impl Pod for SockLevelHashQueue {}
-// SAFETY: a plain integer.
-unsafe impl Pod for i32 {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys::Pod;
 
     #[test]
     fn option_numbers_follow_the_generic_numbering() {

@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The library against the running kernel. `cargo test` runs on the build host, a stock kernel
-//! without the socket-level hash: every operation must say so with `Error::Unsupported`, and
-//! none may be mistaken for success (on kernels since 6.14 the numbers 82 and 83 are other
-//! options). The round trip on a kernel with the feature belongs to the qemu-tests, with the
-//! kernel half of the feature.
+//! The library against the running kernel.
+//!
+//! On a stock kernel (the build host) every operation must say so with `Error::Unsupported`,
+//! and none may be mistaken for success (on kernels since 6.14 the numbers 82 and 83 are other
+//! options). On a kernel with the socket-level hash (a deployed host) those tests skip, and the
+//! round trip runs instead; the qemu-tests hold the kernel half to the rest.
 
 use std::io;
 use std::mem::size_of;
 use std::net::TcpListener;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use slh::uapi::{SOL_SOCKET, SO_SOCKADDLSPH, SO_SOCKLEVELHASH};
 use slh::{Config, Error, HashFn, HashInput, MaxWait, Op, Queues, Slot, SocketLevelHash};
@@ -37,14 +38,30 @@ fn listener() -> TcpListener {
     TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1")
 }
 
-fn assert_stock_kernel(socket: &impl AsRawFd) {
-    let probe = raw_get_int(socket.as_raw_fd(), SO_SOCKLEVELHASH);
-    assert_eq!(
-        probe.as_ref().map_err(|e| e.raw_os_error()),
-        Err(Some(libc::ENOPROTOOPT)),
-        "these tests expect a kernel without the socket-level hash (getsockopt 81 answered {probe:?}); \
-         on a kernel with it the qemu-tests exercise the library"
-    );
+fn queues(n: u32) -> Queues {
+    Queues::count(n).expect("a valid queue count")
+}
+
+/// Whether the running kernel has the socket-level hash (`getsockopt(81)` answers).
+fn kernel_has_the_feature(socket: &impl AsRawFd) -> bool {
+    match raw_get_int(socket.as_raw_fd(), SO_SOCKLEVELHASH) {
+        Ok(_) => true,
+        Err(error) if error.raw_os_error() == Some(libc::ENOPROTOOPT) => false,
+        Err(error) => panic!("getsockopt(SO_SOCKLEVELHASH) on a TCP socket: {error}"),
+    }
+}
+
+/// True (after saying why the test is skipped) on a kernel with the feature: the test is about
+/// a kernel without it.
+fn skip_unless_stock_kernel(socket: &impl AsRawFd, test: &str) -> bool {
+    let skip = kernel_has_the_feature(socket);
+    if skip {
+        eprintln!(
+            "SKIP {test}: this kernel has the socket-level hash (getsockopt 81 answers); \
+             the test is about a kernel without it"
+        );
+    }
+    skip
 }
 
 fn assert_unsupported<T: std::fmt::Debug>(result: Result<T, Error>, op: Op) {
@@ -56,6 +73,8 @@ fn assert_unsupported<T: std::fmt::Debug>(result: Result<T, Error>, op: Op) {
                 error.to_string().contains("no socket-level hash"),
                 "{error}"
             );
+            let io: io::Error = error.into();
+            assert_eq!(io.raw_os_error(), Some(libc::ENOPROTOOPT));
         }
         other => panic!("{op:?} on a stock kernel: expected Unsupported, got {other:?}"),
     }
@@ -64,45 +83,57 @@ fn assert_unsupported<T: std::fmt::Debug>(result: Result<T, Error>, op: Op) {
 #[test]
 fn every_operation_reports_unsupported_on_a_stock_kernel() {
     let socket = listener();
-    assert_stock_kernel(&socket);
+    if skip_unless_stock_kernel(
+        &socket,
+        "every_operation_reports_unsupported_on_a_stock_kernel",
+    ) {
+        return;
+    }
     assert_unsupported(
-        socket.enable(Queues::Count(4), HashFn::Toeplitz),
-        Op::Enable,
-    );
-    assert_unsupported(socket.enable(Queues::PerCpu, HashFn::Crc16), Op::Enable);
-    assert_unsupported(
-        socket.enable_with(Config {
-            queues: Queues::Count(1024),
-            hash: HashFn::XorFoldSrcDst,
-            input: HashInput::FourTuple,
-            max_wait: MaxWait::Strict,
-        }),
+        socket.enable_sock_level_hash(queues(4), HashFn::Toeplitz),
         Op::Enable,
     );
     assert_unsupported(
-        socket.enable_with(
-            Config::new(Queues::Count(2), HashFn::Toeplitz).with_max_wait(MaxWait::Millis(60_000)),
+        socket.enable_sock_level_hash(Queues::PerCpu, HashFn::Crc16),
+        Op::Enable,
+    );
+    assert_unsupported(
+        socket.set_sock_level_hash(
+            Config::new(queues(1024), HashFn::XorFoldSrcDst)
+                .with_input(HashInput::FourTuple)
+                .with_max_wait(MaxWait::Strict),
         ),
         Op::Enable,
     );
-    assert_unsupported(socket.disable(), Op::Disable);
-    assert_unsupported(socket.config(), Op::ReadConfig);
-    assert_unsupported(socket.queue_count(), Op::ReadConfig);
-    assert_unsupported(socket.register(Slot::Any), Op::Register);
-    assert_unsupported(socket.register(Slot::Index(0)), Op::Register);
-    assert_unsupported(socket.registered_slot(), Op::ReadSlot);
-    assert_unsupported(socket.deregister(), Op::Deregister);
-    assert_unsupported(socket.info(), Op::ReadInfo);
+    assert_unsupported(
+        socket.set_sock_level_hash(
+            Config::new(queues(2), HashFn::Toeplitz).with_max_wait(MaxWait::Millis(60_000)),
+        ),
+        Op::Enable,
+    );
+    assert_unsupported(socket.disable_sock_level_hash(), Op::Disable);
+    assert_unsupported(socket.sock_level_hash(), Op::ReadConfig);
+    assert_unsupported(socket.sock_level_hash_queues(), Op::ReadConfig);
+    assert_unsupported(socket.register_sock_level_hash(Slot::Any), Op::Register);
+    assert_unsupported(
+        socket.register_sock_level_hash(Slot::Index(0)),
+        Op::Register,
+    );
+    assert_unsupported(socket.sock_level_hash_slot(), Op::ReadSlot);
+    assert_unsupported(socket.deregister_sock_level_hash(), Op::Deregister);
+    assert_unsupported(socket.sock_level_hash_info(), Op::ReadInfo);
 }
 
 #[test]
 fn registering_does_not_touch_what_option_82_is_on_newer_stock_kernels() {
     let socket = listener();
-    assert_stock_kernel(&socket);
+    if skip_unless_stock_kernel(&socket, "registering_does_not_touch_option_82") {
+        return;
+    }
     // Since Linux 6.14, 82 is SO_RCVPRIORITY: a library that set it blindly would "succeed".
     let before = raw_get_int(socket.as_raw_fd(), SO_SOCKADDLSPH).ok();
-    assert!(socket.register(Slot::Index(7)).is_err());
-    assert!(socket.deregister().is_err());
+    assert!(socket.register_sock_level_hash(Slot::Index(7)).is_err());
+    assert!(socket.deregister_sock_level_hash().is_err());
     assert_eq!(raw_get_int(socket.as_raw_fd(), SO_SOCKADDLSPH).ok(), before);
 }
 
@@ -113,33 +144,26 @@ fn works_on_raw_descriptors_and_unlistened_sockets() {
     assert!(fd >= 0, "socket: {}", io::Error::last_os_error());
     // SAFETY: `fd` is a new descriptor that nothing else owns.
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-    assert_stock_kernel(&owned);
+    if skip_unless_stock_kernel(&owned, "works_on_raw_descriptors_and_unlistened_sockets") {
+        return;
+    }
     // SAFETY: `owned` keeps the descriptor open for the borrow's lifetime.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
     assert_unsupported(
-        borrowed.enable(Queues::Count(2), HashFn::SrcIpMod),
+        borrowed.enable_sock_level_hash(queues(2), HashFn::SrcIpMod),
         Op::Enable,
     );
-    assert_unsupported(owned.info(), Op::ReadInfo);
+    assert_unsupported(owned.as_fd().sock_level_hash_info(), Op::ReadInfo);
 }
 
 #[test]
 fn values_the_uapi_cannot_express_are_refused_before_the_call() {
+    // Whatever the kernel: nothing reaches it.
     let socket = listener();
-    for queues in [0, 1025] {
-        match socket.enable(Queues::Count(queues), HashFn::Toeplitz) {
-            Err(Error::OutOfRange {
-                op: Op::Enable,
-                value,
-                ..
-            }) => assert_eq!(value, i64::from(queues)),
-            other => panic!("{queues} queues: {other:?}"),
-        }
-    }
     for max_wait in [0, 60_001] {
-        let config = Config::new(Queues::Count(4), HashFn::Toeplitz)
-            .with_max_wait(MaxWait::Millis(max_wait));
-        match socket.enable_with(config) {
+        let config =
+            Config::new(queues(4), HashFn::Toeplitz).with_max_wait(MaxWait::Millis(max_wait));
+        match socket.set_sock_level_hash(config) {
             Err(Error::OutOfRange {
                 op: Op::Enable,
                 value,
@@ -149,12 +173,15 @@ fn values_the_uapi_cannot_express_are_refused_before_the_call() {
         }
     }
     assert!(matches!(
-        socket.register(Slot::Index(1 << 31)),
+        socket.register_sock_level_hash(Slot::Index(1 << 31)),
         Err(Error::OutOfRange {
             op: Op::Register,
             ..
         })
     ));
+    // A queue count of 0 ("off") or above 1024 cannot even be built.
+    assert_eq!(Queues::count(0), None);
+    assert_eq!(Queues::count(1025), None);
 }
 
 #[test]
@@ -163,11 +190,51 @@ fn a_closed_descriptor_passes_ebadf_through() {
     // concurrently, so a just-closed number could be reused under us).
     // SAFETY: nothing is open at this number; the kernel answers EBADF and touches nothing.
     let closed = unsafe { BorrowedFd::borrow_raw(999_999) };
-    match closed.config() {
+    match closed.sock_level_hash() {
         Err(Error::Io {
             op: Op::ReadConfig,
             source,
         }) => assert_eq!(source.raw_os_error(), Some(libc::EBADF)),
         other => panic!("{other:?}"),
     }
+    let error: io::Error = closed.sock_level_hash_queues().unwrap_err().into();
+    assert_eq!(error.raw_os_error(), Some(libc::EBADF));
+}
+
+/// The round trip on a kernel with the feature (a deployed host; skipped on the build host).
+#[test]
+fn round_trip_on_a_kernel_with_the_feature() {
+    let socket = listener();
+    if !kernel_has_the_feature(&socket) {
+        eprintln!(
+            "SKIP round_trip_on_a_kernel_with_the_feature: this kernel has no socket-level hash \
+             (getsockopt 81 answers ENOPROTOOPT); the qemu-tests run it on the patched kernel"
+        );
+        return;
+    }
+    assert_eq!(socket.sock_level_hash().unwrap(), None);
+    assert_eq!(socket.sock_level_hash_queues().unwrap(), 0);
+    let config = Config::new(queues(4), HashFn::Crc16)
+        .with_input(HashInput::ClientAddr)
+        .with_max_wait(MaxWait::Millis(150));
+    socket.set_sock_level_hash(config).unwrap();
+    assert_eq!(socket.sock_level_hash().unwrap(), Some(config));
+    assert_eq!(socket.sock_level_hash_queues().unwrap(), 4);
+    assert_eq!(socket.sock_level_hash_slot().unwrap(), None);
+    let queue = socket.register_sock_level_hash(Slot::Any).unwrap();
+    assert!(queue < 4);
+    assert_eq!(socket.sock_level_hash_slot().unwrap(), Some(queue));
+    let info = socket.sock_level_hash_info().unwrap();
+    assert_eq!(
+        (info.queues, info.hash, info.registered),
+        (4, HashFn::Crc16, 1)
+    );
+    assert!(info.is_complete());
+    let me = std::process::id();
+    assert_eq!(info.queue_stats[queue as usize].owner_pid, Some(me));
+    assert_eq!(info.queue_stats[queue as usize].buckets, 256);
+    socket.deregister_sock_level_hash().unwrap();
+    assert_eq!(socket.sock_level_hash_slot().unwrap(), None);
+    socket.disable_sock_level_hash().unwrap();
+    assert_eq!(socket.sock_level_hash().unwrap(), None);
 }

@@ -10,5 +10,8 @@
 
 pub mod lblc;
 pub mod lblcr;
+pub mod lc;
+pub mod nq;
+pub mod sed;
 pub mod wlc;
 pub mod wrr;
