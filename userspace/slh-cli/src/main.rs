@@ -31,8 +31,10 @@ enum Command {
     /// Show the queues and counters of a listening socket of any process
     ///
     /// The socket is fetched with pidfd_getfd(2), which needs ptrace access to its owner
-    /// (same user, or CAP_SYS_PTRACE).
-    Info(TargetArgs),
+    /// (same user, or CAP_SYS_PTRACE). After the table: each owner's buckets, and the
+    /// processes holding the socket next to those registered (seeing every holder needs root
+    /// or CAP_SYS_PTRACE; the report says when some could not be seen).
+    Info(InfoArgs),
     /// Turn the socket-level hash of a running server's listening socket on, off or change it
     ///
     /// The socket is taken with pidfd_getfd(2) like `info` does: the same open socket, so the
@@ -52,7 +54,10 @@ enum Command {
     /// SIGUSR1 to a worker makes it deregister (it goes on accepting from the normal queue),
     /// SIGUSR2 makes it register again to any free queue.
     DemoServer(DemoArgs),
-    /// Tell whether the running kernel has the socket-level hash (exit status 0 if so)
+    /// Tell whether the running kernel has the socket-level hash
+    ///
+    /// Exit status: 0 supported, 1 not supported (ENOPROTOOPT), 2 the question could not be
+    /// asked (no TCP socket, another error).
     Check,
     /// Print the queue each client address reaches after each registration change
     ///
@@ -77,6 +82,15 @@ struct TargetArgs {
     /// owners' /proc/PID/fd)
     #[arg(long, conflicts_with_all = ["pid", "fd"])]
     port: Option<u16>,
+}
+
+#[derive(Args, Debug)]
+struct InfoArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Print a JSON array, one object per socket (as `ip -j` does), instead of the table
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -244,20 +258,31 @@ fn targets(args: &TargetArgs) -> Result<Vec<procnet::Target>, String> {
     }
 }
 
-fn info(args: &TargetArgs) -> ExitCode {
-    let targets = match targets(args) {
+fn info(args: &InfoArgs) -> ExitCode {
+    let targets = match targets(&args.target) {
         Ok(targets) => targets,
         Err(message) => {
             eprintln!("slh info: {message}");
+            if args.json {
+                println!("[]");
+            }
             return ExitCode::FAILURE;
         }
     };
     let mut status = ExitCode::SUCCESS;
+    let mut reports = Vec::new();
     for target in &targets {
-        if let Err(message) = report::show(target) {
-            eprintln!("slh info: {message}");
-            status = ExitCode::FAILURE;
+        match report::gather(target) {
+            Ok(report) if args.json => reports.push(report::to_json(&report)),
+            Ok(report) => print!("{}", report::format_text(&report)),
+            Err(message) => {
+                eprintln!("slh info: {message}");
+                status = ExitCode::FAILURE;
+            }
         }
+    }
+    if args.json {
+        println!("{}", serde_json::Value::Array(reports));
     }
     status
 }
@@ -289,23 +314,32 @@ fn set(args: &SetArgs) -> ExitCode {
     status
 }
 
+/// `slh check`'s exit statuses.
+const CHECK_SUPPORTED: u8 = 0;
+const CHECK_UNSUPPORTED: u8 = 1;
+const CHECK_ERROR: u8 = 2;
+
 fn check() -> ExitCode {
     use slh::SocketLevelHash;
     let socket = match std::net::TcpListener::bind("127.0.0.1:0") {
         Ok(socket) => socket,
         Err(error) => {
             eprintln!("slh check: cannot create a TCP socket: {error}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(CHECK_ERROR);
         }
     };
     match socket.sock_level_hash_queues() {
         Ok(_) => {
             println!("socket-level hash: supported by this kernel");
-            ExitCode::SUCCESS
+            ExitCode::from(CHECK_SUPPORTED)
+        }
+        Err(error) if error.is_unsupported() => {
+            println!("socket-level hash: not supported: {error}");
+            ExitCode::from(CHECK_UNSUPPORTED)
         }
         Err(error) => {
-            println!("socket-level hash: not supported: {error}");
-            ExitCode::FAILURE
+            eprintln!("slh check: cannot tell: {error}");
+            ExitCode::from(CHECK_ERROR)
         }
     }
 }
@@ -379,6 +413,15 @@ mod tests {
         );
         assert!(Cli::try_parse_from(["slh", "info", "--pid", "1", "--fd", "3"]).is_ok());
         assert!(Cli::try_parse_from(["slh", "info", "--port", "80"]).is_ok());
+        let json = |argv: &[&str]| match Cli::try_parse_from(argv).unwrap().command {
+            Command::Info(args) => args.json,
+            other => panic!("not info: {other:?}"),
+        };
+        assert!(json(&["slh", "info", "--port", "80", "--json"]));
+        assert!(json(&["slh", "info", "--json", "--pid", "1", "--fd", "3"]));
+        assert!(!json(&["slh", "info", "--port", "80"]));
+        // Only info has it.
+        assert!(Cli::try_parse_from(["slh", "set", "--port", "80", "--off", "--json"]).is_err());
     }
 
     #[test]

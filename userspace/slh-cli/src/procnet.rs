@@ -5,6 +5,7 @@
 use std::fs;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::RawFd;
 
 /// TCP_LISTEN in the `st` column.
 const TCP_LISTEN: &str = "0A";
@@ -81,17 +82,34 @@ pub fn socket_inode(link: &str) -> Option<u64> {
         .ok()
 }
 
-/// Every (pid, fd) whose descriptor is one of `inodes`, in pid order. Processes that vanish
-/// or whose fds we may not read are skipped.
-fn holders(inodes: &[u64]) -> io::Result<Vec<(i32, i32, u64)>> {
+/// What a scan of `/proc/*/fd` found.
+struct Scan {
+    /// Every (pid, fd, inode) whose descriptor is one of the inodes, in pid order.
+    found: Vec<(i32, i32, u64)>,
+    /// Processes whose descriptors we may not read (`EACCES`: another user's process, and we
+    /// are neither root nor `CAP_SYS_PTRACE`).
+    unreadable: usize,
+}
+
+/// Scans every process's descriptors for `inodes`. Processes that vanish are skipped, those
+/// whose descriptors we may not read are counted.
+fn scan(inodes: &[u64]) -> io::Result<Scan> {
     let mut pids: Vec<i32> = fs::read_dir("/proc")?
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
         .collect();
     pids.sort_unstable();
-    let mut found = Vec::new();
+    let mut scan = Scan {
+        found: Vec::new(),
+        unreadable: 0,
+    };
     for pid in pids {
-        let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
-            continue;
+        let fds = match fs::read_dir(format!("/proc/{pid}/fd")) {
+            Ok(fds) => fds,
+            Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
+                scan.unreadable += 1;
+                continue;
+            }
+            Err(_) => continue,
         };
         for entry in fds.flatten() {
             let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
@@ -102,12 +120,45 @@ fn holders(inodes: &[u64]) -> io::Result<Vec<(i32, i32, u64)>> {
             };
             if let Some(inode) = link.to_str().and_then(socket_inode) {
                 if inodes.contains(&inode) {
-                    found.push((pid, fd, inode));
+                    scan.found.push((pid, fd, inode));
                 }
             }
         }
     }
-    Ok(found)
+    Ok(scan)
+}
+
+/// The processes that hold one socket, as far as `/proc` shows them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Holders {
+    /// Every process with a descriptor of the socket, ascending.
+    pub pids: Vec<i32>,
+    /// Processes whose descriptors could not be read (no privilege): they may hold it too.
+    pub unreadable: usize,
+}
+
+/// The processes holding the socket that `fd` (a descriptor of this process) is, except
+/// `except` (this process, whose `fd` is only a duplicate taken to look at it).
+pub fn holders_of(fd: RawFd, except: Option<i32>) -> io::Result<Holders> {
+    let link = fs::read_link(format!("/proc/self/fd/{fd}"))?;
+    let inode = link.to_str().and_then(socket_inode).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("descriptor {fd} is no socket ({})", link.display()),
+        )
+    })?;
+    let scan = scan(&[inode])?;
+    let mut pids: Vec<i32> = scan
+        .found
+        .iter()
+        .map(|&(pid, _, _)| pid)
+        .filter(|&pid| Some(pid) != except)
+        .collect();
+    pids.dedup();
+    Ok(Holders {
+        pids,
+        unreadable: scan.unreadable,
+    })
 }
 
 /// The TCP sockets listening on `port`, each with the first process (lowest pid) holding it:
@@ -127,7 +178,7 @@ pub fn listening_sockets(port: u16) -> io::Result<Vec<Target>> {
     if inodes.is_empty() {
         return Ok(Vec::new());
     }
-    let holders = holders(&inodes)?;
+    let holders = scan(&inodes)?.found;
     Ok(listening
         .iter()
         .filter_map(|l| {
@@ -212,5 +263,25 @@ mod tests {
         assert_eq!(targets, vec![me]);
         drop(listener);
         assert!(listening_sockets(port).unwrap().is_empty());
+    }
+
+    #[test]
+    fn finds_the_holders_of_a_socket_but_not_the_one_left_out() {
+        use std::os::fd::AsRawFd;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let me = std::process::id() as i32;
+        let holders = holders_of(listener.as_raw_fd(), None).unwrap();
+        assert_eq!(holders.pids, vec![me]);
+        // Left out (slh's own duplicate): nobody else holds it.
+        assert_eq!(
+            holders_of(listener.as_raw_fd(), Some(me)).unwrap().pids,
+            Vec::<i32>::new()
+        );
+        // Two descriptors of one process: one holder.
+        let dup = listener.try_clone().unwrap();
+        assert_eq!(holders_of(dup.as_raw_fd(), None).unwrap().pids, vec![me]);
+        let file = std::fs::File::open("/proc/self/stat").unwrap();
+        let error = holders_of(file.as_raw_fd(), None).unwrap_err();
+        assert!(error.to_string().contains("is no socket"), "{error}");
     }
 }
