@@ -19,8 +19,9 @@
 //!
 //! [`SocketLevelHash`] is implemented for the types that can be TCP listeners:
 //! [`std::net::TcpListener`] and [`BorrowedFd`] (any other descriptor, through
-//! [`AsFd::as_fd`](std::os::fd::AsFd::as_fd) or [`BorrowedFd::borrow_raw`]), and with the
-//! `socket2` feature `socket2::Socket`. Its methods carry the option's name, as socket2's do,
+//! [`AsFd::as_fd`](std::os::fd::AsFd::as_fd) or [`BorrowedFd::borrow_raw`]), with the
+//! `socket2` feature `socket2::Socket`, and with the `tokio` feature tokio's `TcpListener` and
+//! `TcpSocket`. Its methods carry the option's name, as socket2's do,
 //! so that they cannot be mistaken for (or collide with) another trait's `enable` or `info`.
 //!
 //! Linux only: the options exist in a patched Linux kernel and nowhere else.
@@ -86,7 +87,8 @@ mod sealed {
 /// The socket-level hash operations on a TCP socket (before `listen()` or listening).
 ///
 /// Implemented for [`std::net::TcpListener`], [`BorrowedFd`] (which any descriptor gives with
-/// `as_fd()`) and, with the `socket2` feature, `socket2::Socket`; sealed.
+/// `as_fd()`), with the `socket2` feature `socket2::Socket`, with the `tokio` feature
+/// `tokio::net::TcpListener` and `tokio::net::TcpSocket`; sealed.
 pub trait SocketLevelHash: sealed::Socket {
     /// Enables the option with `queues` queues and `hash` over the client address (the input
     /// that keeps each client on one worker), with the default wait ([`MaxWait::DEFAULT`]).
@@ -193,6 +195,24 @@ impl sealed::Socket for socket2::Socket {
 #[cfg(feature = "socket2")]
 impl SocketLevelHash for socket2::Socket {}
 
+#[cfg(feature = "tokio")]
+impl sealed::Socket for tokio::net::TcpListener {
+    fn socket_fd(&self) -> BorrowedFd<'_> {
+        self.as_fd()
+    }
+}
+#[cfg(feature = "tokio")]
+impl SocketLevelHash for tokio::net::TcpListener {}
+
+#[cfg(feature = "tokio")]
+impl sealed::Socket for tokio::net::TcpSocket {
+    fn socket_fd(&self) -> BorrowedFd<'_> {
+        self.as_fd()
+    }
+}
+#[cfg(feature = "tokio")]
+impl SocketLevelHash for tokio::net::TcpSocket {}
+
 /// Fails with [`Error::Unsupported`] unless the kernel knows `SO_SOCKLEVELHASH`.
 ///
 /// Why before the other two options: on stock kernels since 6.14 / 6.16 the numbers 82 and 83
@@ -248,5 +268,31 @@ mod tests {
         let error = Slot::Index(u32::MAX - 1).to_raw().unwrap_err();
         assert!(matches!(error, Error::OutOfRange { .. }));
         assert_eq!(error.errno(), Some(libc::EINVAL));
+    }
+
+    /// What the feature-gated implementations answer: the same as a std listener's socket.
+    #[cfg(any(feature = "socket2", feature = "tokio"))]
+    fn same_answer_as_std(answer: Result<u32, Error>) {
+        let std = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        match (answer, std.sock_level_hash_queues()) {
+            (Ok(n), Ok(_)) => assert_eq!(n, 0),
+            (Err(a), Err(b)) => assert_eq!(a.errno(), b.errno()),
+            (a, b) => panic!("{a:?} vs {b:?}"),
+        }
+    }
+
+    #[cfg(feature = "socket2")]
+    #[test]
+    fn socket2_sockets_have_the_options() {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        same_answer_as_std(socket.sock_level_hash_queues());
+    }
+
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn tokio_sockets_have_the_options() {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        same_answer_as_std(socket.sock_level_hash_queues());
     }
 }
