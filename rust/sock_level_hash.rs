@@ -11,12 +11,12 @@
 //!
 //! This file is the policy: what the options mean and where a connection goes. The decisions
 //! are the pure cores shared with the host crate `sock-level-hash-core`; the queues, wait heads
-//! and every call into C are in `glue.rs`.
+//! and every call into C are in `glue/`.
 
 use core::sync::atomic::{AtomicU16, AtomicU32, Ordering};
 use kernel::prelude::*;
 
-#[path = "sock_level_hash/glue.rs"]
+#[path = "sock_level_hash/glue/mod.rs"]
 mod glue;
 // The pure cores, the same files the host crate tests.
 #[allow(dead_code, unreachable_pub)]
