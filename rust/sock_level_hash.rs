@@ -134,7 +134,7 @@ impl SocketLevelHash {
             }
             Reconfigure::TurnOn | Reconfigure::Resize => {
                 let listener = sock.listener_or_create()?;
-                listener.ensure_slots(sock.guard(), usize::from(new.queues))?;
+                listener.ensure_queues(sock.guard(), usize::from(new.queues))?;
                 let data = listener.data();
                 let control = data.control.get(sock.guard());
                 control
@@ -168,8 +168,8 @@ impl SocketLevelHash {
         // `reset(0)` cannot fail: 0 slots is always valid.
         let _ = control.table.reset(0);
         data.routing.publish(control);
-        for slot in (0..n_slots).filter(|slot| registered[slot / 64] & (1 << (slot % 64)) != 0) {
-            listener.close_slot(guard, slot, false);
+        for index in (0..n_slots).filter(|index| registered[index / 64] & (1 << (index % 64)) != 0) {
+            listener.close_queue(guard, index, false);
         }
     }
 
@@ -179,11 +179,11 @@ impl SocketLevelHash {
         let change = {
             let control = data.control.get(sock.guard());
             let request = options::parse_registration(value, &control.config).map_err(to_error)?;
-            let caller = listener.caller_slot().map(|slot| slot.index() as table::Slot);
+            let caller = listener.caller_queue().map(|queue| queue.index() as table::Slot);
             options::check_registration(
                 request,
                 caller,
-                |slot| listener.slot(usize::from(slot)).is_some_and(|slot| slot.has_owner()),
+                |slot| listener.queue(usize::from(slot)).is_some_and(|queue| queue.has_owner()),
                 control.table.first_free_slot(),
             )
             .map_err(to_error)?
@@ -192,10 +192,10 @@ impl SocketLevelHash {
             RegistrationChange::Keep(_) | RegistrationChange::Nothing => Ok(()),
             RegistrationChange::Register(slot) => {
                 // Open the queue first, then route buckets to it.
-                listener.open_slot(sock.guard(), usize::from(slot))?;
+                listener.open_queue(sock.guard(), usize::from(slot))?;
                 let control = data.control.get(sock.guard());
                 if control.table.register(slot).is_err() {
-                    listener.close_slot(sock.guard(), usize::from(slot), false);
+                    listener.close_queue(sock.guard(), usize::from(slot), false);
                     return Err(EINVAL);
                 }
                 data.routing.publish(control);
@@ -208,17 +208,17 @@ impl SocketLevelHash {
         }
     }
 
-    /// Takes `slot` from its owner: its buckets go to the remaining owners (only that share of
-    /// clients moves), then its parked connections follow their buckets.
-    fn deregister(listener: &Listener<Self>, guard: &mut SockGuard<'_>, slot: usize) {
+    /// Takes queue `index` from its owner: its buckets go to the remaining owners (only that
+    /// share of clients moves), then its parked connections follow their buckets.
+    fn deregister(listener: &Listener<Self>, guard: &mut SockGuard<'_>, index: usize) {
         let data = listener.data();
         let control = data.control.get(guard);
-        if let Ok(slot) = table::Slot::try_from(slot) {
+        if let Ok(slot) = table::Slot::try_from(index) {
             // Not registered in the table only if registration failed half-way: still close.
             let _ = control.table.deregister(slot);
         }
         data.routing.publish(control);
-        listener.close_slot(guard, slot, true);
+        listener.close_queue(guard, index, true);
     }
 
     fn get_config(listener: Option<&Listener<Self>>, guard: &mut SockGuard<'_>, out: &mut [u8]) -> Result<usize> {
@@ -272,11 +272,11 @@ impl SocketLevelHash {
         let fits = (out.len() - HEADER) / ENTRY;
         let mut written = HEADER;
         for index in 0..usize::from(config.queues).min(fits) {
-            let slot = listener.slot(index).ok_or(EINVAL)?;
-            let stats = &slot.stats;
+            let queue = listener.queue(index).ok_or(EINVAL)?;
+            let stats = &queue.stats;
             let at = HEADER + index * ENTRY;
-            put(out, at, &slot.owner_pid().to_ne_bytes())?;
-            put(out, at + 4, &slot.depth().to_ne_bytes())?;
+            put(out, at, &queue.owner_pid().to_ne_bytes())?;
+            put(out, at + 4, &queue.depth().to_ne_bytes())?;
             put(out, at + 8, &stats.queued.load(Ordering::Relaxed).to_ne_bytes())?;
             put(out, at + 16, &stats.accepted.load(Ordering::Relaxed).to_ne_bytes())?;
             put(out, at + 24, &stats.moved.load(Ordering::Relaxed).to_ne_bytes())?;
@@ -285,7 +285,7 @@ impl SocketLevelHash {
             put(out, at + 48, &stats.overflowed.load(Ordering::Relaxed).to_ne_bytes())?;
             let buckets = listener.data().control.get(guard).table.bucket_count(index as table::Slot);
             put(out, at + 56, &(buckets as u32).to_ne_bytes())?;
-            put(out, at + 60, &u32::from(slot.on_standby()).to_ne_bytes())?;
+            put(out, at + 60, &u32::from(queue.on_standby()).to_ne_bytes())?;
             put(out, at + 64, &(stats.demotions.load(Ordering::Relaxed) as u32).to_ne_bytes())?;
             put(out, at + 68, &(stats.promotions.load(Ordering::Relaxed) as u32).to_ne_bytes())?;
             written = at + ENTRY;
@@ -345,13 +345,13 @@ impl glue::Policy for SocketLevelHash {
         match option {
             SockOpt::Config => Self::get_config(listener, sock.guard(), out),
             SockOpt::Register => {
-                let slot = listener
-                    .and_then(|listener| listener.caller_slot())
-                    .map_or(-1, |slot| slot.index() as i32);
+                let index = listener
+                    .and_then(|listener| listener.caller_queue())
+                    .map_or(-1, |queue| queue.index() as i32);
                 if out.len() < 4 {
                     return Err(EINVAL);
                 }
-                put(out, 0, &slot.to_ne_bytes())
+                put(out, 0, &index.to_ne_bytes())
             }
             SockOpt::Info => Self::get_info(listener, sock.guard(), out),
         }
@@ -369,44 +369,44 @@ impl glue::Policy for SocketLevelHash {
         let index = usize::from(owner.checked_sub(1)?);
         if listener.bounded() {
             // Bounded share: a queue whose owner does not keep up never fills the backlog.
-            let slot = listener.slot(index)?;
+            let queue = listener.queue(index)?;
             let share = bound::queue_share(listener.max_backlog(), routing.registered.load(Ordering::Relaxed));
-            if slot.depth() >= share {
-                slot.stats.overflowed.fetch_add(1, Ordering::Relaxed);
+            if queue.depth() >= share {
+                queue.stats.overflowed.fetch_add(1, Ordering::Relaxed);
                 return None;
             }
         }
         Some(index)
     }
 
-    fn owner_exited(listener: &Listener<Self>, guard: &mut SockGuard<'_>, slot: usize) {
-        Self::deregister(listener, guard, slot);
+    fn owner_exited(listener: &Listener<Self>, guard: &mut SockGuard<'_>, index: usize) {
+        Self::deregister(listener, guard, index);
     }
 
-    fn owner_lagging(listener: &Listener<Self>, guard: &mut SockGuard<'_>, slot: usize) {
+    fn owner_lagging(listener: &Listener<Self>, guard: &mut SockGuard<'_>, index: usize) {
         let data = listener.data();
         let control = data.control.get(guard);
-        let Ok(index) = table::Slot::try_from(slot) else {
+        let Ok(slot) = table::Slot::try_from(index) else {
             return;
         };
-        if control.config.max_wait_ms == 0 || control.table.demote(index).is_err() {
+        if control.config.max_wait_ms == 0 || control.table.demote(slot).is_err() {
             return;
         }
         data.routing.publish(control);
-        listener.set_standby(guard, slot, true);
+        listener.set_standby(guard, index, true);
     }
 
-    fn owner_back(listener: &Listener<Self>, guard: &mut SockGuard<'_>, slot: usize) {
+    fn owner_back(listener: &Listener<Self>, guard: &mut SockGuard<'_>, index: usize) {
         let data = listener.data();
         let control = data.control.get(guard);
-        let Ok(index) = table::Slot::try_from(slot) else {
+        let Ok(slot) = table::Slot::try_from(index) else {
             return;
         };
-        if control.table.promote(index).is_err() {
+        if control.table.promote(slot).is_err() {
             return;
         }
         data.routing.publish(control);
-        listener.set_standby(guard, slot, false);
+        listener.set_standby(guard, index, false);
     }
 
     fn release(listener: &Listener<Self>, guard: &mut SockGuard<'_>) {

@@ -15,7 +15,7 @@ use kernel::{bindings, prelude::*, types::Opaque};
 
 use super::policy::Policy;
 use super::proc_wait::ProcWaits;
-use super::queue::Slot;
+use super::queue::Queue;
 use super::sock::{SockGuard, TCP_LISTEN};
 use super::time::{earliest, now};
 use crate::bound;
@@ -35,7 +35,7 @@ pub(super) const MAX_CHUNKS: usize = MAX_QUEUES / CHUNK;
 /// under the socket lock, published once and freed only by `release_cb`.
 pub struct Listener<P: Policy> {
     pub(super) sk: *mut bindings::sock,
-    pub(super) chunks: [AtomicPtr<[Slot; CHUNK]>; MAX_CHUNKS],
+    pub(super) chunks: [AtomicPtr<[Queue; CHUNK]>; MAX_CHUNKS],
     pub(super) procs: ProcWaits,
     pub(super) closing: AtomicBool,
     pub(super) normal_queued: AtomicU64,
@@ -49,7 +49,7 @@ pub struct Listener<P: Policy> {
 }
 
 // SAFETY: the raw socket pointer is only dereferenced under the rules described on each use;
-// everything else is atomics, slots (see `Slot`) and `P::Data: Send + Sync`.
+// everything else is atomics, queues (see `Queue`) and `P::Data: Send + Sync`.
 unsafe impl<P: Policy> Send for Listener<P> {}
 // SAFETY: as above.
 unsafe impl<P: Policy> Sync for Listener<P> {}
@@ -75,7 +75,7 @@ impl<P: Policy> Listener<P> {
     }
 
     /// Queue `index`, if allocated.
-    pub fn slot(&self, index: usize) -> Option<&Slot> {
+    pub fn queue(&self, index: usize) -> Option<&Queue> {
         let chunk = self.chunks.get(index / CHUNK)?.load(Ordering::Acquire);
         // SAFETY: a published chunk stays allocated until `release_cb` frees the listener.
         let chunk = unsafe { chunk.as_ref() }?;
@@ -83,7 +83,7 @@ impl<P: Policy> Listener<P> {
     }
 
     /// Makes sure queues `0..count` exist (socket locked; they are never freed before close).
-    pub fn ensure_slots(&self, _guard: &mut SockGuard<'_>, count: usize) -> Result {
+    pub fn ensure_queues(&self, _guard: &mut SockGuard<'_>, count: usize) -> Result {
         if count > MAX_QUEUES {
             return Err(EINVAL);
         }
@@ -93,15 +93,15 @@ impl<P: Policy> Listener<P> {
                 continue;
             }
             let chunk = KBox::new(
-                core::array::from_fn::<Slot, CHUNK, _>(|i| Slot::new(chunk_index * CHUNK + i)),
+                core::array::from_fn::<Queue, CHUNK, _>(|i| Queue::new(chunk_index * CHUNK + i)),
                 GFP_KERNEL,
             )?;
             let chunk = KBox::into_raw(chunk);
             // SAFETY: the chunk is our fresh allocation and never moves again; its C members
             // are initialised in place before anybody can see it.
             unsafe {
-                for slot in (*chunk).iter() {
-                    slot.init::<P>(self);
+                for queue in (*chunk).iter() {
+                    queue.init::<P>(self);
                 }
             }
             entry.store(chunk, Ordering::Release);
@@ -111,9 +111,9 @@ impl<P: Policy> Listener<P> {
 
     /// The queue owned by the calling process (thread group), if any: one look-up of the
     /// process's [`ProcWait`](super::proc_wait::ProcWait), no scan of the queues.
-    pub fn caller_slot(&self) -> Option<&Slot> {
-        let index = self.procs.caller()?.slot.load(Ordering::Acquire);
-        self.slot(index.checked_sub(1)? as usize)
+    pub fn caller_queue(&self) -> Option<&Queue> {
+        let index = self.procs.caller()?.queue.load(Ordering::Acquire);
+        self.queue(index.checked_sub(1)? as usize)
     }
 
     /// Connections that went to the normal queue / were accepted from it.
@@ -141,12 +141,12 @@ impl<P: Policy> Listener<P> {
         }
         // The strict mode has no timer to end a hold: owners on standby may come back now.
         for index in 0..MAX_QUEUES {
-            let Some(slot) = self.slot(index) else {
+            let Some(queue) = self.queue(index) else {
                 break;
             };
-            if slot.on_standby() {
-                slot.standby_hold.store(0, Ordering::Relaxed);
-                slot.wake_owner();
+            if queue.on_standby() {
+                queue.standby_hold.store(0, Ordering::Relaxed);
+                queue.wake_owner();
             }
         }
     }
@@ -184,42 +184,42 @@ impl<P: Policy> Listener<P> {
     /// the listener readable, so that an event loop calls `accept()`, which takes it off
     /// ([`Policy::owner_back`]).
     pub fn set_standby(&self, _guard: &mut SockGuard<'_>, index: usize, on: bool) {
-        let Some(slot) = self.slot(index) else {
+        let Some(queue) = self.queue(index) else {
             return;
         };
-        slot.misses.store(0, Ordering::Relaxed);
+        queue.misses.store(0, Ordering::Relaxed);
         let now = now();
         if !on {
-            if slot.standby.swap(false, Ordering::AcqRel) {
-                slot.stats.promotions.fetch_add(1, Ordering::Relaxed);
-                slot.returned_at.store(now, Ordering::Relaxed);
-                slot.returned.store(true, Ordering::Relaxed);
+            if queue.standby.swap(false, Ordering::AcqRel) {
+                queue.stats.promotions.fetch_add(1, Ordering::Relaxed);
+                queue.returned_at.store(now, Ordering::Relaxed);
+                queue.returned.store(true, Ordering::Relaxed);
             }
             return;
         }
-        if slot.on_standby() {
+        if queue.on_standby() {
             return;
         }
         // A slow but live owner would come back at its next accept() and fall behind at once:
         // it stays on standby for a hold that doubles with each relapse.
         let max_wait = self.max_wait.load(Ordering::Relaxed);
-        let returned = slot
+        let returned = queue
             .returned
             .load(Ordering::Relaxed)
-            .then(|| slot.returned_at.load(Ordering::Relaxed));
-        let relapses = bound::relapses_after_demotion(slot.relapses.load(Ordering::Relaxed), returned, now, max_wait);
-        slot.relapses.store(relapses, Ordering::Relaxed);
+            .then(|| queue.returned_at.load(Ordering::Relaxed));
+        let relapses = bound::relapses_after_demotion(queue.relapses.load(Ordering::Relaxed), returned, now, max_wait);
+        queue.relapses.store(relapses, Ordering::Relaxed);
         let hold = bound::standby_hold(max_wait, relapses);
-        slot.standby_since.store(now, Ordering::Relaxed);
-        slot.standby_hold.store(hold, Ordering::Relaxed);
-        // Set under the slot's lock, as `park` reads it: nothing parks here after the take,
+        queue.standby_since.store(now, Ordering::Relaxed);
+        queue.standby_hold.store(hold, Ordering::Relaxed);
+        // Set under the queue's lock, as `park` reads it: nothing parks here after the take,
         // even from an enqueue that read the routing before the policy republished it.
-        let parked = slot.with_lock(|queue| {
-            if slot.standby.swap(true, Ordering::AcqRel) {
+        let parked = queue.with_lock(|fifo| {
+            if queue.standby.swap(true, Ordering::AcqRel) {
                 return None;
             }
-            slot.depth.store(0, Ordering::Relaxed);
-            Some(queue.take_all())
+            queue.depth.store(0, Ordering::Relaxed);
+            Some(fifo.take_all())
         });
         let Some(parked) = parked else {
             return;
@@ -227,18 +227,18 @@ impl<P: Policy> Listener<P> {
         // The hold's end wakes the owner (`expire`, which looks only at owners on standby):
         // poll reports it readable only then.
         self.arm_timer(now, hold);
-        slot.stats.demotions.fetch_add(1, Ordering::Relaxed);
+        queue.stats.demotions.fetch_add(1, Ordering::Relaxed);
         let mut moved = 0;
         for req in parked {
             // The rest already waited part of the bound: the normal queue takes them now
             // (parked again elsewhere they would start a new wait).
-            // SAFETY: as in `close_slot`; with `park == false` C links it to the normal queue.
+            // SAFETY: as in `close_queue`; with `park == false` C links it to the normal queue.
             unsafe { bindings::sock_level_hash_requeue(self.sk, req.as_ptr(), false) };
             moved += 1;
         }
         self.normal_queued.fetch_add(moved, Ordering::Relaxed);
-        slot.stats.moved.fetch_add(moved, Ordering::Relaxed);
-        slot.wake_owner();
+        queue.stats.moved.fetch_add(moved, Ordering::Relaxed);
+        queue.wake_owner();
     }
 
     /// Moves every connection that waited out the bounded wait to the normal queue (timer,
@@ -268,51 +268,51 @@ impl<P: Policy> Listener<P> {
         if listening && !self.closing.load(Ordering::Acquire) {
             let now = now();
             for index in 0..MAX_QUEUES {
-                let Some(slot) = self.slot(index) else {
+                let Some(queue) = self.queue(index) else {
                     break;
                 };
-                if slot.on_standby() {
-                    if slot.may_return(now) {
-                        slot.wake_owner();
+                if queue.on_standby() {
+                    if queue.may_return(now) {
+                        queue.wake_owner();
                     } else {
                         let end = bound::deadline(
-                            slot.standby_since.load(Ordering::Relaxed),
-                            slot.standby_hold.load(Ordering::Relaxed),
+                            queue.standby_since.load(Ordering::Relaxed),
+                            queue.standby_hold.load(Ordering::Relaxed),
                         );
                         next = Some(earliest(next, end));
                     }
                 }
-                if slot.depth() == 0 {
+                if queue.depth() == 0 {
                     continue;
                 }
-                let (expired, head) = slot.with_lock(|queue| {
+                let (expired, head) = queue.with_lock(|fifo| {
                     let mut expired = 0u32;
-                    while let Some(req) = NonNull::new(queue.head) {
-                        // SAFETY: linked requests are ours under the slot's lock; `rskq_lock`
+                    while let Some(req) = NonNull::new(fifo.head) {
+                        // SAFETY: linked requests are ours under the queue's lock; `rskq_lock`
                         // is held for linking them to the normal queue.
                         unsafe {
                             let parked = (*req.as_ptr()).slh_parked;
                             if !bound::expired(parked, now, max_wait) {
                                 return (expired, Some(parked));
                             }
-                            queue.head = (*req.as_ptr()).dl_next;
-                            if queue.head.is_null() {
-                                queue.tail = null_mut();
+                            fifo.head = (*req.as_ptr()).dl_next;
+                            if fifo.head.is_null() {
+                                fifo.tail = null_mut();
                             }
                             bindings::sock_level_hash_spill_locked(sk, req.as_ptr());
                         }
-                        slot.depth.fetch_sub(1, Ordering::Relaxed);
+                        queue.depth.fetch_sub(1, Ordering::Relaxed);
                         expired += 1;
                     }
                     (expired, None)
                 });
                 if expired > 0 {
-                    slot.stats.expired.fetch_add(u64::from(expired), Ordering::Relaxed);
+                    queue.stats.expired.fetch_add(u64::from(expired), Ordering::Relaxed);
                     spilled += expired;
-                    let misses = slot.misses.fetch_add(expired, Ordering::Relaxed) + expired;
-                    if bound::goes_on_standby(misses) && !slot.standby.load(Ordering::Relaxed) {
-                        slot.standby_pending.store(true, Ordering::Release);
-                        slot.queue_work();
+                    let misses = queue.misses.fetch_add(expired, Ordering::Relaxed) + expired;
+                    if bound::goes_on_standby(misses) && !queue.standby.load(Ordering::Relaxed) {
+                        queue.standby_pending.store(true, Ordering::Release);
+                        queue.queue_work();
                     }
                 }
                 if let Some(parked) = head {
@@ -332,27 +332,27 @@ impl<P: Policy> Listener<P> {
 
     /// Gives queue `index` to the calling process: connections can be parked there from now
     /// on, and the process's exit is watched (socket locked).
-    pub fn open_slot(&self, _guard: &mut SockGuard<'_>, index: usize) -> Result {
-        let slot = self.slot(index).ok_or(EINVAL)?;
-        if !slot.owner.load(Ordering::Acquire).is_null() {
+    pub fn open_queue(&self, _guard: &mut SockGuard<'_>, index: usize) -> Result {
+        let queue = self.queue(index).ok_or(EINVAL)?;
+        if !queue.owner.load(Ordering::Acquire).is_null() {
             return Err(EBUSY);
         }
         let proc_wait = self.procs.caller_or_create()?;
         // SAFETY: `current` is valid; `get_task_pid` returns a counted reference, which the
-        // slot keeps until `close_slot`.
+        // queue keeps until `close_queue`.
         let pid = unsafe { bindings::get_task_pid(bindings::get_current(), bindings::pid_type_PIDTYPE_TGID) };
         if pid.is_null() {
             return Err(ESRCH);
         }
-        slot.owner.store(pid, Ordering::Release);
-        // SAFETY: the entry is initialised (`Slot::init`) and not queued anywhere (the slot
+        queue.owner.store(pid, Ordering::Release);
+        // SAFETY: the entry is initialised (`Queue::init`) and not queued anywhere (the queue
         // had no owner); the pid stays alive while we hold its reference. Its wait head is
         // woken when the thread group exits (as pidfd poll uses).
-        unsafe { bindings::add_wait_queue(addr_of_mut!((*pid).wait_pidfd), slot.watch.get()) };
-        proc_wait.slot.store(index as u32 + 1, Ordering::Release);
-        slot.with_lock(|queue| {
-            queue.open = true;
-            queue.waiter = proc_wait;
+        unsafe { bindings::add_wait_queue(addr_of_mut!((*pid).wait_pidfd), queue.watch.get()) };
+        proc_wait.queue.store(index as u32 + 1, Ordering::Release);
+        queue.with_lock(|fifo| {
+            fifo.open = true;
+            fifo.waiter = proc_wait;
         });
         Ok(())
     }
@@ -361,37 +361,37 @@ impl<P: Policy> Listener<P> {
     /// and moves the connections parked there to where [`Policy::route`] sends them now (call
     /// after updating the routing) or, with `park == false`, to the normal queue. Returns how
     /// many moved.
-    pub fn close_slot(&self, guard: &mut SockGuard<'_>, index: usize, park: bool) -> usize {
-        let Some(slot) = self.slot(index) else {
+    pub fn close_queue(&self, guard: &mut SockGuard<'_>, index: usize, park: bool) -> usize {
+        let Some(queue) = self.queue(index) else {
             return 0;
         };
-        let pid = slot.owner.load(Ordering::Acquire);
+        let pid = queue.owner.load(Ordering::Acquire);
         if !pid.is_null() {
-            // SAFETY: the entry was added to this pid's wait head by `open_slot` and we still
+            // SAFETY: the entry was added to this pid's wait head by `open_queue` and we still
             // hold the pid. After removal the wake function cannot run any more, so clearing
             // `exited` afterwards cannot race with it.
-            unsafe { bindings::remove_wait_queue(addr_of_mut!((*pid).wait_pidfd), slot.watch.get()) };
-            slot.exited.store(null_mut(), Ordering::Release);
-            slot.owner.store(null_mut(), Ordering::Release);
-            // SAFETY: the reference taken in `open_slot`.
+            unsafe { bindings::remove_wait_queue(addr_of_mut!((*pid).wait_pidfd), queue.watch.get()) };
+            queue.exited.store(null_mut(), Ordering::Release);
+            queue.owner.store(null_mut(), Ordering::Release);
+            // SAFETY: the reference taken in `open_queue`.
             unsafe { bindings::put_pid(pid) };
         }
-        slot.standby.store(false, Ordering::Relaxed);
-        slot.standby_pending.store(false, Ordering::Relaxed);
-        slot.misses.store(0, Ordering::Relaxed);
+        queue.standby.store(false, Ordering::Relaxed);
+        queue.standby_pending.store(false, Ordering::Relaxed);
+        queue.misses.store(0, Ordering::Relaxed);
         // The next owner starts without relapses.
-        slot.relapses.store(0, Ordering::Relaxed);
-        slot.returned.store(false, Ordering::Relaxed);
-        let parked = slot.with_lock(|queue| {
-            queue.open = false;
+        queue.relapses.store(0, Ordering::Relaxed);
+        queue.returned.store(false, Ordering::Relaxed);
+        let parked = queue.with_lock(|fifo| {
+            fifo.open = false;
             // SAFETY: a `ProcWait` lives until the listener is freed or collected, and one
             // that a queue points to is never collected.
-            if let Some(proc_wait) = unsafe { queue.waiter.as_ref() } {
-                proc_wait.slot.store(0, Ordering::Release);
+            if let Some(proc_wait) = unsafe { fifo.waiter.as_ref() } {
+                proc_wait.queue.store(0, Ordering::Release);
             }
-            queue.waiter = null_mut();
-            slot.depth.store(0, Ordering::Relaxed);
-            queue.take_all()
+            fifo.waiter = null_mut();
+            queue.depth.store(0, Ordering::Relaxed);
+            fifo.take_all()
         });
         let mut moved = 0;
         // C consults the enqueue hook, which counts what it sends to the normal queue, only
@@ -406,7 +406,7 @@ impl<P: Policy> Listener<P> {
             }
             moved += 1;
         }
-        slot.stats.moved.fetch_add(moved, Ordering::Relaxed);
+        queue.stats.moved.fetch_add(moved, Ordering::Relaxed);
         moved as usize
     }
 
@@ -414,15 +414,15 @@ impl<P: Policy> Listener<P> {
     /// listening; the caller disposes of the normal queue). Owners stay registered.
     pub(super) fn unpark_all(&self, _guard: &mut SockGuard<'_>) {
         for index in 0..MAX_QUEUES {
-            let Some(slot) = self.slot(index) else {
+            let Some(queue) = self.queue(index) else {
                 break;
             };
-            let parked = slot.with_lock(|queue| {
-                slot.depth.store(0, Ordering::Relaxed);
-                queue.take_all()
+            let parked = queue.with_lock(|fifo| {
+                queue.depth.store(0, Ordering::Relaxed);
+                fifo.take_all()
             });
             for req in parked {
-                // SAFETY: as in `close_slot`; with `park == false` C links it to the normal
+                // SAFETY: as in `close_queue`; with `park == false` C links it to the normal
                 // queue.
                 unsafe { bindings::sock_level_hash_requeue(self.sk, req.as_ptr(), false) };
             }

@@ -6,12 +6,12 @@
 
 use kernel::{bindings, types::Opaque};
 
-/// Lockdep classes of the slots' locks, the processes' wait heads, the listener's list of
+/// Lockdep classes of the queues' locks, the processes' wait heads, the listener's list of
 /// them and the exit works (lockdep wants static keys).
 pub(super) struct LockClass(pub(super) Opaque<bindings::lock_class_key>);
 // SAFETY: lockdep synchronises its use of the keys itself.
 unsafe impl Sync for LockClass {}
-pub(super) static SLOT_LOCK_CLASS: LockClass = LockClass(Opaque::uninit());
+pub(super) static QUEUE_LOCK_CLASS: LockClass = LockClass(Opaque::uninit());
 pub(super) static WAIT_LOCK_CLASS: LockClass = LockClass(Opaque::uninit());
 pub(super) static PROCS_LOCK_CLASS: LockClass = LockClass(Opaque::uninit());
 pub(super) static WORK_LOCK_CLASS: LockClass = LockClass(Opaque::uninit());

@@ -19,7 +19,7 @@ use kernel::{bindings, error::from_result, prelude::*, types::Opaque, ThisModule
 use super::listener::Listener;
 use super::policy::Policy;
 use super::proc_wait::group_exited;
-use super::queue::{Slot, EPOLLIN, EPOLLRDNORM};
+use super::queue::{Queue, EPOLLIN, EPOLLRDNORM};
 use super::sock::{Sock, SockGuard};
 use super::sockopt::{enoprotoopt, SockOpt};
 use super::time::now;
@@ -177,9 +177,9 @@ unsafe extern "C" fn enqueue_cb<P: Policy>(
     // SAFETY: C hands us a completed connection with its child set.
     let flow = unsafe { flow_of(req) };
     let parked = P::route(listener, &flow)
-        .and_then(|index| listener.slot(index))
-        // SAFETY: as above; on success the slot owns the request.
-        .is_some_and(|slot| unsafe { slot.park(req) });
+        .and_then(|index| listener.queue(index))
+        // SAFETY: as above; on success the queue owns the request.
+        .is_some_and(|queue| unsafe { queue.park(req) });
     if !parked {
         listener.normal_queued.fetch_add(1, Ordering::Relaxed);
     } else {
@@ -196,17 +196,17 @@ unsafe extern "C" fn dequeue_cb<P: Policy>(sk: *mut bindings::sock) -> *mut bind
     let Some(listener) = (unsafe { listener::<P>(sk) }) else {
         return null_mut();
     };
-    let Some(slot) = listener.caller_slot() else {
+    let Some(queue) = listener.caller_queue() else {
         return null_mut();
     };
-    if slot.may_return(now()) {
+    if queue.may_return(now()) {
         if let Some(sk) = NonNull::new(sk) {
             // SAFETY: accept holds the socket lock.
             let mut guard = unsafe { SockGuard::held(sk) };
-            P::owner_back(listener, &mut guard, slot.index);
+            P::owner_back(listener, &mut guard, queue.index);
         }
     }
-    slot.pop().map_or(null_mut(), |req| req.as_ptr())
+    queue.pop().map_or(null_mut(), |req| req.as_ptr())
 }
 
 unsafe extern "C" fn accepted_normal_cb<P: Policy>(sk: *mut bindings::sock) {
@@ -220,8 +220,8 @@ unsafe extern "C" fn pending_cb<P: Policy>(sk: *mut bindings::sock) -> bool {
     // SAFETY: called from a blocking accept, which holds the file (see `listener`).
     let listener = unsafe { listener::<P>(sk) };
     listener
-        .and_then(|listener| listener.caller_slot())
-        .is_some_and(|slot| slot.depth() > 0)
+        .and_then(|listener| listener.caller_queue())
+        .is_some_and(|queue| queue.depth() > 0)
 }
 
 unsafe extern "C" fn wait_head_cb<P: Policy>(sk: *mut bindings::sock) -> *mut bindings::wait_queue_head {
@@ -242,8 +242,8 @@ unsafe extern "C" fn wait_head_cb<P: Policy>(sk: *mut bindings::sock) -> *mut bi
 unsafe extern "C" fn woken_cb<P: Policy>(sk: *mut bindings::sock) {
     // SAFETY: as in `dequeue_cb`.
     let listener = unsafe { listener::<P>(sk) };
-    if let Some(slot) = listener.and_then(|listener| listener.caller_slot()) {
-        slot.stats.wakeups.fetch_add(1, Ordering::Relaxed);
+    if let Some(queue) = listener.and_then(|listener| listener.caller_queue()) {
+        queue.stats.wakeups.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -267,10 +267,10 @@ unsafe extern "C" fn poll_cb<P: Policy>(
             unsafe { bindings::poll_wait(file, proc_wait.wait.get(), wait) };
         }
     }
-    let Some(slot) = listener.caller_slot() else {
+    let Some(queue) = listener.caller_queue() else {
         return 0;
     };
-    if slot.depth() > 0 || slot.may_return(now()) {
+    if queue.depth() > 0 || queue.may_return(now()) {
         EPOLLIN | EPOLLRDNORM
     } else {
         0
@@ -334,8 +334,8 @@ unsafe extern "C" fn release_cb<P: Policy>(sk: *mut bindings::sock) {
             if chunk.is_null() {
                 break;
             }
-            for slot in (*chunk).iter() {
-                bindings::cancel_work_sync(slot.work.get());
+            for queue in (*chunk).iter() {
+                bindings::cancel_work_sync(queue.work.get());
             }
             drop(KBox::from_raw(chunk));
         }
@@ -350,20 +350,20 @@ pub(super) unsafe extern "C" fn owner_exit_wake<P: Policy>(
     _sync: c_int,
     _key: *mut c_void,
 ) -> c_int {
-    // SAFETY: `entry` is the `watch` of a slot (only `Slot::init` sets this function), which
+    // SAFETY: `entry` is the `watch` of a queue (only `Queue::init` sets this function), which
     // stays allocated while the entry is on the pid's wait head.
-    let slot = unsafe { &*kernel::container_of!(entry, Slot, watch) };
-    slot.exited.store(slot.owner.load(Ordering::Acquire), Ordering::Release);
-    slot.queue_work();
+    let queue = unsafe { &*kernel::container_of!(entry, Queue, watch) };
+    queue.exited.store(queue.owner.load(Ordering::Acquire), Ordering::Release);
+    queue.queue_work();
     0
 }
 
 pub(super) unsafe extern "C" fn owner_exit_work<P: Policy>(work: *mut bindings::work_struct) {
-    // SAFETY: `work` is the `work` of a slot (only `Slot::init` sets this function); the
-    // slot and its listener stay allocated until `release_cb` has cancelled this work.
-    let slot = unsafe { &*kernel::container_of!(work, Slot, work) };
+    // SAFETY: `work` is the `work` of a queue (only `Queue::init` sets this function); the
+    // queue and its listener stay allocated until `release_cb` has cancelled this work.
+    let queue = unsafe { &*kernel::container_of!(work, Queue, work) };
     // SAFETY: as above.
-    let listener = unsafe { &*slot.listener.load(Ordering::Acquire).cast::<Listener<P>>() };
+    let listener = unsafe { &*queue.listener.load(Ordering::Acquire).cast::<Listener<P>>() };
     let Some(sk) = NonNull::new(listener.sk) else {
         return;
     };
@@ -372,23 +372,23 @@ pub(super) unsafe extern "C" fn owner_exit_work<P: Policy>(work: *mut bindings::
     if listener.closing.load(Ordering::Acquire) {
         return;
     }
-    let exited = slot.exited.swap(null_mut(), Ordering::AcqRel);
-    // The owner's pid reference is held by the slot while it is the owner; the pid's wait
+    let exited = queue.exited.swap(null_mut(), Ordering::AcqRel);
+    // The owner's pid reference is held by the queue while it is the owner; the pid's wait
     // head is woken for other reasons than the group's exit too, which leave the owner be.
-    // SAFETY: `exited` is the owner's pid, referenced by the slot.
+    // SAFETY: `exited` is the owner's pid, referenced by the queue.
     if !exited.is_null()
-        && exited == slot.owner.load(Ordering::Acquire)
+        && exited == queue.owner.load(Ordering::Acquire)
         && unsafe { group_exited(exited) }
     {
-        P::owner_exited(listener, &mut guard, slot.index);
+        P::owner_exited(listener, &mut guard, queue.index);
     }
     // The owner may have accepted since the timer asked (which resets the misses).
-    if slot.standby_pending.swap(false, Ordering::AcqRel)
-        && slot.has_owner()
-        && !slot.on_standby()
-        && bound::goes_on_standby(slot.misses.load(Ordering::Relaxed))
+    if queue.standby_pending.swap(false, Ordering::AcqRel)
+        && queue.has_owner()
+        && !queue.on_standby()
+        && bound::goes_on_standby(queue.misses.load(Ordering::Relaxed))
     {
-        P::owner_lagging(listener, &mut guard, slot.index);
+        P::owner_lagging(listener, &mut guard, queue.index);
     }
 }
 

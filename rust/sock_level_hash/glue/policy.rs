@@ -32,17 +32,17 @@ pub trait Policy: Sized + 'static {
     /// queue. Must not block.
     fn route(listener: &Listener<Self>, flow: &FlowKey) -> Option<usize>;
 
-    /// The process that owned `slot` exited (socket locked): deregister it.
-    fn owner_exited(listener: &Listener<Self>, guard: &mut SockGuard<'_>, slot: usize);
+    /// The process that owned queue `index` exited (socket locked): deregister it.
+    fn owner_exited(listener: &Listener<Self>, guard: &mut SockGuard<'_>, index: usize);
 
-    /// The owner of `slot` let [`crate::bound::MISSES_FOR_STANDBY`] connections in a row wait out
-    /// the bounded wait: take its buckets (it stays registered) and call
+    /// The owner of queue `index` let [`crate::bound::MISSES_FOR_STANDBY`] connections in a
+    /// row wait out the bounded wait: take its buckets (it stays registered) and call
     /// [`Listener::set_standby`].
-    fn owner_lagging(listener: &Listener<Self>, guard: &mut SockGuard<'_>, slot: usize);
+    fn owner_lagging(listener: &Listener<Self>, guard: &mut SockGuard<'_>, index: usize);
 
-    /// The owner of `slot`, on standby, calls `accept()` again: give it a share back and call
-    /// [`Listener::set_standby`].
-    fn owner_back(listener: &Listener<Self>, guard: &mut SockGuard<'_>, slot: usize);
+    /// The owner of queue `index`, on standby, calls `accept()` again: give it a share back and
+    /// call [`Listener::set_standby`].
+    fn owner_back(listener: &Listener<Self>, guard: &mut SockGuard<'_>, index: usize);
 
     /// The socket is being closed (socket locked): turn the option off, deregistering every
     /// process; the glue frees everything afterwards.

@@ -45,8 +45,8 @@ pub struct ProcWait {
     pid: *mut bindings::pid,
     pub(super) wait: Opaque<bindings::wait_queue_head>,
     /// The queue the process owns, as `index + 1`; 0 for none. Changed under the socket
-    /// lock, by `open_slot` and `close_slot`.
-    pub(super) slot: AtomicU32,
+    /// lock, by `open_queue` and `close_queue`.
+    pub(super) queue: AtomicU32,
     /// Whether the process ever waited here (a poll table's or epoll's entry, a blocking
     /// `accept()`). One that never did may be waiting elsewhere: an epoll entry added, or an
     /// `accept()` asleep, before the option was turned on sits on the socket's own wait
@@ -147,7 +147,7 @@ impl ProcWaits {
             ProcWait {
                 pid,
                 wait: Opaque::uninit(),
-                slot: AtomicU32::new(0),
+                queue: AtomicU32::new(0),
                 waited: AtomicBool::new(false),
                 next: AtomicPtr::new(null_mut()),
                 rcu: Opaque::uninit(),
@@ -210,7 +210,7 @@ impl ProcWaits {
                 let Some(proc_wait) = (unsafe { node.as_ref() }) else {
                     break;
                 };
-                let idle = proc_wait.slot.load(Ordering::Acquire) == 0
+                let idle = proc_wait.queue.load(Ordering::Acquire) == 0
                     // SAFETY: the node owns its pid reference.
                     && unsafe { group_exited(proc_wait.pid) }
                     && !proc_wait.has_waiters();

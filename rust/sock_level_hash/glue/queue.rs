@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-//! One priority queue, [`Slot`]: a FIFO of parked connections (`request_sock`s linked
+//! One priority queue, [`Queue`]: a FIFO of parked connections (`request_sock`s linked
 //! through `dl_next`), its owner, the watch on the owner's exit and the queue's counters
-//! ([`SlotStats`]).
+//! ([`QueueStats`]).
 //!
 //! Each queue has a spinlock of its own: parking and taking one process's connections never
 //! touch another's, so the workers of a server share no new lock.
@@ -15,7 +15,7 @@ use core::{
 use kernel::{bindings, types::Opaque};
 
 use super::listener::Listener;
-use super::lock_class::{SLOT_LOCK_CLASS, WORK_LOCK_CLASS};
+use super::lock_class::{QUEUE_LOCK_CLASS, WORK_LOCK_CLASS};
 use super::ops::{owner_exit_wake, owner_exit_work};
 use super::policy::Policy;
 use super::proc_wait::ProcWait;
@@ -28,8 +28,9 @@ pub(super) const EPOLLRDNORM: u32 = 0x40;
 const POLL_IN_KEY: *mut c_void = (EPOLLIN | EPOLLRDNORM) as usize as *mut c_void;
 const TASK_INTERRUPTIBLE: c_uint = 1;
 
-/// A completed connection in a priority queue (a `request_sock` whose `sk` is the child).
-pub(super) struct ReqQueue {
+/// The completed connections parked in a priority queue (`request_sock`s whose `sk` is the
+/// child), first in, first out.
+pub(super) struct ReqFifo {
     pub(super) head: *mut bindings::request_sock,
     pub(super) tail: *mut bindings::request_sock,
     /// Whether the queue has an owner that accepts from it: parking is refused otherwise.
@@ -38,7 +39,7 @@ pub(super) struct ReqQueue {
     pub(super) waiter: *const ProcWait,
 }
 
-impl ReqQueue {
+impl ReqFifo {
     pub(super) fn take_all(&mut self) -> ReqIter {
         let head = self.head;
         self.head = null_mut();
@@ -64,7 +65,7 @@ impl Iterator for ReqIter {
 
 /// Counters of one queue (the uapi's `struct sock_level_hash_queue`).
 #[derive(Default)]
-pub struct SlotStats {
+pub struct QueueStats {
     /// Connections parked here.
     pub queued: AtomicU64,
     /// Connections accepted from here.
@@ -89,12 +90,12 @@ pub struct SlotStats {
 /// # Invariants
 ///
 /// After `init`, `lock`, `watch` and `work` are initialised C objects that never move (the
-/// slot lives in a heap chunk until the listener is freed); `queue` is accessed only under
+/// queue lives in a heap chunk until the listener is freed); `fifo` is accessed only under
 /// `lock`.
-pub struct Slot {
+pub struct Queue {
     pub(super) index: usize,
     lock: Opaque<bindings::spinlock_t>,
-    queue: UnsafeCell<ReqQueue>,
+    fifo: UnsafeCell<ReqFifo>,
     pub(super) depth: AtomicU32,
     /// The owner's thread-group pid (a counted reference), null when free.
     pub(super) owner: AtomicPtr<bindings::pid>,
@@ -121,21 +122,21 @@ pub struct Slot {
     /// The listener's socket (set by `init`).
     sk: AtomicPtr<bindings::sock>,
     /// The queue's counters.
-    pub stats: SlotStats,
+    pub stats: QueueStats,
 }
 
-// SAFETY: the C members are designed for concurrent use; `queue` is guarded by the slot's
+// SAFETY: the C members are designed for concurrent use; `fifo` is guarded by the queue's
 // lock (type invariant); the rest are atomics.
-unsafe impl Sync for Slot {}
+unsafe impl Sync for Queue {}
 // SAFETY: as above.
-unsafe impl Send for Slot {}
+unsafe impl Send for Queue {}
 
-impl Slot {
+impl Queue {
     pub(super) fn new(index: usize) -> Self {
         Self {
             index,
             lock: Opaque::uninit(),
-            queue: UnsafeCell::new(ReqQueue {
+            fifo: UnsafeCell::new(ReqFifo {
                 head: null_mut(),
                 tail: null_mut(),
                 open: false,
@@ -156,7 +157,7 @@ impl Slot {
             returned: AtomicBool::new(false),
             listener: AtomicPtr::new(null_mut()),
             sk: AtomicPtr::new(null_mut()),
-            stats: SlotStats::default(),
+            stats: QueueStats::default(),
         }
     }
 
@@ -164,7 +165,7 @@ impl Slot {
     ///
     /// # Safety
     ///
-    /// Called once, on a slot at its final address, before it is published.
+    /// Called once, on a queue at its final address, before it is published.
     pub(super) unsafe fn init<P: Policy>(&self, listener: &Listener<P>) {
         self.listener
             .store((listener as *const Listener<P>).cast_mut().cast(), Ordering::Relaxed);
@@ -175,7 +176,7 @@ impl Slot {
             bindings::__spin_lock_init(
                 self.lock.get(),
                 kernel::c_str!("sock_level_hash_queue").as_char_ptr(),
-                SLOT_LOCK_CLASS.0.get(),
+                QUEUE_LOCK_CLASS.0.get(),
             );
             let watch = self.watch.get();
             addr_of_mut!((*watch).flags).write(0);
@@ -206,7 +207,7 @@ impl Slot {
             return 0;
         }
         // SAFETY: callers hold the socket lock, under which the owner's reference is only
-        // dropped by `close_slot`; `pid_vnr` reads it.
+        // dropped by `close_queue`; `pid_vnr` reads it.
         unsafe { bindings::pid_vnr(pid) }
     }
 
@@ -236,10 +237,10 @@ impl Slot {
             )
     }
 
-    /// Queues the slot's work (owner exit, standby), from any context.
+    /// Schedules the queue's work (owner exit, standby), from any context.
     pub(super) fn queue_work(&self) {
         // SAFETY: the work is initialised; `system_wq` exists from boot; queueing does not
-        // sleep. `release_cb` cancels it before the slot is freed.
+        // sleep. `release_cb` cancels it before the queue is freed.
         unsafe {
             bindings::queue_work_on(
                 bindings::wq_misc_consts_WORK_CPU_UNBOUND as c_int,
@@ -251,26 +252,26 @@ impl Slot {
 
     /// Wakes the owner's wait head (its poll and blocking accept), if it has one.
     pub(super) fn wake_owner(&self) {
-        self.with_lock(|queue| {
+        self.with_lock(|fifo| {
             // SAFETY: an open queue's waiter is not collected while the queue points to it.
-            if let Some(waiter) = unsafe { queue.waiter.as_ref() } {
+            if let Some(waiter) = unsafe { fifo.waiter.as_ref() } {
                 // SAFETY: the head is initialised and lives as long as the `ProcWait`.
                 unsafe { bindings::__wake_up(waiter.wait.get(), TASK_INTERRUPTIBLE, 1, POLL_IN_KEY) };
                 if !waiter.waited.load(Ordering::Acquire) {
                     // As in `park`: an owner that never waited on its head (an epoll entry
                     // from before the option) waits on the socket's queue.
-                    // SAFETY: the socket outlives its state, which owns this slot.
+                    // SAFETY: the socket outlives its state, which owns this queue.
                     unsafe { wake_all_socket_waiters(self.sk.load(Ordering::Relaxed)) };
                 }
             }
         });
     }
 
-    pub(super) fn with_lock<R>(&self, f: impl FnOnce(&mut ReqQueue) -> R) -> R {
-        // SAFETY: the lock is initialised (type invariant) and guards `queue`.
+    pub(super) fn with_lock<R>(&self, f: impl FnOnce(&mut ReqFifo) -> R) -> R {
+        // SAFETY: the lock is initialised (type invariant) and guards `fifo`.
         let flags = unsafe { bindings::spin_lock_irqsave(self.lock.get()) };
-        // SAFETY: we hold the lock that guards `queue`.
-        let result = f(unsafe { &mut *self.queue.get() });
+        // SAFETY: we hold the lock that guards `fifo`.
+        let result = f(unsafe { &mut *self.fifo.get() });
         // SAFETY: taken above with these flags.
         unsafe { bindings::spin_unlock_irqrestore(self.lock.get(), flags) };
         result
@@ -284,23 +285,23 @@ impl Slot {
     ///
     /// `req` is a completed connection handed over by the enqueue hook (its child set).
     pub(super) unsafe fn park(&self, req: *mut bindings::request_sock) -> bool {
-        // SAFETY: we hold the slot's lock inside `with_lock`; `req` is ours to link.
-        self.with_lock(|queue| unsafe {
-            if !queue.open || self.standby.load(Ordering::Relaxed) {
+        // SAFETY: we hold the queue's lock inside `with_lock`; `req` is ours to link.
+        self.with_lock(|fifo| unsafe {
+            if !fifo.open || self.standby.load(Ordering::Relaxed) {
                 return false;
             }
             (*req).dl_next = null_mut();
             (*req).slh_parked = now();
-            match NonNull::new(queue.tail) {
+            match NonNull::new(fifo.tail) {
                 Some(tail) => (*tail.as_ptr()).dl_next = req,
-                None => queue.head = req,
+                None => fifo.head = req,
             }
-            queue.tail = req;
+            fifo.tail = req;
             self.depth.fetch_add(1, Ordering::Relaxed);
             self.stats.queued.fetch_add(1, Ordering::Relaxed);
             // An open queue has its owner's head (set with `open` under this lock), which is
             // not collected while the queue points to it.
-            if let Some(waiter) = queue.waiter.as_ref() {
+            if let Some(waiter) = fifo.waiter.as_ref() {
                 bindings::__wake_up(waiter.wait.get(), TASK_INTERRUPTIBLE, 1, POLL_IN_KEY);
                 if !waiter.waited.load(Ordering::Acquire) {
                     // The socket is live: the enqueue hook runs for it, under its lock.
@@ -312,12 +313,12 @@ impl Slot {
     }
 
     pub(super) fn pop(&self) -> Option<NonNull<bindings::request_sock>> {
-        let req = self.with_lock(|queue| {
-            let req = NonNull::new(queue.head)?;
+        let req = self.with_lock(|fifo| {
+            let req = NonNull::new(fifo.head)?;
             // SAFETY: linked requests are ours under the lock.
-            queue.head = unsafe { (*req.as_ptr()).dl_next };
-            if queue.head.is_null() {
-                queue.tail = null_mut();
+            fifo.head = unsafe { (*req.as_ptr()).dl_next };
+            if fifo.head.is_null() {
+                fifo.tail = null_mut();
             }
             self.depth.fetch_sub(1, Ordering::Relaxed);
             Some(req)
