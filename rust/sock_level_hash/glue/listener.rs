@@ -22,9 +22,9 @@ use crate::bound;
 
 /// Queues per allocation: small chunks, so a listener with few queues stays small and the
 /// chunk is built on the stack without risk.
-pub const CHUNK: usize = 8;
+const CHUNK: usize = 8;
 /// The most queues of a listener (the uapi's 1024).
-pub const MAX_QUEUES: usize = 1024;
+pub(crate) const MAX_QUEUES: usize = 1024;
 pub(super) const MAX_CHUNKS: usize = MAX_QUEUES / CHUNK;
 
 /// The state of one listen socket with the option: its priority queues and the policy's data.
@@ -33,7 +33,7 @@ pub(super) const MAX_CHUNKS: usize = MAX_QUEUES / CHUNK;
 ///
 /// `sk` points to the socket whose `icsk_accept_queue.slh` points here; chunks are allocated
 /// under the socket lock, published once and freed only by `release_cb`.
-pub struct Listener<P: Policy> {
+pub(crate) struct Listener<P: Policy> {
     pub(super) sk: *mut bindings::sock,
     pub(super) chunks: [AtomicPtr<[Queue; CHUNK]>; MAX_CHUNKS],
     pub(super) procs: ProcWaits,
@@ -70,12 +70,12 @@ impl<P: Policy> Listener<P> {
     }
 
     /// The policy's data.
-    pub fn data(&self) -> &P::Data {
+    pub(crate) fn data(&self) -> &P::Data {
         &self.data
     }
 
     /// Queue `index`, if allocated.
-    pub fn queue(&self, index: usize) -> Option<&Queue> {
+    pub(crate) fn queue(&self, index: usize) -> Option<&Queue> {
         let chunk = self.chunks.get(index / CHUNK)?.load(Ordering::Acquire);
         // SAFETY: a published chunk stays allocated until `release_cb` frees the listener.
         let chunk = unsafe { chunk.as_ref() }?;
@@ -83,7 +83,7 @@ impl<P: Policy> Listener<P> {
     }
 
     /// Makes sure queues `0..count` exist (socket locked; they are never freed before close).
-    pub fn ensure_queues(&self, _guard: &mut SockGuard<'_>, count: usize) -> Result {
+    pub(crate) fn ensure_queues(&self, _guard: &mut SockGuard<'_>, count: usize) -> Result {
         if count > MAX_QUEUES {
             return Err(EINVAL);
         }
@@ -111,13 +111,13 @@ impl<P: Policy> Listener<P> {
 
     /// The queue owned by the calling process (thread group), if any: one look-up of the
     /// process's [`ProcWait`](super::proc_wait::ProcWait), no scan of the queues.
-    pub fn caller_queue(&self) -> Option<&Queue> {
+    pub(crate) fn caller_queue(&self) -> Option<&Queue> {
         let index = self.procs.caller()?.queue.load(Ordering::Acquire);
         self.queue(index.checked_sub(1)? as usize)
     }
 
     /// Connections that went to the normal queue / were accepted from it.
-    pub fn normal_counts(&self) -> (u64, u64) {
+    pub(crate) fn normal_counts(&self) -> (u64, u64) {
         (
             self.normal_queued.load(Ordering::Relaxed),
             self.normal_accepted.load(Ordering::Relaxed),
@@ -126,7 +126,7 @@ impl<P: Policy> Listener<P> {
 
     /// Sets the bounded wait (0: strict). Connections already parked are judged by the new
     /// value from the next expiry check on.
-    pub fn set_max_wait(&self, _guard: &mut SockGuard<'_>, max_wait_ms: u32) {
+    pub(crate) fn set_max_wait(&self, _guard: &mut SockGuard<'_>, max_wait_ms: u32) {
         let jiffies = if max_wait_ms == 0 {
             0
         } else {
@@ -152,12 +152,12 @@ impl<P: Policy> Listener<P> {
     }
 
     /// Whether parked connections have a bounded wait (the mode is not strict).
-    pub fn bounded(&self) -> bool {
+    pub(crate) fn bounded(&self) -> bool {
         self.max_wait.load(Ordering::Relaxed) != 0
     }
 
     /// The listen backlog (`listen()`'s argument, capped by `somaxconn`).
-    pub fn max_backlog(&self) -> u32 {
+    pub(crate) fn max_backlog(&self) -> u32 {
         // SAFETY: the socket outlives its state; the field is read without a lock, as the
         // stock accept-queue-full check does.
         unsafe { core::ptr::read_volatile(addr_of!((*self.sk).sk_max_ack_backlog)) }
@@ -183,7 +183,7 @@ impl<P: Policy> Listener<P> {
     /// [`bound::standby_hold`]; when the hold has passed its process is woken and poll reports
     /// the listener readable, so that an event loop calls `accept()`, which takes it off
     /// ([`Policy::owner_back`]).
-    pub fn set_standby(&self, _guard: &mut SockGuard<'_>, index: usize, on: bool) {
+    pub(crate) fn set_standby(&self, _guard: &mut SockGuard<'_>, index: usize, on: bool) {
         let Some(queue) = self.queue(index) else {
             return;
         };
@@ -332,7 +332,7 @@ impl<P: Policy> Listener<P> {
 
     /// Gives queue `index` to the calling process: connections can be parked there from now
     /// on, and the process's exit is watched (socket locked).
-    pub fn open_queue(&self, _guard: &mut SockGuard<'_>, index: usize) -> Result {
+    pub(crate) fn open_queue(&self, _guard: &mut SockGuard<'_>, index: usize) -> Result {
         let queue = self.queue(index).ok_or(EINVAL)?;
         if !queue.owner.load(Ordering::Acquire).is_null() {
             return Err(EBUSY);
@@ -361,7 +361,7 @@ impl<P: Policy> Listener<P> {
     /// and moves the connections parked there to where [`Policy::route`] sends them now (call
     /// after updating the routing) or, with `park == false`, to the normal queue. Returns how
     /// many moved.
-    pub fn close_queue(&self, guard: &mut SockGuard<'_>, index: usize, park: bool) -> usize {
+    pub(crate) fn close_queue(&self, guard: &mut SockGuard<'_>, index: usize, park: bool) -> usize {
         let Some(queue) = self.queue(index) else {
             return 0;
         };

@@ -38,7 +38,6 @@
 //!
 //! [`Queue`]: queue::Queue
 //! [`ProcWait`]: proc_wait::ProcWait
-#![allow(dead_code, unreachable_pub)]
 
 mod listener;
 mod lock_class;
@@ -50,8 +49,8 @@ mod sock;
 mod sockopt;
 mod time;
 
-pub use listener::{Listener, MAX_QUEUES};
-pub use ops::Registration;
-pub use policy::Policy;
-pub use sock::{Sock, SockGuard, SockLocked};
-pub use sockopt::{errno, nr_cpu_ids, SockOpt};
+pub(crate) use listener::{Listener, MAX_QUEUES};
+pub(crate) use ops::Registration;
+pub(crate) use policy::Policy;
+pub(crate) use sock::{Sock, SockGuard, SockLocked};
+pub(crate) use sockopt::{errno, nr_cpu_ids, SockOpt};

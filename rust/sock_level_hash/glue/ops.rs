@@ -29,7 +29,7 @@ use crate::hash::FlowKey;
 const AF_INET6: u16 = 10;
 
 /// The registered `sock_level_hash_ops`; unregistered when dropped.
-pub struct Registration<P: Policy> {
+pub(crate) struct Registration<P: Policy> {
     ops: Pin<KBox<Opaque<bindings::sock_level_hash_ops>>>,
     _policy: PhantomData<P>,
 }
@@ -41,7 +41,7 @@ unsafe impl<P: Policy> Sync for Registration<P> {}
 
 impl<P: Policy> Registration<P> {
     /// Registers the policy's hooks. Each listener with state holds a reference to `module`.
-    pub fn new(module: &'static ThisModule) -> Result<Self> {
+    pub(crate) fn new(module: &'static ThisModule) -> Result<Self> {
         let ops = KBox::pin(Opaque::<bindings::sock_level_hash_ops>::uninit(), GFP_KERNEL)?;
         // SAFETY: our own fresh allocation, fully written before registration.
         unsafe {

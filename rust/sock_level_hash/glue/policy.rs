@@ -14,7 +14,7 @@ use super::sockopt::SockOpt;
 use crate::hash::FlowKey;
 
 /// The module's side: what to do with the options and where a connection goes.
-pub trait Policy: Sized + 'static {
+pub(crate) trait Policy: Sized + 'static {
     /// Per-listener data of the policy (configuration, routing).
     type Data: Send + Sync;
 

@@ -40,7 +40,7 @@ pub(super) unsafe fn group_exited(pid: *mut bindings::pid) -> bool {
 /// The wait head of one process (thread group) on one listener. Every thread of the process
 /// waits for the listener's connections here (blocking `accept()`, poll, select, epoll); a
 /// connection parked for the process wakes this head and no other.
-pub struct ProcWait {
+pub(super) struct ProcWait {
     /// The thread-group pid (a counted reference).
     pid: *mut bindings::pid,
     pub(super) wait: Opaque<bindings::wait_queue_head>,
@@ -118,7 +118,7 @@ impl ProcWaits {
     }
 
     /// The calling process's node, if it has one.
-    pub fn caller(&self) -> Option<&ProcWait> {
+    pub(super) fn caller(&self) -> Option<&ProcWait> {
         // SAFETY: `current` is valid in process context; its tgid pid is only compared. The
         // node found stays valid after the read section: a node is freed only once its
         // process has exited, and the caller is a live task of that process.
@@ -132,7 +132,7 @@ impl ProcWaits {
     }
 
     /// The calling process's node, made if missing (process context, may sleep).
-    pub fn caller_or_create(&self) -> Result<&ProcWait> {
+    pub(super) fn caller_or_create(&self) -> Result<&ProcWait> {
         if let Some(found) = self.caller() {
             return Ok(found);
         }

@@ -65,23 +65,23 @@ impl Iterator for ReqIter {
 
 /// Counters of one queue (the uapi's `struct sock_level_hash_queue`).
 #[derive(Default)]
-pub struct QueueStats {
+pub(crate) struct QueueStats {
     /// Connections parked here.
-    pub queued: AtomicU64,
+    pub(crate) queued: AtomicU64,
     /// Connections accepted from here.
-    pub accepted: AtomicU64,
+    pub(crate) accepted: AtomicU64,
     /// Connections moved away when the owner left.
-    pub moved: AtomicU64,
+    pub(crate) moved: AtomicU64,
     /// Times the owner's blocking `accept()` woke up.
-    pub wakeups: AtomicU64,
+    pub(crate) wakeups: AtomicU64,
     /// Connections sent to the normal queue after waiting out the bounded wait.
-    pub expired: AtomicU64,
+    pub(crate) expired: AtomicU64,
     /// Connections sent to the normal queue because the queue held its share.
-    pub overflowed: AtomicU64,
+    pub(crate) overflowed: AtomicU64,
     /// Times the owner went on standby.
-    pub demotions: AtomicU64,
+    pub(crate) demotions: AtomicU64,
     /// Times it came back.
-    pub promotions: AtomicU64,
+    pub(crate) promotions: AtomicU64,
 }
 
 /// One priority queue: a FIFO of parked connections, its owner (whose [`ProcWait`] is woken
@@ -92,7 +92,7 @@ pub struct QueueStats {
 /// After `init`, `lock`, `watch` and `work` are initialised C objects that never move (the
 /// queue lives in a heap chunk until the listener is freed); `fifo` is accessed only under
 /// `lock`.
-pub struct Queue {
+pub(crate) struct Queue {
     pub(super) index: usize,
     lock: Opaque<bindings::spinlock_t>,
     fifo: UnsafeCell<ReqFifo>,
@@ -122,7 +122,7 @@ pub struct Queue {
     /// The listener's socket (set by `init`).
     sk: AtomicPtr<bindings::sock>,
     /// The queue's counters.
-    pub stats: QueueStats,
+    pub(crate) stats: QueueStats,
 }
 
 // SAFETY: the C members are designed for concurrent use; `fifo` is guarded by the queue's
@@ -196,12 +196,12 @@ impl Queue {
     }
 
     /// The queue's index.
-    pub fn index(&self) -> usize {
+    pub(crate) fn index(&self) -> usize {
         self.index
     }
 
     /// The owner's pid as seen from the caller's pid namespace, 0 when free.
-    pub fn owner_pid(&self) -> i32 {
+    pub(crate) fn owner_pid(&self) -> i32 {
         let pid = self.owner.load(Ordering::Acquire);
         if pid.is_null() {
             return 0;
@@ -212,17 +212,17 @@ impl Queue {
     }
 
     /// Whether a process owns the queue.
-    pub fn has_owner(&self) -> bool {
+    pub(crate) fn has_owner(&self) -> bool {
         !self.owner.load(Ordering::Acquire).is_null()
     }
 
     /// Connections waiting now.
-    pub fn depth(&self) -> u32 {
+    pub(crate) fn depth(&self) -> u32 {
         self.depth.load(Ordering::Relaxed)
     }
 
     /// Whether the owner is on standby (see [`Listener::set_standby`]).
-    pub fn on_standby(&self) -> bool {
+    pub(crate) fn on_standby(&self) -> bool {
         self.standby.load(Ordering::Acquire)
     }
 

@@ -22,12 +22,11 @@ use super::ops::expire_cb;
 use super::policy::Policy;
 use super::proc_wait::ProcWaits;
 
-const TCP_ESTABLISHED: u8 = 1;
 const TCP_CLOSE: u8 = 7;
 pub(super) const TCP_LISTEN: u8 = 10;
 
 /// Proof that the listener's socket lock (`lock_sock()`) is held by the current task.
-pub struct SockGuard<'a> {
+pub(crate) struct SockGuard<'a> {
     sk: NonNull<bindings::sock>,
     owned: bool,
     _sock: PhantomData<&'a bindings::sock>,
@@ -84,7 +83,7 @@ impl Drop for SockGuard<'_> {
 /// Data changed only under one listener's socket lock, which a [`SockGuard`] of that socket
 /// proves. Bound to its socket when made and checked on each access, as
 /// `kernel::sync::LockedBy` checks its owner (a guard of another socket is a bug, and panics).
-pub struct SockLocked<T> {
+pub(crate) struct SockLocked<T> {
     sk: *const bindings::sock,
     value: UnsafeCell<T>,
 }
@@ -96,7 +95,7 @@ unsafe impl<T: Send> Send for SockLocked<T> {}
 
 impl<T> SockLocked<T> {
     /// Wraps `value`, guarded by the lock of the socket `guard` holds.
-    pub fn new(guard: &SockGuard<'_>, value: T) -> Self {
+    pub(crate) fn new(guard: &SockGuard<'_>, value: T) -> Self {
         Self {
             sk: guard.sk.as_ptr(),
             value: UnsafeCell::new(value),
@@ -104,7 +103,7 @@ impl<T> SockLocked<T> {
     }
 
     /// The data, while the caller holds the socket lock of the listener that owns it.
-    pub fn get<'a>(&'a self, guard: &'a mut SockGuard<'_>) -> &'a mut T {
+    pub(crate) fn get<'a>(&'a self, guard: &'a mut SockGuard<'_>) -> &'a mut T {
         if !core::ptr::eq(guard.sk.as_ptr(), self.sk) {
             panic!("SockLocked accessed under another socket's lock");
         }
@@ -115,21 +114,21 @@ impl<T> SockLocked<T> {
 }
 
 /// A TCP socket during an option call, locked.
-pub struct Sock<'a, P: Policy> {
+pub(crate) struct Sock<'a, P: Policy> {
     pub(super) guard: SockGuard<'a>,
     pub(super) _policy: PhantomData<P>,
 }
 
 impl<'a, P: Policy> Sock<'a, P> {
     /// The listener state, if the option was ever turned on for this socket.
-    pub fn listener(&self) -> Option<&'a Listener<P>> {
+    pub(crate) fn listener(&self) -> Option<&'a Listener<P>> {
         // SAFETY: the socket is a live TCP socket, locked; the state it points to lives until
         // `release_cb`, which cannot run during an option call (the caller holds the file).
         unsafe { Listener::<P>::of(self.guard.sk.as_ptr()) }
     }
 
     /// The listener state, created (with the policy's fresh data) if missing.
-    pub fn listener_or_create(&mut self) -> Result<&'a Listener<P>> {
+    pub(crate) fn listener_or_create(&mut self) -> Result<&'a Listener<P>> {
         if let Some(listener) = self.listener() {
             return Ok(listener);
         }
@@ -174,13 +173,13 @@ impl<'a, P: Policy> Sock<'a, P> {
     }
 
     /// The socket lock.
-    pub fn guard(&mut self) -> &mut SockGuard<'a> {
+    pub(crate) fn guard(&mut self) -> &mut SockGuard<'a> {
         &mut self.guard
     }
 
     /// Whether the socket may get the option: not yet connected (`TCP_CLOSE`, before
     /// `listen()`) or listening.
-    pub fn is_listener_or_unbound(&self) -> bool {
+    pub(crate) fn is_listener_or_unbound(&self) -> bool {
         matches!(self.guard.tcp_state(), TCP_CLOSE | TCP_LISTEN)
     }
 }

@@ -10,7 +10,7 @@ use core::ffi::c_int;
 use kernel::{bindings, prelude::*};
 
 /// `EOPNOTSUPP` and `ENOPROTOOPT`, which `kernel::error::code` does not name.
-pub fn errno(code: u32) -> Error {
+pub(crate) fn errno(code: u32) -> Error {
     Error::from_errno(-(code as i32))
 }
 
@@ -21,7 +21,7 @@ pub(super) fn enoprotoopt() -> Error {
 
 /// The three socket options.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SockOpt {
+pub(crate) enum SockOpt {
     /// `SO_SOCKLEVELHASH`.
     Config,
     /// `SO_SOCKADDLSPH`.
@@ -42,7 +42,7 @@ impl SockOpt {
 }
 
 /// The number of possible CPUs (`nr_cpu_ids`).
-pub fn nr_cpu_ids() -> u32 {
+pub(crate) fn nr_cpu_ids() -> u32 {
     // SAFETY: set once during boot, read-only afterwards.
     unsafe { bindings::nr_cpu_ids }
 }
