@@ -85,8 +85,8 @@ impl Routing {
         self.registered
             .store(control.table.active_count() as u32, Ordering::Relaxed);
         for (bucket, owner) in self.buckets.iter().enumerate() {
-            let slot = control.table.owner(bucket).map_or(0, |slot| slot + 1);
-            owner.store(slot, Ordering::Release);
+            let encoded = control.table.owner(bucket).map_or(0, |queue| queue + 1);
+            owner.store(encoded, Ordering::Release);
         }
         self.queues.store(config.queues, Ordering::Release);
     }
@@ -158,17 +158,17 @@ impl SocketLevelHash {
     fn turn_off(listener: &Listener<Self>, guard: &mut SockGuard<'_>) {
         let data = listener.data();
         let control = data.control.get(guard);
-        let n_slots = control.table.n_slots();
+        let n_queues = control.table.n_queues();
         let mut registered = [0u64; glue::MAX_QUEUES / 64];
-        for slot in control.table.registered_slots() {
-            registered[usize::from(slot) / 64] |= 1 << (slot % 64);
+        for queue in control.table.registered_queues() {
+            registered[usize::from(queue) / 64] |= 1 << (queue % 64);
         }
         // Route everything to the normal queue first, so nothing parks while queues close.
         control.config = Config::OFF;
-        // `reset(0)` cannot fail: 0 slots is always valid.
+        // `reset(0)` cannot fail: 0 queues is always valid.
         let _ = control.table.reset(0);
         data.routing.publish(control);
-        for index in (0..n_slots).filter(|index| registered[index / 64] & (1 << (index % 64)) != 0) {
+        for index in (0..n_queues).filter(|index| registered[index / 64] & (1 << (index % 64)) != 0) {
             listener.close_queue(guard, index, false);
         }
     }
@@ -183,26 +183,26 @@ impl SocketLevelHash {
             options::check_registration(
                 request,
                 caller,
-                |slot| listener.queue(usize::from(slot)).is_some_and(|queue| queue.has_owner()),
-                control.table.first_free_slot(),
+                |index| listener.queue(usize::from(index)).is_some_and(|queue| queue.has_owner()),
+                control.table.first_free_queue(),
             )
             .map_err(to_error)?
         };
         match change {
             RegistrationChange::Keep(_) | RegistrationChange::Nothing => Ok(()),
-            RegistrationChange::Register(slot) => {
+            RegistrationChange::Register(queue) => {
                 // Open the queue first, then route buckets to it.
-                listener.open_queue(sock.guard(), usize::from(slot))?;
+                listener.open_queue(sock.guard(), usize::from(queue))?;
                 let control = data.control.get(sock.guard());
-                if control.table.register(slot).is_err() {
-                    listener.close_queue(sock.guard(), usize::from(slot), false);
+                if control.table.register(queue).is_err() {
+                    listener.close_queue(sock.guard(), usize::from(queue), false);
                     return Err(EINVAL);
                 }
                 data.routing.publish(control);
                 Ok(())
             }
-            RegistrationChange::Deregister(slot) => {
-                Self::deregister(listener, sock.guard(), usize::from(slot));
+            RegistrationChange::Deregister(queue) => {
+                Self::deregister(listener, sock.guard(), usize::from(queue));
                 Ok(())
             }
         }
@@ -213,9 +213,9 @@ impl SocketLevelHash {
     fn deregister(listener: &Listener<Self>, guard: &mut SockGuard<'_>, index: usize) {
         let data = listener.data();
         let control = data.control.get(guard);
-        if let Ok(slot) = table::Slot::try_from(index) {
+        if let Ok(queue) = table::Slot::try_from(index) {
             // Not registered in the table only if registration failed half-way: still close.
-            let _ = control.table.deregister(slot);
+            let _ = control.table.deregister(queue);
         }
         data.routing.publish(control);
         listener.close_queue(guard, index, true);
@@ -386,10 +386,10 @@ impl glue::Policy for SocketLevelHash {
     fn owner_lagging(listener: &Listener<Self>, guard: &mut SockGuard<'_>, index: usize) {
         let data = listener.data();
         let control = data.control.get(guard);
-        let Ok(slot) = table::Slot::try_from(index) else {
+        let Ok(queue) = table::Slot::try_from(index) else {
             return;
         };
-        if control.config.max_wait_ms == 0 || control.table.demote(slot).is_err() {
+        if control.config.max_wait_ms == 0 || control.table.demote(queue).is_err() {
             return;
         }
         data.routing.publish(control);
@@ -399,10 +399,10 @@ impl glue::Policy for SocketLevelHash {
     fn owner_back(listener: &Listener<Self>, guard: &mut SockGuard<'_>, index: usize) {
         let data = listener.data();
         let control = data.control.get(guard);
-        let Ok(slot) = table::Slot::try_from(index) else {
+        let Ok(queue) = table::Slot::try_from(index) else {
             return;
         };
-        if control.table.promote(slot).is_err() {
+        if control.table.promote(queue).is_err() {
             return;
         }
         data.routing.publish(control);

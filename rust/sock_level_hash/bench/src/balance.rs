@@ -3,7 +3,7 @@
 //!
 //! For N queues, every connection of a trace is hashed with the core's [`HashFn::hash`] (the
 //! code the kernel module runs) and mapped to a queue two ways: `hash % N`, the papers'
-//! method, and through a fresh [`IndirectionTable`] with N slots all registered, what the
+//! method, and through a fresh [`IndirectionTable`] with N queues all registered, what the
 //! kernel does. Per queue we count connections and distinct clients (what persistence
 //! balances), and summarise each with a [`Spread`].
 //!
@@ -147,7 +147,7 @@ impl Variant {
 pub enum Mapping {
     /// `hash % N`, the papers' method.
     Modulo,
-    /// The core's 256-bucket [`IndirectionTable`], N slots registered 0, 1, ..., N - 1 in a
+    /// The core's 256-bucket [`IndirectionTable`], N queues registered 0, 1, ..., N - 1 in a
     /// fresh table: what the kernel does.
     Table,
 }
@@ -170,13 +170,13 @@ pub struct Mapper {
 }
 
 impl Mapper {
-    /// `n` queues, `1..=MAX_SLOTS`.
+    /// `n` queues, `1..=MAX_QUEUES`.
     pub fn new(mapping: Mapping, n: usize) -> Self {
         assert!(n >= 1, "no queues");
         let table = (mapping == Mapping::Table).then(|| {
-            let mut table = Box::new(IndirectionTable::new(n).expect("too many slots"));
-            for slot in 0..n {
-                table.register(slot as u16).expect("slot registers");
+            let mut table = Box::new(IndirectionTable::new(n).expect("too many queues"));
+            for queue in 0..n {
+                table.register(queue as u16).expect("queue registers");
             }
             table
         });
@@ -190,7 +190,7 @@ impl Mapper {
             Some(table) => usize::from(
                 table
                     .lookup(hash)
-                    .expect("every bucket is owned once all slots are registered"),
+                    .expect("every bucket is owned once all queues are registered"),
             ),
         }
     }
@@ -329,7 +329,7 @@ mod tests {
 
     #[test]
     fn table_mapping_for_powers_of_two_is_a_bucket_permutation() {
-        // Through the table each of N slots owns 256 / N buckets, so 256 consecutive hashes
+        // Through the table each of N queues owns 256 / N buckets, so 256 consecutive hashes
         // (one per bucket) spread exactly evenly too.
         for n in QUEUES {
             let mapper = Mapper::new(Mapping::Table, n);

@@ -11,7 +11,7 @@
 #![forbid(unsafe_code)]
 
 use crate::hash::{HashFn, HashInput};
-use crate::table::{Slot, MAX_SLOTS};
+use crate::table::{self, Slot};
 
 /// The errors of the uapi, as the kernel's positive errno values (the same on every
 /// architecture the project builds for).
@@ -30,7 +30,7 @@ pub enum Errno {
 }
 
 /// The most queues a listener may have (`n` in `1..=1024`).
-pub const MAX_QUEUES: u16 = MAX_SLOTS as u16;
+pub const MAX_QUEUES: u16 = table::MAX_QUEUES as u16;
 
 /// The `int` of `SO_SOCKLEVELHASH` that asks for one queue per possible CPU.
 pub const QUEUES_PER_CPU: i32 = -1;
@@ -189,7 +189,7 @@ pub fn check_reconfigure(
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Registration {
     /// Register the caller to this queue.
-    Slot(Slot),
+    Queue(Slot),
     /// Register the caller to any free queue (`-1`).
     Any,
     /// Deregister the caller (`-2`).
@@ -217,7 +217,7 @@ pub fn parse_registration(optval: &[u8], config: &Config) -> Result<Registration
     match value {
         REGISTER_ANY => Ok(Registration::Any),
         DEREGISTER => Ok(Registration::Deregister),
-        n if n >= 0 && n < i32::from(config.queues) => Ok(Registration::Slot(n as Slot)),
+        n if n >= 0 && n < i32::from(config.queues) => Ok(Registration::Queue(n as Slot)),
         _ => Err(Errno::Invalid),
     }
 }
@@ -235,8 +235,8 @@ pub enum RegistrationChange {
     Nothing,
 }
 
-/// Decides `request` for a caller that owns `caller_slot` (if any), where `owner_alive(slot)`
-/// tells whether another live process owns `slot` and `first_free` is the lowest queue
+/// Decides `request` for a caller that owns `caller_queue` (if any), where `owner_alive(queue)`
+/// tells whether another live process owns `queue` and `first_free` is the lowest queue
 /// without a live owner.
 ///
 /// A process owns at most one queue of a listener: asking for another one while registered is
@@ -244,23 +244,23 @@ pub enum RegistrationChange {
 /// free queue for `Any`: [`Errno::NoSpace`].
 pub fn check_registration(
     request: Registration,
-    caller_slot: Option<Slot>,
+    caller_queue: Option<Slot>,
     owner_alive: impl Fn(Slot) -> bool,
     first_free: Option<Slot>,
 ) -> Result<RegistrationChange, Errno> {
-    match (request, caller_slot) {
-        (Registration::Deregister, Some(slot)) => Ok(RegistrationChange::Deregister(slot)),
+    match (request, caller_queue) {
+        (Registration::Deregister, Some(queue)) => Ok(RegistrationChange::Deregister(queue)),
         (Registration::Deregister, None) => Ok(RegistrationChange::Nothing),
-        (Registration::Any, Some(slot)) => Ok(RegistrationChange::Keep(slot)),
-        (Registration::Slot(asked), Some(slot)) if asked == slot => {
-            Ok(RegistrationChange::Keep(slot))
+        (Registration::Any, Some(queue)) => Ok(RegistrationChange::Keep(queue)),
+        (Registration::Queue(asked), Some(queue)) if asked == queue => {
+            Ok(RegistrationChange::Keep(queue))
         }
-        (Registration::Slot(_), Some(_)) => Err(Errno::Busy),
+        (Registration::Queue(_), Some(_)) => Err(Errno::Busy),
         (Registration::Any, None) => first_free
             .map(RegistrationChange::Register)
             .ok_or(Errno::NoSpace),
-        (Registration::Slot(asked), None) if owner_alive(asked) => Err(Errno::Busy),
-        (Registration::Slot(asked), None) => Ok(RegistrationChange::Register(asked)),
+        (Registration::Queue(asked), None) if owner_alive(asked) => Err(Errno::Busy),
+        (Registration::Queue(asked), None) => Ok(RegistrationChange::Register(asked)),
     }
 }
 
@@ -411,8 +411,8 @@ mod tests {
         let reg = |n: i32| parse_registration(&n.to_ne_bytes(), &four);
         assert_eq!(reg(-1), Ok(Registration::Any));
         assert_eq!(reg(-2), Ok(Registration::Deregister));
-        assert_eq!(reg(0), Ok(Registration::Slot(0)));
-        assert_eq!(reg(3), Ok(Registration::Slot(3)));
+        assert_eq!(reg(0), Ok(Registration::Queue(0)));
+        assert_eq!(reg(3), Ok(Registration::Queue(3)));
         assert_eq!(reg(4), Err(Errno::Invalid));
         assert_eq!(reg(-3), Err(Errno::Invalid));
         assert_eq!(parse_registration(&[0; 2], &four), Err(Errno::Invalid));
@@ -424,7 +424,7 @@ mod tests {
 
     #[test]
     fn registration_decisions() {
-        let taken = |slot: Slot| slot == 1;
+        let taken = |queue: Slot| queue == 1;
         let decide = |request, caller, free| check_registration(request, caller, taken, free);
         assert_eq!(
             decide(Registration::Any, None, Some(0)),
@@ -432,11 +432,11 @@ mod tests {
         );
         assert_eq!(decide(Registration::Any, None, None), Err(Errno::NoSpace));
         assert_eq!(
-            decide(Registration::Slot(1), None, Some(0)),
+            decide(Registration::Queue(1), None, Some(0)),
             Err(Errno::Busy)
         );
         assert_eq!(
-            decide(Registration::Slot(2), None, Some(0)),
+            decide(Registration::Queue(2), None, Some(0)),
             Ok(RegistrationChange::Register(2))
         );
         assert_eq!(
@@ -444,11 +444,11 @@ mod tests {
             Ok(RegistrationChange::Keep(2))
         );
         assert_eq!(
-            decide(Registration::Slot(2), Some(2), None),
+            decide(Registration::Queue(2), Some(2), None),
             Ok(RegistrationChange::Keep(2))
         );
         assert_eq!(
-            decide(Registration::Slot(3), Some(2), Some(3)),
+            decide(Registration::Queue(3), Some(2), Some(3)),
             Err(Errno::Busy)
         );
         assert_eq!(

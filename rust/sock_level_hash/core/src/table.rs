@@ -1,29 +1,29 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The indirection table of the socket-level hash: hash → bucket → queue slot.
+//! The indirection table of the socket-level hash: hash → bucket → queue.
 //!
 //! Like a NIC's RSS indirection table, a connection's hash selects one of `B` buckets, and each
-//! bucket names the queue slot of the process that owns it, or none (the connection then goes
+//! bucket names the queue of the process that owns it, or none (the connection then goes
 //! to the listener's normal accept queue). The level of indirection is what makes processes
 //! come and go cheaply: when one registers or leaves, only bucket owners change, and only as
 //! few as possible, so every other client keeps reaching the process that holds its session.
 //!
 //! Invariants kept by every operation (the property tests check them):
-//! - every bucket is owned by a registered slot, or by none when no slot is registered;
-//! - the bucket counts of the registered slots differ by at most one;
+//! - every bucket is owned by a registered queue, or by none when no queue is registered;
+//! - the bucket counts of the registered queues differ by at most one;
 //! - a registration moves only `floor(B / n)` buckets (n counting the newcomer), all to the
-//!   newcomer and only from slots above their new fair share (all `B` buckets for the first
-//!   process); a deregistration moves only the leaving slot's buckets.
+//!   newcomer and only from queues above their new fair share (all `B` buckets for the first
+//!   process); a deregistration moves only the leaving queue's buckets.
 //!
 //! Pure code: compiled into the kernel module and, unchanged, into the host crate
 //! `sock-level-hash-core`, so: `core` only, fixed-size arrays, no allocation, no panics.
 #![forbid(unsafe_code)]
 
-/// Most queue slots a table can have: the kernel allows up to 1024 queues per listener.
-pub const MAX_SLOTS: usize = 1024;
+/// Most queues a table can have: the kernel allows up to 1024 queues per listener.
+pub const MAX_QUEUES: usize = 1024;
 
 /// Largest bucket count a table may be instantiated with.
 ///
-/// Enough for 4 buckets per slot at [`MAX_SLOTS`]; keeps bucket counts in a `u16` and a table
+/// Enough for 4 buckets per queue at [`MAX_QUEUES`]; keeps bucket counts in a `u16` and a table
 /// within a few pages.
 pub const MAX_BUCKETS: usize = 4096;
 
@@ -37,25 +37,25 @@ pub const MAX_BUCKETS: usize = 4096;
 /// the next power of two because processes, unlike NIC queues, are often not a power of two.
 pub const DEFAULT_BUCKETS: usize = 256;
 
-/// A queue slot index, `0..n_slots`.
+/// A queue, by its index `0..n_queues`.
 pub type Slot = u16;
 
 /// Why a table operation was refused; a refused operation changes nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TableError {
-    /// More slots were asked for than [`MAX_SLOTS`].
+    /// More queues were asked for than [`MAX_QUEUES`].
     TooManySlots,
-    /// The slot index is not below the table's slot count.
+    /// The queue index is not below the table's queue count.
     SlotOutOfRange,
-    /// `register` of a slot that is already registered.
+    /// `register` of a queue that is already registered.
     AlreadyRegistered,
-    /// `deregister` of a slot that is not registered.
+    /// `deregister` of a queue that is not registered.
     NotRegistered,
-    /// `register_any` with every slot taken.
+    /// `register_any` with every queue taken.
     NoFreeSlot,
-    /// `demote` of a slot that is on standby already.
+    /// `demote` of a queue that is on standby already.
     OnStandby,
-    /// `promote` of a slot that is not on standby.
+    /// `promote` of a queue that is not on standby.
     NotOnStandby,
 }
 
@@ -70,9 +70,9 @@ pub struct Move {
     pub to: Option<Slot>,
 }
 
-/// Bucket owners are stored as `slot + 1`, with this meaning "none".
+/// Bucket owners are stored as `queue + 1`, with this meaning "none".
 ///
-/// Then the all-zero bit pattern is a valid table (no slots, nothing registered, all buckets
+/// Then the all-zero bit pattern is a valid table (no queues, nothing registered, all buckets
 /// on the normal queue), so the kernel can allocate it zeroed and [`IndirectionTable::reset`]
 /// it in place instead of building a multi-KiB value on its small stack.
 const NONE: u16 = 0;
@@ -97,29 +97,29 @@ fn is_set(bitmap: &[u64], bit: usize) -> bool {
         .is_some_and(|word| word & (1 << (bit % 64)) != 0)
 }
 
-/// A bucket → slot table with `B` buckets (a power of two, at most [`MAX_BUCKETS`]) and up to
-/// [`MAX_SLOTS`] slots.
+/// A bucket → queue table with `B` buckets (a power of two, at most [`MAX_BUCKETS`]) and up to
+/// [`MAX_QUEUES`] queues.
 ///
 /// `B` is a const generic so the arrays have a fixed size (no allocation) and tests can use
 /// tiny tables; the kernel uses the default, [`DEFAULT_BUCKETS`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IndirectionTable<const B: usize = DEFAULT_BUCKETS> {
-    /// Owner of each bucket, encoded `slot + 1`, [`NONE`] for the normal queue.
+    /// Owner of each bucket, encoded `queue + 1`, [`NONE`] for the normal queue.
     owner: [u16; B],
     /// `owner` before the last successful operation, for [`Self::moves`].
     prev: [u16; B],
-    /// Buckets owned by each slot (0 for unregistered slots).
-    count: [u16; MAX_SLOTS],
-    /// Bitmap of the registered slots.
-    registered: [u64; MAX_SLOTS / 64],
-    /// Number of registered slots.
+    /// Buckets owned by each queue (0 for unregistered queues).
+    count: [u16; MAX_QUEUES],
+    /// Bitmap of the registered queues.
+    registered: [u64; MAX_QUEUES / 64],
+    /// Number of registered queues.
     n_registered: usize,
-    /// Bitmap of the registered slots on standby: registered, but given no bucket.
-    standby: [u64; MAX_SLOTS / 64],
-    /// Number of slots on standby.
+    /// Bitmap of the registered queues on standby: registered, but given no bucket.
+    standby: [u64; MAX_QUEUES / 64],
+    /// Number of queues on standby.
     n_standby: usize,
-    /// Slots usable by this table (the listener's queue count), at most [`MAX_SLOTS`].
-    n_slots: usize,
+    /// Queues usable by this table (the listener's queue count), at most [`MAX_QUEUES`].
+    n_queues: usize,
     /// Buckets whose owner the last successful operation changed.
     moved: usize,
 }
@@ -135,40 +135,40 @@ impl<const B: usize> IndirectionTable<B> {
         "bucket count must be a power of two, at most MAX_BUCKETS"
     );
 
-    /// An empty table for `n_slots` queue slots: nothing registered, every bucket goes to the
+    /// An empty table for `n_queues` queues: nothing registered, every bucket goes to the
     /// normal accept queue.
-    pub const fn new(n_slots: usize) -> Result<Self, TableError> {
+    pub const fn new(n_queues: usize) -> Result<Self, TableError> {
         let () = Self::VALID_BUCKETS;
-        if n_slots > MAX_SLOTS {
+        if n_queues > MAX_QUEUES {
             return Err(TableError::TooManySlots);
         }
         Ok(Self {
             owner: [NONE; B],
             prev: [NONE; B],
-            count: [0; MAX_SLOTS],
-            registered: [0; MAX_SLOTS / 64],
+            count: [0; MAX_QUEUES],
+            registered: [0; MAX_QUEUES / 64],
             n_registered: 0,
-            standby: [0; MAX_SLOTS / 64],
+            standby: [0; MAX_QUEUES / 64],
             n_standby: 0,
-            n_slots,
+            n_queues,
             moved: 0,
         })
     }
 
     /// Makes `self` what [`Self::new`] returns, in place (for zero-allocated tables).
-    pub fn reset(&mut self, n_slots: usize) -> Result<(), TableError> {
+    pub fn reset(&mut self, n_queues: usize) -> Result<(), TableError> {
         let () = Self::VALID_BUCKETS;
-        if n_slots > MAX_SLOTS {
+        if n_queues > MAX_QUEUES {
             return Err(TableError::TooManySlots);
         }
         self.owner = [NONE; B];
         self.prev = [NONE; B];
-        self.count = [0; MAX_SLOTS];
-        self.registered = [0; MAX_SLOTS / 64];
+        self.count = [0; MAX_QUEUES];
+        self.registered = [0; MAX_QUEUES / 64];
         self.n_registered = 0;
-        self.standby = [0; MAX_SLOTS / 64];
+        self.standby = [0; MAX_QUEUES / 64];
         self.n_standby = 0;
-        self.n_slots = n_slots;
+        self.n_queues = n_queues;
         self.moved = 0;
         Ok(())
     }
@@ -179,7 +179,7 @@ impl<const B: usize> IndirectionTable<B> {
         hash as usize & (B - 1)
     }
 
-    /// The slot whose queue a connection with this hash goes to; `None`: the normal queue.
+    /// The queue a connection with this hash goes to; `None`: the normal queue.
     ///
     /// The hot path: one masked load.
     pub fn lookup(&self, hash: u32) -> Option<Slot> {
@@ -191,67 +191,67 @@ impl<const B: usize> IndirectionTable<B> {
         self.owner.get(bucket).and_then(|&owner| decode(owner))
     }
 
-    /// The number of slots of this table.
-    pub fn n_slots(&self) -> usize {
-        self.n_slots
+    /// The number of queues of this table.
+    pub fn n_queues(&self) -> usize {
+        self.n_queues
     }
 
-    /// The number of registered slots.
+    /// The number of registered queues.
     pub fn registered_count(&self) -> usize {
         self.n_registered
     }
 
-    /// Whether `slot` is registered.
-    pub fn is_registered(&self, slot: Slot) -> bool {
-        is_set(&self.registered, usize::from(slot))
+    /// Whether `queue` is registered.
+    pub fn is_registered(&self, queue: Slot) -> bool {
+        is_set(&self.registered, usize::from(queue))
     }
 
-    /// The registered slots, in increasing order.
-    pub fn registered_slots(&self) -> impl Iterator<Item = Slot> + '_ {
-        // `slot < n_slots <= MAX_SLOTS` fits a `Slot`.
-        (0..self.n_slots)
-            .filter(|&slot| is_set(&self.registered, slot))
-            .map(|slot| slot as Slot)
+    /// The registered queues, in increasing order.
+    pub fn registered_queues(&self) -> impl Iterator<Item = Slot> + '_ {
+        // `queue < n_queues <= MAX_QUEUES` fits a `Slot`.
+        (0..self.n_queues)
+            .filter(|&queue| is_set(&self.registered, queue))
+            .map(|queue| queue as Slot)
     }
 
-    /// Whether `slot` is registered but on standby (see [`Self::demote`]).
-    pub fn is_on_standby(&self, slot: Slot) -> bool {
-        is_set(&self.standby, usize::from(slot))
+    /// Whether `queue` is registered but on standby (see [`Self::demote`]).
+    pub fn is_on_standby(&self, queue: Slot) -> bool {
+        is_set(&self.standby, usize::from(queue))
     }
 
-    /// The number of registered slots that take buckets (not on standby).
+    /// The number of registered queues that take buckets (not on standby).
     pub fn active_count(&self) -> usize {
         self.n_registered - self.n_standby
     }
 
-    /// The number of buckets `slot` owns (0 when not registered).
-    pub fn bucket_count(&self, slot: Slot) -> usize {
+    /// The number of buckets `queue` owns (0 when not registered).
+    pub fn bucket_count(&self, queue: Slot) -> usize {
         self.count
-            .get(usize::from(slot))
+            .get(usize::from(queue))
             .map_or(0, |&count| usize::from(count))
     }
 
-    /// The lowest slot that is not registered, for a registration that names no slot.
-    pub fn first_free_slot(&self) -> Option<Slot> {
+    /// The lowest queue that is not registered, for a registration that names no queue.
+    pub fn first_free_queue(&self) -> Option<Slot> {
         let (word_index, word) = self
             .registered
             .iter()
             .enumerate()
             .find(|(_, &word)| word != u64::MAX)?;
-        let slot = word_index * 64 + word.trailing_ones() as usize;
-        // Bits at and above `n_slots` are never set, so a free slot found there means none is
-        // free below it. `slot < n_slots <= MAX_SLOTS` fits a `Slot`.
-        (slot < self.n_slots).then_some(slot as Slot)
+        let queue = word_index * 64 + word.trailing_ones() as usize;
+        // Bits at and above `n_queues` are never set, so a free queue found there means none is
+        // free below it. `queue < n_queues <= MAX_QUEUES` fits a `Slot`.
+        (queue < self.n_queues).then_some(queue as Slot)
     }
 
-    /// Registers `slot` (a process took its queue) and rebalances: the newcomer gets
-    /// `floor(B / n)` buckets (n: slots taking buckets now), taken only from slots above their
-    /// new fair share; the first such slot gets every bucket. Returns the number of buckets
+    /// Registers `queue` (a process took it) and rebalances: the newcomer gets
+    /// `floor(B / n)` buckets (n: queues taking buckets now), taken only from queues above their
+    /// new fair share; the first such queue gets every bucket. Returns the number of buckets
     /// moved, which is the least any balanced rebalancing can move: the newcomer starts with
     /// none and needs at least `floor(B / n)` to be within one of everybody else.
-    pub fn register(&mut self, slot: Slot) -> Result<usize, TableError> {
-        let index = self.check_slot(slot)?;
-        if self.is_registered(slot) {
+    pub fn register(&mut self, queue: Slot) -> Result<usize, TableError> {
+        let index = self.check_queue(queue)?;
+        if self.is_registered(queue) {
             return Err(TableError::AlreadyRegistered);
         }
         set_bit(&mut self.registered, index, true);
@@ -259,14 +259,14 @@ impl<const B: usize> IndirectionTable<B> {
         Ok(self.join(index))
     }
 
-    /// Takes `slot` off standby (its process keeps up again): it gets a fair share back, as
+    /// Takes `queue` off standby (its process keeps up again): it gets a fair share back, as
     /// [`Self::register`] gives one.
-    pub fn promote(&mut self, slot: Slot) -> Result<usize, TableError> {
-        let index = self.check_slot(slot)?;
-        if !self.is_registered(slot) {
+    pub fn promote(&mut self, queue: Slot) -> Result<usize, TableError> {
+        let index = self.check_queue(queue)?;
+        if !self.is_registered(queue) {
             return Err(TableError::NotRegistered);
         }
-        if !self.is_on_standby(slot) {
+        if !self.is_on_standby(queue) {
             return Err(TableError::NotOnStandby);
         }
         set_bit(&mut self.standby, index, false);
@@ -274,15 +274,15 @@ impl<const B: usize> IndirectionTable<B> {
         Ok(self.join(index))
     }
 
-    /// Puts `slot` on standby (its process does not keep up): it stays registered, but its
-    /// buckets go to the slots that take buckets, as on [`Self::deregister`], or to the normal
+    /// Puts `queue` on standby (its process does not keep up): it stays registered, but its
+    /// buckets go to the queues that take buckets, as on [`Self::deregister`], or to the normal
     /// queue when none is left. Returns the number of buckets moved.
-    pub fn demote(&mut self, slot: Slot) -> Result<usize, TableError> {
-        let index = self.check_slot(slot)?;
-        if !self.is_registered(slot) {
+    pub fn demote(&mut self, queue: Slot) -> Result<usize, TableError> {
+        let index = self.check_queue(queue)?;
+        if !self.is_registered(queue) {
             return Err(TableError::NotRegistered);
         }
-        if self.is_on_standby(slot) {
+        if self.is_on_standby(queue) {
             return Err(TableError::OnStandby);
         }
         set_bit(&mut self.standby, index, true);
@@ -290,10 +290,10 @@ impl<const B: usize> IndirectionTable<B> {
         Ok(self.leave(index))
     }
 
-    /// Gives slot `index`, which just started taking buckets, its share.
+    /// Gives queue `index`, which just started taking buckets, its share.
     fn join(&mut self, index: usize) -> usize {
         self.prev = self.owner;
-        // `index < MAX_SLOTS`, so `index + 1` neither overflows nor collides with `NONE`.
+        // `index < MAX_QUEUES`, so `index + 1` neither overflows nor collides with `NONE`.
         let newcomer = index as u16 + 1;
 
         let n = self.active_count();
@@ -305,11 +305,11 @@ impl<const B: usize> IndirectionTable<B> {
         }
 
         let (fair, extra) = (B / n, B % n);
-        // The old slots had `F` or `F + 1` buckets (F = floor(B / (n - 1)) >= fair); they must
+        // The old queues had `F` or `F + 1` buckets (F = floor(B / (n - 1)) >= fair); they must
         // end with `fair` or `fair + 1`, exactly `extra` of them with `fair + 1` (the newcomer
-        // takes `fair`). A slot above `fair + 1` gives down to `fair + 1`; of the slots that
+        // takes `fair`). A queue above `fair + 1` gives down to `fair + 1`; of the queues that
         // reach `fair + 1` (there are at least `extra`), all but `extra` give one more. Every
-        // such slot still has `fair + 1 >= 1` buckets ahead in the scan when it gets there, so
+        // such queue still has `fair + 1 >= 1` buckets ahead in the scan when it gets there, so
         // one pass moves exactly `fair` buckets, each straight to the newcomer.
         let above = self
             .count
@@ -341,26 +341,26 @@ impl<const B: usize> IndirectionTable<B> {
         self.finish_move()
     }
 
-    /// Registers the lowest free slot (see [`Self::first_free_slot`]); returns it and the
+    /// Registers the lowest free queue (see [`Self::first_free_queue`]); returns it and the
     /// number of buckets moved.
     pub fn register_any(&mut self) -> Result<(Slot, usize), TableError> {
-        let slot = self.first_free_slot().ok_or(TableError::NoFreeSlot)?;
-        let moved = self.register(slot)?;
-        Ok((slot, moved))
+        let queue = self.first_free_queue().ok_or(TableError::NoFreeSlot)?;
+        let moved = self.register(queue)?;
+        Ok((queue, moved))
     }
 
-    /// Deregisters `slot` (its process left) and rebalances: only the leaving slot's buckets
-    /// move, each to a remaining slot below its new fair share (the lowest such slot first), or
-    /// to the normal queue when `slot` was the last one. Returns the number of buckets moved,
-    /// which is the number `slot` owned: the least possible, since nobody else may own them.
-    pub fn deregister(&mut self, slot: Slot) -> Result<usize, TableError> {
-        let index = self.check_slot(slot)?;
-        if !self.is_registered(slot) {
+    /// Deregisters `queue` (its process left) and rebalances: only the leaving queue's buckets
+    /// move, each to a remaining queue below its new fair share (the lowest such queue first), or
+    /// to the normal queue when `queue` was the last one. Returns the number of buckets moved,
+    /// which is the number `queue` owned: the least possible, since nobody else may own them.
+    pub fn deregister(&mut self, queue: Slot) -> Result<usize, TableError> {
+        let index = self.check_queue(queue)?;
+        if !self.is_registered(queue) {
             return Err(TableError::NotRegistered);
         }
         set_bit(&mut self.registered, index, false);
         self.n_registered -= 1;
-        if self.is_on_standby(slot) {
+        if self.is_on_standby(queue) {
             // It owns nothing: nothing moves.
             set_bit(&mut self.standby, index, false);
             self.n_standby -= 1;
@@ -370,7 +370,7 @@ impl<const B: usize> IndirectionTable<B> {
         Ok(self.leave(index))
     }
 
-    /// Spreads the buckets of slot `index`, which just stopped taking buckets, over the slots
+    /// Spreads the buckets of queue `index`, which just stopped taking buckets, over the queues
     /// that still take them.
     fn leave(&mut self, index: usize) -> usize {
         self.prev = self.owner;
@@ -384,9 +384,9 @@ impl<const B: usize> IndirectionTable<B> {
         }
 
         let (fair, extra) = (B / n, B % n);
-        // The remaining slots have `F` or `F + 1` buckets (F = floor(B / (n + 1)) <= fair) and
+        // The remaining queues have `F` or `F + 1` buckets (F = floor(B / (n + 1)) <= fair) and
         // must end with `fair` or `fair + 1`, exactly `extra` of them with `fair + 1`. Those
-        // already at `fair + 1` keep it; `spare` more may grow to it. The leaving slot's count
+        // already at `fair + 1` keep it; `spare` more may grow to it. The leaving queue's count
         // is exactly what fills everybody up, so the scan below never runs out of takers.
         let full = self
             .count
@@ -394,7 +394,7 @@ impl<const B: usize> IndirectionTable<B> {
             .filter(|&&count| usize::from(count) > fair)
             .count();
         let mut spare = extra.saturating_sub(full);
-        let n_slots = self.n_slots;
+        let n_queues = self.n_queues;
         let Self {
             owner,
             count,
@@ -402,12 +402,12 @@ impl<const B: usize> IndirectionTable<B> {
             standby,
             ..
         } = self;
-        // A slot skipped by the cursor can never take again (counts only grow and `spare` only
-        // shrinks), so one cursor over the slots serves all the buckets: O(B + slots).
+        // A queue skipped by the cursor can never take again (counts only grow and `spare` only
+        // shrinks), so one cursor over the queues serves all the buckets: O(B + queues).
         let mut cursor = 0;
         for entry in owner.iter_mut().filter(|entry| **entry == leaving) {
             let taker = loop {
-                if cursor >= n_slots {
+                if cursor >= n_queues {
                     break None;
                 }
                 if is_set(registered, cursor) && !is_set(standby, cursor) {
@@ -426,7 +426,7 @@ impl<const B: usize> IndirectionTable<B> {
                         spare -= 1;
                     }
                     *has += 1;
-                    // `taker < n_slots <= MAX_SLOTS`, so `taker + 1` fits and is not `NONE`.
+                    // `taker < n_queues <= MAX_QUEUES`, so `taker + 1` fits and is not `NONE`.
                     *entry = taker as u16 + 1;
                 }
                 // Unreachable while the invariants hold; the normal queue is always safe.
@@ -456,9 +456,9 @@ impl<const B: usize> IndirectionTable<B> {
             })
     }
 
-    fn check_slot(&self, slot: Slot) -> Result<usize, TableError> {
-        let index = usize::from(slot);
-        if index < self.n_slots {
+    fn check_queue(&self, queue: Slot) -> Result<usize, TableError> {
+        let index = usize::from(queue);
+        if index < self.n_queues {
             Ok(index)
         } else {
             Err(TableError::SlotOutOfRange)
@@ -491,17 +491,17 @@ mod tests {
     fn empty_table_sends_everything_to_the_normal_queue() {
         let table = IndirectionTable::<256>::new(4).unwrap();
         assert!((0..=u32::from(u16::MAX)).all(|hash| table.lookup(hash).is_none()));
-        assert_eq!(table.first_free_slot(), Some(0));
+        assert_eq!(table.first_free_queue(), Some(0));
         assert_eq!(table.moves().count(), 0);
     }
 
     #[test]
-    fn too_many_slots_is_refused() {
+    fn too_many_queues_is_refused() {
         assert_eq!(
-            IndirectionTable::<256>::new(MAX_SLOTS + 1),
+            IndirectionTable::<256>::new(MAX_QUEUES + 1),
             Err(TableError::TooManySlots)
         );
-        assert!(IndirectionTable::<256>::new(MAX_SLOTS).is_ok());
+        assert!(IndirectionTable::<256>::new(MAX_QUEUES).is_ok());
     }
 
     #[test]
@@ -511,11 +511,11 @@ mod tests {
         assert_eq!(table.register(1), Ok(128));
         assert_eq!(table.register(2), Ok(85));
         assert_eq!(table.register(3), Ok(64));
-        for slot in 0..4 {
-            assert_eq!(table.bucket_count(slot), 64);
+        for queue in 0..4 {
+            assert_eq!(table.bucket_count(queue), 64);
         }
         assert_eq!(table.deregister(1), Ok(64));
-        let counts = [0, 2, 3].map(|slot| table.bucket_count(slot));
+        let counts = [0, 2, 3].map(|queue| table.bucket_count(queue));
         assert_eq!(counts.iter().sum::<usize>(), 256);
         assert!(counts.iter().all(|&count| count == 85 || count == 86));
         assert!(table.moves().all(|m| m.from == Some(1)));
@@ -548,7 +548,7 @@ mod tests {
     }
 
     #[test]
-    fn more_slots_than_buckets() {
+    fn more_queues_than_buckets() {
         let mut table = IndirectionTable::<2>::new(4).unwrap();
         assert_eq!(table.register_any(), Ok((0, 2)));
         assert_eq!(table.register_any(), Ok((1, 1)));

@@ -46,15 +46,15 @@ proptest! {
     fn registration_rules(owned in proptest::collection::vec(any::<bool>(), 1..16), asked in 0u16..16,
                           caller in proptest::option::of(0u16..16), any in any::<bool>()) {
         let n = owned.len() as u16;
-        let alive = |slot: u16| owned.get(slot as usize).copied().unwrap_or(false) && Some(slot) != caller;
+        let alive = |queue: u16| owned.get(queue as usize).copied().unwrap_or(false) && Some(queue) != caller;
         let first_free = (0..n).find(|&s| !alive(s) && Some(s) != caller);
-        let request = if any { Registration::Any } else { Registration::Slot(asked % n) };
+        let request = if any { Registration::Any } else { Registration::Queue(asked % n) };
         match check_registration(request, caller, alive, first_free) {
-            Ok(RegistrationChange::Register(slot)) => {
+            Ok(RegistrationChange::Register(queue)) => {
                 prop_assert!(caller.is_none());
-                prop_assert!(!alive(slot));
+                prop_assert!(!alive(queue));
             }
-            Ok(RegistrationChange::Keep(slot)) => prop_assert_eq!(Some(slot), caller),
+            Ok(RegistrationChange::Keep(queue)) => prop_assert_eq!(Some(queue), caller),
             Ok(other) => prop_assert!(false, "unexpected {:?}", other),
             Err(Errno::NoSpace) => prop_assert!(any && caller.is_none() && first_free.is_none()),
             Err(Errno::Busy) => prop_assert!(!any),

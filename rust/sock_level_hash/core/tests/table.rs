@@ -1,20 +1,20 @@
-//! The indirection table against a reference model: the set of registered slots.
+//! The indirection table against a reference model: the set of registered queues.
 //!
 //! After every step of a random register/deregister sequence, the table must map every bucket
-//! to a registered slot (to none when nobody is registered), keep the slots' bucket counts
+//! to a registered queue (to none when nobody is registered), keep the queues' bucket counts
 //! within one of each other, and have moved the fewest buckets possible:
-//! - registering a slot when others are registered moves exactly `floor(B / n)` buckets (n
+//! - registering a queue when others are registered moves exactly `floor(B / n)` buckets (n
 //!   counting the newcomer), all to the newcomer: it starts with none and a balanced table
 //!   gives it at least `floor(B / n)`, while `floor` (rather than `ceil`) is always reachable
-//!   without moving buckets between old slots; the first slot takes all `B` buckets;
-//! - deregistering moves exactly the leaving slot's buckets, and nothing else: every other
+//!   without moving buckets between old queues; the first queue takes all `B` buckets;
+//! - deregistering moves exactly the leaving queue's buckets, and nothing else: every other
 //!   client keeps its process;
-//! - a slot on standby (demoted: its process does not keep up) stays registered but owns no
+//! - a queue on standby (demoted: its process does not keep up) stays registered but owns no
 //!   bucket; demoting moves exactly its buckets, promoting moves what registering would.
 
 use proptest::prelude::*;
 use sock_level_hash_core::table::{
-    IndirectionTable, Move, Slot, TableError, MAX_BUCKETS, MAX_SLOTS,
+    IndirectionTable, Move, Slot, TableError, MAX_BUCKETS, MAX_QUEUES,
 };
 use std::collections::BTreeSet;
 
@@ -27,7 +27,7 @@ enum Op {
     Promote(Slot),
 }
 
-/// The reference: which slots are registered, and which of those are on standby.
+/// The reference: which queues are registered, and which of those are on standby.
 #[derive(Default)]
 struct Model {
     registered: BTreeSet<Slot>,
@@ -44,8 +44,8 @@ fn owners<const B: usize>(table: &IndirectionTable<B>) -> Vec<Option<Slot>> {
     (0..B).map(|bucket| table.owner(bucket)).collect()
 }
 
-fn count_of(owners: &[Option<Slot>], slot: Slot) -> usize {
-    owners.iter().filter(|&&owner| owner == Some(slot)).count()
+fn count_of(owners: &[Option<Slot>], queue: Slot) -> usize {
+    owners.iter().filter(|&&owner| owner == Some(queue)).count()
 }
 
 /// Applies `op` to the table and to the model, checking the outcome and every invariant.
@@ -54,48 +54,48 @@ fn step<const B: usize>(
     model: &mut Model,
     op: Op,
 ) -> Result<(), TestCaseError> {
-    let n_slots = table.n_slots();
+    let n_queues = table.n_queues();
     let before = table.clone();
     let owners_before = owners(table);
-    let lowest_free = (0..n_slots as Slot).find(|slot| !model.registered.contains(slot));
+    let lowest_free = (0..n_queues as Slot).find(|queue| !model.registered.contains(queue));
 
-    // What the model says should happen: (slot, joining?) or the error.
-    let in_range = |slot: Slot| usize::from(slot) < n_slots;
+    // What the model says should happen: (queue, joining?) or the error.
+    let in_range = |queue: Slot| usize::from(queue) < n_queues;
     let expected: Result<(Slot, bool), TableError> = match op {
-        Op::Register(slot) if !in_range(slot) => Err(TableError::SlotOutOfRange),
-        Op::Register(slot) if model.registered.contains(&slot) => {
+        Op::Register(queue) if !in_range(queue) => Err(TableError::SlotOutOfRange),
+        Op::Register(queue) if model.registered.contains(&queue) => {
             Err(TableError::AlreadyRegistered)
         }
-        Op::Register(slot) => Ok((slot, true)),
-        Op::Deregister(slot) | Op::Demote(slot) | Op::Promote(slot) if !in_range(slot) => {
+        Op::Register(queue) => Ok((queue, true)),
+        Op::Deregister(queue) | Op::Demote(queue) | Op::Promote(queue) if !in_range(queue) => {
             Err(TableError::SlotOutOfRange)
         }
-        Op::Deregister(slot) | Op::Demote(slot) | Op::Promote(slot)
-            if !model.registered.contains(&slot) =>
+        Op::Deregister(queue) | Op::Demote(queue) | Op::Promote(queue)
+            if !model.registered.contains(&queue) =>
         {
             Err(TableError::NotRegistered)
         }
-        Op::Deregister(slot) => Ok((slot, false)),
-        Op::Demote(slot) if model.standby.contains(&slot) => Err(TableError::OnStandby),
-        Op::Demote(slot) => Ok((slot, false)),
-        Op::Promote(slot) if !model.standby.contains(&slot) => Err(TableError::NotOnStandby),
-        Op::Promote(slot) => Ok((slot, true)),
+        Op::Deregister(queue) => Ok((queue, false)),
+        Op::Demote(queue) if model.standby.contains(&queue) => Err(TableError::OnStandby),
+        Op::Demote(queue) => Ok((queue, false)),
+        Op::Promote(queue) if !model.standby.contains(&queue) => Err(TableError::NotOnStandby),
+        Op::Promote(queue) => Ok((queue, true)),
         Op::RegisterAny => lowest_free
-            .map(|slot| (slot, true))
+            .map(|queue| (queue, true))
             .ok_or(TableError::NoFreeSlot),
     };
     let result = match op {
-        Op::Register(slot) => table.register(slot),
-        Op::Deregister(slot) => table.deregister(slot),
-        Op::Demote(slot) => table.demote(slot),
-        Op::Promote(slot) => table.promote(slot),
-        Op::RegisterAny => table.register_any().map(|(slot, moved)| {
-            assert_eq!(Some(slot), lowest_free);
+        Op::Register(queue) => table.register(queue),
+        Op::Deregister(queue) => table.deregister(queue),
+        Op::Demote(queue) => table.demote(queue),
+        Op::Promote(queue) => table.promote(queue),
+        Op::RegisterAny => table.register_any().map(|(queue, moved)| {
+            assert_eq!(Some(queue), lowest_free);
             moved
         }),
     };
 
-    let (slot, joining) = match expected {
+    let (queue, joining) = match expected {
         Err(error) => {
             prop_assert_eq!(result, Err(error));
             // A refused operation changes nothing, not even the record of the last moves.
@@ -106,8 +106,8 @@ fn step<const B: usize>(
     };
     let moved = result.map_err(|e| TestCaseError::fail(format!("{op:?} refused: {e:?}")))?;
     let minimal = if joining {
-        model.registered.insert(slot);
-        model.standby.remove(&slot);
+        model.registered.insert(queue);
+        model.standby.remove(&queue);
         if model.active().len() == 1 {
             B
         } else {
@@ -115,17 +115,17 @@ fn step<const B: usize>(
         }
     } else {
         if matches!(op, Op::Demote(_)) {
-            model.standby.insert(slot);
+            model.standby.insert(queue);
         } else {
-            model.registered.remove(&slot);
-            model.standby.remove(&slot);
+            model.registered.remove(&queue);
+            model.standby.remove(&queue);
         }
-        count_of(&owners_before, slot)
+        count_of(&owners_before, queue)
     };
     let active = model.active();
     prop_assert_eq!(moved, minimal, "{:?} with {} active", op, active.len());
 
-    // Every bucket goes to a slot that takes buckets, or to the normal queue when none does.
+    // Every bucket goes to a queue that takes buckets, or to the normal queue when none does.
     let owners_after = owners(table);
     for owner in &owners_after {
         match owner {
@@ -134,8 +134,8 @@ fn step<const B: usize>(
         }
     }
 
-    // Balanced: counts over the slots that take buckets differ by at most one.
-    let mut all_counts = vec![0; n_slots];
+    // Balanced: counts over the queues that take buckets differ by at most one.
+    let mut all_counts = vec![0; n_queues];
     for owner in owners_after.iter().flatten() {
         all_counts[usize::from(*owner)] += 1;
     }
@@ -143,7 +143,7 @@ fn step<const B: usize>(
     if let (Some(max), Some(min)) = (counts.iter().max(), counts.iter().min()) {
         prop_assert!(max - min <= 1, "counts {:?}", counts);
     }
-    for s in 0..n_slots as Slot {
+    for s in 0..n_queues as Slot {
         prop_assert_eq!(table.bucket_count(s), all_counts[usize::from(s)]);
         prop_assert_eq!(table.is_registered(s), model.registered.contains(&s));
         prop_assert_eq!(table.is_on_standby(s), model.standby.contains(&s));
@@ -151,11 +151,11 @@ fn step<const B: usize>(
     prop_assert_eq!(table.registered_count(), model.registered.len());
     prop_assert_eq!(table.active_count(), active.len());
     prop_assert!(table
-        .registered_slots()
+        .registered_queues()
         .eq(model.registered.iter().copied()));
     prop_assert_eq!(
-        table.first_free_slot(),
-        (0..n_slots as Slot).find(|s| !model.registered.contains(s))
+        table.first_free_queue(),
+        (0..n_queues as Slot).find(|s| !model.registered.contains(s))
     );
 
     // Only the buckets that had to move moved, and `moves()` reports exactly those.
@@ -173,20 +173,20 @@ fn step<const B: usize>(
     for change in &changes {
         if joining {
             // Everyone else keeps their clients unless feeding the newcomer.
-            prop_assert_eq!(change.to, Some(slot));
+            prop_assert_eq!(change.to, Some(queue));
         } else {
-            // Exactly the leaving (or demoted) slot's clients move.
-            prop_assert_eq!(change.from, Some(slot));
+            // Exactly the leaving (or demoted) queue's clients move.
+            prop_assert_eq!(change.from, Some(queue));
         }
     }
     if !joining {
-        prop_assert_eq!(changes.len(), count_of(&owners_before, slot));
+        prop_assert_eq!(changes.len(), count_of(&owners_before, queue));
     }
     Ok(())
 }
 
-fn run<const B: usize>(n_slots: usize, ops: &[Op]) -> Result<(), TestCaseError> {
-    let mut table = IndirectionTable::<B>::new(n_slots).unwrap();
+fn run<const B: usize>(n_queues: usize, ops: &[Op]) -> Result<(), TestCaseError> {
+    let mut table = IndirectionTable::<B>::new(n_queues).unwrap();
     let mut model = Model::default();
     for &op in ops {
         step(&mut table, &mut model, op)?;
@@ -194,20 +194,20 @@ fn run<const B: usize>(n_slots: usize, ops: &[Op]) -> Result<(), TestCaseError> 
     Ok(())
 }
 
-/// Random operations on slots `0..n_slots + 2` (so some are out of range).
-fn ops(max_slot: Slot, len: usize) -> impl Strategy<Value = Vec<Op>> {
-    let slot = 0..max_slot + 2;
+/// Random operations on queues `0..n_queues + 2` (so some are out of range).
+fn ops(max_queue: Slot, len: usize) -> impl Strategy<Value = Vec<Op>> {
+    let queues = 0..max_queue + 2;
     let op = prop_oneof![
-        3 => slot.clone().prop_map(Op::Register),
-        2 => slot.clone().prop_map(Op::Deregister),
+        3 => queues.clone().prop_map(Op::Register),
+        2 => queues.clone().prop_map(Op::Deregister),
         1 => Just(Op::RegisterAny),
-        2 => slot.clone().prop_map(Op::Demote),
-        2 => slot.prop_map(Op::Promote),
+        2 => queues.clone().prop_map(Op::Demote),
+        2 => queues.prop_map(Op::Promote),
     ];
     prop::collection::vec(op, 0..len)
 }
 
-/// `n_slots` in `1..=max`, and operations on around that many slots.
+/// `n_queues` in `1..=max`, and operations on around that many queues.
 fn scenario(max: usize, len: usize) -> impl Strategy<Value = (usize, Vec<Op>)> {
     (1..=max).prop_flat_map(move |n| (Just(n), ops(n as Slot, len)))
 }
@@ -239,8 +239,8 @@ proptest! {
     #[test]
     fn lookup_follows_the_bucket(registered in prop::collection::btree_set(0..16 as Slot, 0..16), hash in any::<u32>()) {
         let mut table = IndirectionTable::<256>::new(16).unwrap();
-        for slot in registered {
-            table.register(slot).unwrap();
+        for queue in registered {
+            table.register(queue).unwrap();
         }
         let bucket = IndirectionTable::<256>::bucket_of(hash);
         prop_assert_eq!(bucket, hash as usize % 256);
@@ -251,9 +251,9 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(32))]
 
-    /// The full slot range and the largest table, with fewer cases (each step is O(B + slots)).
+    /// The full queue range and the largest table, with fewer cases (each step is O(B + queues)).
     #[test]
-    fn all_slots((n, ops) in (1..=MAX_SLOTS).prop_flat_map(|n| (Just(n), ops(n as Slot, 300)))) {
+    fn all_queues((n, ops) in (1..=MAX_QUEUES).prop_flat_map(|n| (Just(n), ops(n as Slot, 300)))) {
         run::<256>(n, &ops)?;
     }
 
@@ -261,21 +261,21 @@ proptest! {
     fn largest_table((n, ops) in scenario(100, 150)) { run::<MAX_BUCKETS>(n, &ops)?; }
 }
 
-/// Filling every slot and emptying the table again, in scrambled order.
+/// Filling every queue and emptying the table again, in scrambled order.
 #[test]
-fn fill_and_drain_every_slot() {
-    let mut table = IndirectionTable::<256>::new(MAX_SLOTS).unwrap();
+fn fill_and_drain_every_queue() {
+    let mut table = IndirectionTable::<256>::new(MAX_QUEUES).unwrap();
     let mut model = Model::default();
-    for _ in 0..MAX_SLOTS {
+    for _ in 0..MAX_QUEUES {
         step(&mut table, &mut model, Op::RegisterAny).unwrap();
     }
     step(&mut table, &mut model, Op::RegisterAny).unwrap(); // NoFreeSlot
-                                                            // 7 is coprime with 1024, so this visits every slot once.
-    for i in 0..MAX_SLOTS {
+                                                            // 7 is coprime with 1024, so this visits every queue once.
+    for i in 0..MAX_QUEUES {
         step(
             &mut table,
             &mut model,
-            Op::Deregister((i * 7 % MAX_SLOTS) as Slot),
+            Op::Deregister((i * 7 % MAX_QUEUES) as Slot),
         )
         .unwrap();
     }
