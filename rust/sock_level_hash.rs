@@ -168,7 +168,8 @@ impl SocketLevelHash {
         // `reset(0)` cannot fail: 0 queues is always valid.
         let _ = control.table.reset(0);
         data.routing.publish(control);
-        for index in (0..n_queues).filter(|index| registered[index / 64] & (1 << (index % 64)) != 0) {
+        for index in (0..n_queues).filter(|index| registered[index / 64] & (1 << (index % 64)) != 0)
+        {
             listener.close_queue(guard, index, false);
         }
     }
@@ -179,11 +180,17 @@ impl SocketLevelHash {
         let change = {
             let control = data.control.get(sock.guard());
             let request = options::parse_registration(value, &control.config).map_err(to_error)?;
-            let caller = listener.caller_queue().map(|queue| queue.index() as table::Slot);
+            let caller = listener
+                .caller_queue()
+                .map(|queue| queue.index() as table::Slot);
             options::check_registration(
                 request,
                 caller,
-                |index| listener.queue(usize::from(index)).is_some_and(|queue| queue.has_owner()),
+                |index| {
+                    listener
+                        .queue(usize::from(index))
+                        .is_some_and(|queue| queue.has_owner())
+                },
                 control.table.first_free_queue(),
             )
             .map_err(to_error)?
@@ -221,8 +228,14 @@ impl SocketLevelHash {
         listener.close_queue(guard, index, true);
     }
 
-    fn get_config(listener: Option<&Listener<Self>>, guard: &mut SockGuard<'_>, out: &mut [u8]) -> Result<usize> {
-        let config = listener.map_or(Config::OFF, |listener| listener.data().control.get(guard).config);
+    fn get_config(
+        listener: Option<&Listener<Self>>,
+        guard: &mut SockGuard<'_>,
+        out: &mut [u8],
+    ) -> Result<usize> {
+        let config = listener.map_or(Config::OFF, |listener| {
+            listener.data().control.get(guard).config
+        });
         match out.len() {
             4 => put(out, 0, &i32::from(config.queues).to_ne_bytes()),
             len if len >= options::CONFIG_STRUCT_LEN_V1 => {
@@ -239,7 +252,11 @@ impl SocketLevelHash {
         }
     }
 
-    fn get_info(listener: Option<&Listener<Self>>, guard: &mut SockGuard<'_>, out: &mut [u8]) -> Result<usize> {
+    fn get_info(
+        listener: Option<&Listener<Self>>,
+        guard: &mut SockGuard<'_>,
+        out: &mut [u8],
+    ) -> Result<usize> {
         const HEADER: usize = 40;
         const ENTRY: usize = 72;
         if out.len() < HEADER {
@@ -277,17 +294,54 @@ impl SocketLevelHash {
             let at = HEADER + index * ENTRY;
             put(out, at, &queue.owner_pid().to_ne_bytes())?;
             put(out, at + 4, &queue.depth().to_ne_bytes())?;
-            put(out, at + 8, &stats.queued.load(Ordering::Relaxed).to_ne_bytes())?;
-            put(out, at + 16, &stats.accepted.load(Ordering::Relaxed).to_ne_bytes())?;
-            put(out, at + 24, &stats.moved.load(Ordering::Relaxed).to_ne_bytes())?;
-            put(out, at + 32, &stats.wakeups.load(Ordering::Relaxed).to_ne_bytes())?;
-            put(out, at + 40, &stats.expired.load(Ordering::Relaxed).to_ne_bytes())?;
-            put(out, at + 48, &stats.overflowed.load(Ordering::Relaxed).to_ne_bytes())?;
-            let buckets = listener.data().control.get(guard).table.bucket_count(index as table::Slot);
+            put(
+                out,
+                at + 8,
+                &stats.queued.load(Ordering::Relaxed).to_ne_bytes(),
+            )?;
+            put(
+                out,
+                at + 16,
+                &stats.accepted.load(Ordering::Relaxed).to_ne_bytes(),
+            )?;
+            put(
+                out,
+                at + 24,
+                &stats.moved.load(Ordering::Relaxed).to_ne_bytes(),
+            )?;
+            put(
+                out,
+                at + 32,
+                &stats.wakeups.load(Ordering::Relaxed).to_ne_bytes(),
+            )?;
+            put(
+                out,
+                at + 40,
+                &stats.expired.load(Ordering::Relaxed).to_ne_bytes(),
+            )?;
+            put(
+                out,
+                at + 48,
+                &stats.overflowed.load(Ordering::Relaxed).to_ne_bytes(),
+            )?;
+            let buckets = listener
+                .data()
+                .control
+                .get(guard)
+                .table
+                .bucket_count(index as table::Slot);
             put(out, at + 56, &(buckets as u32).to_ne_bytes())?;
             put(out, at + 60, &u32::from(queue.on_standby()).to_ne_bytes())?;
-            put(out, at + 64, &(stats.demotions.load(Ordering::Relaxed) as u32).to_ne_bytes())?;
-            put(out, at + 68, &(stats.promotions.load(Ordering::Relaxed) as u32).to_ne_bytes())?;
+            put(
+                out,
+                at + 64,
+                &(stats.demotions.load(Ordering::Relaxed) as u32).to_ne_bytes(),
+            )?;
+            put(
+                out,
+                at + 68,
+                &(stats.promotions.load(Ordering::Relaxed) as u32).to_ne_bytes(),
+            )?;
             written = at + ENTRY;
         }
         Ok(written)
@@ -370,7 +424,10 @@ impl glue::Policy for SocketLevelHash {
         if listener.bounded() {
             // Bounded share: a queue whose owner does not keep up never fills the backlog.
             let queue = listener.queue(index)?;
-            let share = bound::queue_share(listener.max_backlog(), routing.registered.load(Ordering::Relaxed));
+            let share = bound::queue_share(
+                listener.max_backlog(),
+                routing.registered.load(Ordering::Relaxed),
+            );
             if queue.depth() >= share {
                 queue.stats.overflowed.fetch_add(1, Ordering::Relaxed);
                 return None;

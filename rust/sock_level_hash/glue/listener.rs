@@ -173,7 +173,10 @@ impl<P: Policy> Listener<P> {
         unsafe {
             let jiffies = core::ptr::read_volatile(addr_of!(bindings::jiffies));
             let ahead = at.wrapping_sub(jiffies as u32) as i32;
-            bindings::timer_reduce(self.timer.get(), jiffies.wrapping_add(ahead as isize as usize));
+            bindings::timer_reduce(
+                self.timer.get(),
+                jiffies.wrapping_add(ahead as isize as usize),
+            );
         }
     }
 
@@ -207,7 +210,12 @@ impl<P: Policy> Listener<P> {
             .returned
             .load(Ordering::Relaxed)
             .then(|| queue.returned_at.load(Ordering::Relaxed));
-        let relapses = bound::relapses_after_demotion(queue.relapses.load(Ordering::Relaxed), returned, now, max_wait);
+        let relapses = bound::relapses_after_demotion(
+            queue.relapses.load(Ordering::Relaxed),
+            returned,
+            now,
+            max_wait,
+        );
         queue.relapses.store(relapses, Ordering::Relaxed);
         let hold = bound::standby_hold(max_wait, relapses);
         queue.standby_since.store(now, Ordering::Relaxed);
@@ -254,7 +262,11 @@ impl<P: Policy> Listener<P> {
         // SAFETY: the socket outlives its state (`release_cb` shuts the timer down first); a
         // TCP socket is an `inet_connection_sock`.
         let rskq_lock = unsafe {
-            addr_of_mut!((*sk.cast::<bindings::inet_connection_sock>()).icsk_accept_queue.rskq_lock)
+            addr_of_mut!(
+                (*sk.cast::<bindings::inet_connection_sock>())
+                    .icsk_accept_queue
+                    .rskq_lock
+            )
         };
         let mut spilled = 0u32;
         let mut next: Option<u32> = None;
@@ -264,7 +276,8 @@ impl<P: Policy> Listener<P> {
         // change, before it empties the queues: what we spill while we still see the listening
         // state reaches the normal queue before that is disposed of.
         // SAFETY: the socket is live (see above); a byte read.
-        let listening = unsafe { core::ptr::read_volatile(addr_of!((*sk).__sk_common.skc_state)) } == TCP_LISTEN;
+        let listening = unsafe { core::ptr::read_volatile(addr_of!((*sk).__sk_common.skc_state)) }
+            == TCP_LISTEN;
         if listening && !self.closing.load(Ordering::Acquire) {
             let now = now();
             for index in 0..MAX_QUEUES {
@@ -307,7 +320,10 @@ impl<P: Policy> Listener<P> {
                     (expired, None)
                 });
                 if expired > 0 {
-                    queue.stats.expired.fetch_add(u64::from(expired), Ordering::Relaxed);
+                    queue
+                        .stats
+                        .expired
+                        .fetch_add(u64::from(expired), Ordering::Relaxed);
                     spilled += expired;
                     let misses = queue.misses.fetch_add(expired, Ordering::Relaxed) + expired;
                     if bound::goes_on_standby(misses) && !queue.standby.load(Ordering::Relaxed) {
@@ -323,7 +339,8 @@ impl<P: Policy> Listener<P> {
         // SAFETY: taken above.
         unsafe { bindings::spin_unlock_bh(rskq_lock) };
         if spilled > 0 {
-            self.normal_queued.fetch_add(u64::from(spilled), Ordering::Relaxed);
+            self.normal_queued
+                .fetch_add(u64::from(spilled), Ordering::Relaxed);
             // SAFETY: the socket is live (see above); process or softirq context.
             unsafe { bindings::sock_level_hash_wake_normal(sk, spilled) };
         }
@@ -340,7 +357,9 @@ impl<P: Policy> Listener<P> {
         let proc_wait = self.procs.caller_or_create()?;
         // SAFETY: `current` is valid; `get_task_pid` returns a counted reference, which the
         // queue keeps until `close_queue`.
-        let pid = unsafe { bindings::get_task_pid(bindings::get_current(), bindings::pid_type_PIDTYPE_TGID) };
+        let pid = unsafe {
+            bindings::get_task_pid(bindings::get_current(), bindings::pid_type_PIDTYPE_TGID)
+        };
         if pid.is_null() {
             return Err(ESRCH);
         }
@@ -370,7 +389,9 @@ impl<P: Policy> Listener<P> {
             // SAFETY: the entry was added to this pid's wait head by `open_queue` and we still
             // hold the pid. After removal the wake function cannot run any more, so clearing
             // `exited` afterwards cannot race with it.
-            unsafe { bindings::remove_wait_queue(addr_of_mut!((*pid).wait_pidfd), queue.watch.get()) };
+            unsafe {
+                bindings::remove_wait_queue(addr_of_mut!((*pid).wait_pidfd), queue.watch.get())
+            };
             queue.exited.store(null_mut(), Ordering::Release);
             queue.owner.store(null_mut(), Ordering::Release);
             // SAFETY: the reference taken in `open_queue`.

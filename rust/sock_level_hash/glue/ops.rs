@@ -42,7 +42,10 @@ unsafe impl<P: Policy> Sync for Registration<P> {}
 impl<P: Policy> Registration<P> {
     /// Registers the policy's hooks. Each listener with state holds a reference to `module`.
     pub(crate) fn new(module: &'static ThisModule) -> Result<Self> {
-        let ops = KBox::pin(Opaque::<bindings::sock_level_hash_ops>::uninit(), GFP_KERNEL)?;
+        let ops = KBox::pin(
+            Opaque::<bindings::sock_level_hash_ops>::uninit(),
+            GFP_KERNEL,
+        )?;
         // SAFETY: our own fresh allocation, fully written before registration.
         unsafe {
             ops.get().write(bindings::sock_level_hash_ops {
@@ -224,7 +227,9 @@ unsafe extern "C" fn pending_cb<P: Policy>(sk: *mut bindings::sock) -> bool {
         .is_some_and(|queue| queue.depth() > 0)
 }
 
-unsafe extern "C" fn wait_head_cb<P: Policy>(sk: *mut bindings::sock) -> *mut bindings::wait_queue_head {
+unsafe extern "C" fn wait_head_cb<P: Policy>(
+    sk: *mut bindings::sock,
+) -> *mut bindings::wait_queue_head {
     // SAFETY: as in `dequeue_cb`.
     let Some(listener) = (unsafe { listener::<P>(sk) }) else {
         return null_mut();
@@ -233,10 +238,13 @@ unsafe extern "C" fn wait_head_cb<P: Policy>(sk: *mut bindings::sock) -> *mut bi
     // another thread), and its parked connections must wake it then. Without memory it
     // waits on the normal queue alone, as before it had a queue.
     // The head lives while a task of the process (the caller) can use it.
-    listener.procs.caller_or_create().map_or(null_mut(), |proc_wait| {
-        proc_wait.waited.store(true, Ordering::Release);
-        proc_wait.wait.get()
-    })
+    listener
+        .procs
+        .caller_or_create()
+        .map_or(null_mut(), |proc_wait| {
+            proc_wait.waited.store(true, Ordering::Release);
+            proc_wait.wait.get()
+        })
 }
 
 unsafe extern "C" fn woken_cb<P: Policy>(sk: *mut bindings::sock) {
@@ -289,7 +297,8 @@ unsafe extern "C" fn listen_stop_cb<P: Policy>(sk: *mut bindings::sock) {
     // protection of the enqueue hook; taking the lock once makes every enqueue that still
     // saw the listening state finish before we empty the queues.
     unsafe {
-        let queue = addr_of_mut!((*sk.as_ptr().cast::<bindings::inet_connection_sock>()).icsk_accept_queue);
+        let queue =
+            addr_of_mut!((*sk.as_ptr().cast::<bindings::inet_connection_sock>()).icsk_accept_queue);
         bindings::spin_lock_bh(addr_of_mut!((*queue).rskq_lock));
         bindings::spin_unlock_bh(addr_of_mut!((*queue).rskq_lock));
     }
@@ -315,7 +324,9 @@ unsafe extern "C" fn release_cb<P: Policy>(sk: *mut bindings::sock) {
         // Detach under `rskq_lock`: an enqueue in flight finishes first, later ones see none.
         // SAFETY: `sk` is a TCP socket with this state.
         unsafe {
-            let queue = addr_of_mut!((*sk.as_ptr().cast::<bindings::inet_connection_sock>()).icsk_accept_queue);
+            let queue = addr_of_mut!(
+                (*sk.as_ptr().cast::<bindings::inet_connection_sock>()).icsk_accept_queue
+            );
             bindings::spin_lock_bh(addr_of_mut!((*queue).rskq_lock));
             core::ptr::write_volatile(addr_of_mut!((*queue).slh), null_mut());
             bindings::spin_unlock_bh(addr_of_mut!((*queue).rskq_lock));
@@ -353,7 +364,9 @@ pub(super) unsafe extern "C" fn owner_exit_wake<P: Policy>(
     // SAFETY: `entry` is the `watch` of a queue (only `Queue::init` sets this function), which
     // stays allocated while the entry is on the pid's wait head.
     let queue = unsafe { &*kernel::container_of!(entry, Queue, watch) };
-    queue.exited.store(queue.owner.load(Ordering::Acquire), Ordering::Release);
+    queue
+        .exited
+        .store(queue.owner.load(Ordering::Acquire), Ordering::Release);
     queue.queue_work();
     0
 }

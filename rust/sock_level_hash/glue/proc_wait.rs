@@ -179,7 +179,11 @@ impl ProcWaits {
                 let bucket = self.bucket(pid);
                 self.collect_locked(bucket);
                 // SAFETY: the node is ours until published here, under `lock`.
-                unsafe { (*node).next.store(bucket.load(Ordering::Relaxed), Ordering::Relaxed) };
+                unsafe {
+                    (*node)
+                        .next
+                        .store(bucket.load(Ordering::Relaxed), Ordering::Relaxed)
+                };
                 bucket.store(node, Ordering::Release);
                 None
             }

@@ -167,8 +167,10 @@ impl Queue {
     ///
     /// Called once, on a queue at its final address, before it is published.
     pub(super) unsafe fn init<P: Policy>(&self, listener: &Listener<P>) {
-        self.listener
-            .store((listener as *const Listener<P>).cast_mut().cast(), Ordering::Relaxed);
+        self.listener.store(
+            (listener as *const Listener<P>).cast_mut().cast(),
+            Ordering::Relaxed,
+        );
         self.sk.store(listener.sk, Ordering::Relaxed);
         // SAFETY: the members are at their final addresses (function's requirements); the
         // keys are static.
@@ -256,7 +258,9 @@ impl Queue {
             // SAFETY: an open queue's waiter is not collected while the queue points to it.
             if let Some(waiter) = unsafe { fifo.waiter.as_ref() } {
                 // SAFETY: the head is initialised and lives as long as the `ProcWait`.
-                unsafe { bindings::__wake_up(waiter.wait.get(), TASK_INTERRUPTIBLE, 1, POLL_IN_KEY) };
+                unsafe {
+                    bindings::__wake_up(waiter.wait.get(), TASK_INTERRUPTIBLE, 1, POLL_IN_KEY)
+                };
                 if !waiter.waited.load(Ordering::Acquire) {
                     // As in `park`: an owner that never waited on its head (an epoll entry
                     // from before the option) waits on the socket's queue.

@@ -164,7 +164,8 @@ impl<'a, P: Policy> Sock<'a, P> {
         // published under `rskq_lock`, which the enqueue hook holds while it reads it. The C
         // side takes a module reference for the new state.
         unsafe {
-            let queue = addr_of_mut!((*sk.cast::<bindings::inet_connection_sock>()).icsk_accept_queue);
+            let queue =
+                addr_of_mut!((*sk.cast::<bindings::inet_connection_sock>()).icsk_accept_queue);
             bindings::spin_lock_bh(addr_of_mut!((*queue).rskq_lock));
             core::ptr::write_volatile(addr_of_mut!((*queue).slh), listener.cast());
             bindings::spin_unlock_bh(addr_of_mut!((*queue).rskq_lock));
