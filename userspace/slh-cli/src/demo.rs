@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `slh demo-server`: a pre-fork TCP server whose workers each register to a queue and say
 //! which client they served, to watch the socket-level hash keep clients on one worker.
 

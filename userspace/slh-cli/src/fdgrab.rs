@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Taking a duplicate of another process's socket with pidfd_open(2) + pidfd_getfd(2), and
 //! checking that it is a listening TCP socket.
 

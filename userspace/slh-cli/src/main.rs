@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `slh`: shows a listening socket's socket-level hash queues and runs a demo pre-fork server.
 
 mod demo;

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `slh predict`: the queue each client address reaches after each registration change, from
 //! the same core code the kernel module runs (`HashFn::hash` of a `FlowKey`, then the
 //! `IndirectionTable`'s lookup), so that a test can hold the kernel to it client by client.

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Finding the process and descriptor behind a listening port: `/proc/net/tcp{,6}` maps the
 //! port to a socket inode, `/proc/PID/fd/*` links (`socket:[INODE]`) map the inode to holders.
 

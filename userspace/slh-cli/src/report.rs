@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `slh info`: the readable table of a socket's queues and counters (or its JSON), with the
 //! processes that hold the socket next to those registered on it.
 

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The `slh` binary end to end on the build host (stock kernel, traffic on 127.0.0.1 only).
 
 use std::collections::BTreeSet;

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `libslh_preload.so`: socket-level hash for unmodified pre-fork servers.
 //!
 //! `LD_PRELOAD=libslh_preload.so server ...` interposes the libc calls a pre-fork server makes

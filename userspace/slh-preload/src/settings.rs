@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The shim's environment variables, parsed once per process image.
 
 use slh::config::{parse_hash_fn, parse_hash_input};

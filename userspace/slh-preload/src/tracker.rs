@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Which descriptors are listen sockets the shim enabled, and which of them this process has
 //! already tried to register on. Lock-free: the hooks run in any thread, and the fork child
 //! handler must not take locks another thread may have held at fork time.

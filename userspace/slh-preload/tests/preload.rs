@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The shim loaded into real programs (Python servers, a shell) on the build host's stock
 //! kernel: enabling fails there, and the programs must run exactly as without the shim.
 

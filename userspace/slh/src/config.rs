@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! What `SO_SOCKLEVELHASH` is set to: queue count, hash function, hash input, bounded wait;
 //! and the names the tools use for them on command lines and in environment variables.
 

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Typed errors: each errno the uapi gives a meaning is one variant, with a message saying what
 //! went wrong for the operation that got it.
 

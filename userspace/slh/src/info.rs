@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `SO_SOCKLEVELHASH_INFO`: parsing the header and queue entries, and growing the buffer until
 //! every queue fits.
 

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! User space of the socket-level hash: `SO_SOCKLEVELHASH`, `SO_SOCKADDLSPH` and
 //! `SO_SOCKLEVELHASH_INFO` on TCP listen sockets (see `userspace/README.md` for the uapi).
 //!

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The crate's only `unsafe` code: `getsockopt`/`setsockopt` on a borrowed descriptor, and the
 //! byte views of the uapi structs they pass. Everything else is safe code over these four
 //! functions.

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The kernel's user-space interface, transcribed: option numbers, limits and the three
 //! `#[repr(C)]` structs, with compile-time checks of their layout. `userspace/README.md` is the
 //! reference this file follows.

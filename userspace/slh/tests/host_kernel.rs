@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The library against the running kernel.
 //!
 //! On a stock kernel (the build host) every operation must say so with `Error::Unsupported`,

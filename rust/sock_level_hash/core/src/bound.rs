@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: GPL-2.0 OR MIT
 //! The bounds that keep stickiness from costing availability: how long a parked connection
 //! waits for its owner, how many connections one queue may hold, when an owner that does
 //! not keep up goes on standby (its buckets go to the others until it accepts again), and how

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: GPL-2.0 OR MIT
 //! The flow hashes of the socket-level hash: the five functions the 2014 paper compares.
 //!
 //! A completed connection is hashed once, when it is queued, and the hash picks the queue (via

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: GPL-2.0 OR MIT
 //! Pure cores of the socket-level hash (`SO_SOCKLEVELHASH`).
 //!
 //! A listening socket with the option spreads completed connections over per-process queues:

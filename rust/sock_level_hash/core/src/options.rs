@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: GPL-2.0 OR MIT
 //! What the two socket options ask for, decided before anything changes.
 //!
 //! `SO_SOCKLEVELHASH` takes an `int` or the extended `struct sock_level_hash`; `SO_SOCKADDLSPH`

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: GPL-2.0 OR MIT
 //! The indirection table of the socket-level hash: hash → bucket → queue.
 //!
 //! Like a NIC's RSS indirection table, a connection's hash selects one of `B` buckets, and each
