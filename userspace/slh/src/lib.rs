@@ -19,7 +19,7 @@
 //!
 //! [`SocketLevelHash`] is implemented for the types that can be TCP listeners:
 //! [`std::net::TcpListener`] and [`BorrowedFd`] (any other descriptor, through
-//! [`AsFd::as_fd`](std::os::fd::AsFd::as_fd) or [`BorrowedFd::borrow_raw`]), with the
+//! [`AsFd::as_fd`] or [`BorrowedFd::borrow_raw`]), with the
 //! `socket2` feature `socket2::Socket`, and with the `tokio` feature tokio's `TcpListener` and
 //! `TcpSocket`. Its methods carry the option's name, as socket2's do,
 //! so that they cannot be mistaken for (or collide with) another trait's `enable` or `info`.
