@@ -321,26 +321,37 @@ const CHECK_ERROR: u8 = 2;
 
 fn check() -> ExitCode {
     use slh::SocketLevelHash;
-    let socket = match std::net::TcpListener::bind("127.0.0.1:0") {
-        Ok(socket) => socket,
-        Err(error) => {
-            eprintln!("slh check: cannot create a TCP socket: {error}");
-            return ExitCode::from(CHECK_ERROR);
-        }
-    };
-    match socket.sock_level_hash_queues() {
-        Ok(_) => {
-            println!("socket-level hash: supported by this kernel");
-            ExitCode::from(CHECK_SUPPORTED)
-        }
-        Err(error) if error.is_unsupported() => {
-            println!("socket-level hash: not supported: {error}");
-            ExitCode::from(CHECK_UNSUPPORTED)
-        }
-        Err(error) => {
-            eprintln!("slh check: cannot tell: {error}");
-            ExitCode::from(CHECK_ERROR)
-        }
+    let answer = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|error| format!("cannot create a TCP socket: {error}"))
+        .map(|socket| socket.sock_level_hash_queues());
+    let (status, stdout, stderr) = check_verdict(answer);
+    if let Some(line) = stdout {
+        println!("{line}");
+    }
+    if let Some(line) = stderr {
+        eprintln!("slh check: {line}");
+    }
+    ExitCode::from(status)
+}
+
+/// `slh check`'s exit status and its line for stdout or stderr, from the probe's answer (or
+/// why there was no probe).
+fn check_verdict(
+    answer: Result<Result<u32, slh::Error>, String>,
+) -> (u8, Option<String>, Option<String>) {
+    match answer {
+        Ok(Ok(_)) => (
+            CHECK_SUPPORTED,
+            Some("socket-level hash: supported by this kernel".into()),
+            None,
+        ),
+        Ok(Err(error)) if error.is_unsupported() => (
+            CHECK_UNSUPPORTED,
+            Some(format!("socket-level hash: not supported: {error}")),
+            None,
+        ),
+        Ok(Err(error)) => (CHECK_ERROR, None, Some(format!("cannot tell: {error}"))),
+        Err(message) => (CHECK_ERROR, None, Some(message)),
     }
 }
 
@@ -348,6 +359,35 @@ fn check() -> ExitCode {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn check_exits_0_supported_1_unsupported_2_could_not_tell() {
+        use slh::{Error, Op};
+        let os = |errno| std::io::Error::from_raw_os_error(errno);
+        let (status, stdout, stderr) = check_verdict(Ok(Ok(0)));
+        assert_eq!(status, 0);
+        assert_eq!(
+            stdout.as_deref(),
+            Some("socket-level hash: supported by this kernel")
+        );
+        assert_eq!(stderr, None);
+        let unsupported = Error::from_io(Op::ReadConfig, os(libc::ENOPROTOOPT));
+        let (status, stdout, stderr) = check_verdict(Ok(Err(unsupported)));
+        assert_eq!(status, 1);
+        assert!(stdout
+            .unwrap()
+            .starts_with("socket-level hash: not supported: "));
+        assert_eq!(stderr, None);
+        let other = Error::from_io(Op::ReadConfig, os(libc::EPERM));
+        let (status, stdout, stderr) = check_verdict(Ok(Err(other)));
+        assert_eq!((status, stdout), (2, None));
+        assert!(stderr
+            .unwrap()
+            .starts_with("cannot tell: reading SO_SOCKLEVELHASH: "));
+        let (status, stdout, stderr) = check_verdict(Err("cannot create a TCP socket: x".into()));
+        assert_eq!((status, stdout), (2, None));
+        assert_eq!(stderr.as_deref(), Some("cannot create a TCP socket: x"));
+    }
 
     #[test]
     fn command_line_definition_is_consistent() {
