@@ -77,8 +77,8 @@ mod sealed {
     use std::os::fd::BorrowedFd;
 
     /// The types [`super::SocketLevelHash`] is implemented for; not implementable outside the
-    /// crate, so that the trait's methods appear on sockets only (not on files, pipes or UDP
-    /// sockets, which every `AsFd` would have given them).
+    /// crate, so that the trait's methods appear on TCP socket types only (not on files, pipes
+    /// or UDP sockets, which every `AsFd` gave them before).
     pub trait Socket {
         fn socket_fd(&self) -> BorrowedFd<'_>;
     }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The crate's only `unsafe` code: `getsockopt`/`setsockopt` on a borrowed descriptor, and the
-//! byte views of the uapi structs they pass. Everything else is safe code over these four
-//! functions.
+//! byte views of the uapi structs they pass. Everything else is safe code over `set`, `get`,
+//! `get_bytes` and `Pod`.
 #![allow(unsafe_code)]
 
 use std::io;
