@@ -89,6 +89,27 @@ mod sealed {
 /// Implemented for [`std::net::TcpListener`], [`BorrowedFd`] (which any descriptor gives with
 /// `as_fd()`), with the `socket2` feature `socket2::Socket`, with the `tokio` feature
 /// `tokio::net::TcpListener` and `tokio::net::TcpSocket`; sealed.
+///
+/// A file or a UDP socket has none of the methods:
+///
+/// ```compile_fail
+/// use slh::SocketLevelHash;
+/// let file = std::fs::File::open("/dev/null").unwrap();
+/// let _ = file.sock_level_hash_queues();
+/// ```
+///
+/// ```compile_fail
+/// use slh::SocketLevelHash;
+/// let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+/// let _ = udp.sock_level_hash_queues();
+/// ```
+///
+/// and nothing outside the crate can implement the trait:
+///
+/// ```compile_fail
+/// struct Mine;
+/// impl slh::SocketLevelHash for Mine {}
+/// ```
 pub trait SocketLevelHash: sealed::Socket {
     /// Enables the option with `queues` queues and `hash` over the client address (the input
     /// that keeps each client on one worker), with the default wait ([`MaxWait::DEFAULT`]).
