@@ -8,10 +8,14 @@
 #![cfg_attr(not(CONFIG_RUST), no_std)]
 #![forbid(unsafe_code)]
 
+pub mod fo;
 pub mod lblc;
 pub mod lblcr;
 pub mod lc;
 pub mod nq;
+pub mod ovf;
+pub mod rr;
 pub mod sed;
+pub mod twos;
 pub mod wlc;
 pub mod wrr;

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Round-robin stepping, exactly as the kernel's `ip_vs_rr.c` steps.
+//!
+//! The service remembers the last server chosen (`svc->sched_data`, a place in the list,
+//! at first the list head). Each connection goes to the next server after it, in list
+//! order and wrapping around, that has a positive weight and is not overloaded; that server
+//! becomes the new place. A walk that comes back to the place (or, starting at the head,
+//! reaches the end) finds nothing: "no destination available", and the place stays.
+//!
+//! Pure code: compiled into a kernel module and, unchanged, into the host crate
+//! `ipvs-sched-core` where it is property-tested against a transcription of the C loop over
+//! a linked list, deleted nodes included.
+//!
+//! # Positions
+//!
+//! As in `wrr.rs`, a place is `Option<C>`: `None` for the list head, `Some(cursor)` for the
+//! server the caller's walk handed out with that cursor (the list node in the kernel, an
+//! index in the host tests). [`pick`] takes a function that walks the list after a place.
+#![forbid(unsafe_code)]
+
+use super::wlc::ServerLoad;
+
+/// `ip_vs_rr_schedule()`: the server after `last` (the saved place) that is not overloaded
+/// and has a positive weight, with its cursor, which the caller saves as the new place.
+///
+/// `walk(from)` gives the servers of the list after `from` (all of them after `None`), in list
+/// order, each with its cursor and its load. Like C: the first pass walks from `last` to the
+/// end of the list; if `last` is the head that is all. Otherwise a second pass walks from the
+/// head and stops after testing `last` itself (a place that was unlinked is never met: the
+/// second pass ends at the end of the list, as C's `pass < 2`). C tests `dest == last` in the
+/// first pass too; so does this. Per server the flags are read, then the weight.
+/// `None` (C logs "no destination available"): the caller keeps its place.
+pub fn pick<C, T, L, I, F>(last: Option<C>, walk: F) -> Option<(C, T)>
+where
+    C: Copy + Eq,
+    L: ServerLoad,
+    I: Iterator<Item = (C, (T, L))>,
+    F: Fn(Option<C>) -> I,
+{
+    for (cursor, (dest, load)) in walk(last) {
+        if takes(&load) {
+            return Some((cursor, dest));
+        }
+        if Some(cursor) == last {
+            return None;
+        }
+    }
+    // The place is the head: one pass was the whole list.
+    let last = last?;
+    for (cursor, (dest, load)) in walk(None) {
+        if takes(&load) {
+            return Some((cursor, dest));
+        }
+        if cursor == last {
+            return None;
+        }
+    }
+    None
+}
+
+/// Whether rr takes the server: not overloaded, weight above 0 (read in that order).
+fn takes<L: ServerLoad>(load: &L) -> bool {
+    !load.overloaded() && load.weight() > 0
+}
+
+/// `ip_vs_rr_del_dest()`: the place after the server at `deleted` left the list. If the
+/// place was that server it moves to `prev`, the place before it (the server before it in
+/// the list, or the head for `None`: C's `p->next->prev` after `list_del_rcu()`); any
+/// other place stays. C does nothing when a server is added or edited.
+pub fn del_dest<C: Copy + Eq>(place: Option<C>, deleted: C, prev: Option<C>) -> Option<C> {
+    if place == Some(deleted) {
+        prev
+    } else {
+        place
+    }
+}
