@@ -8,7 +8,9 @@
 #![cfg_attr(not(CONFIG_RUST), no_std)]
 #![forbid(unsafe_code)]
 
+pub mod dh;
 pub mod fo;
+pub mod hash;
 pub mod lblc;
 pub mod lblcr;
 pub mod lc;
@@ -16,6 +18,7 @@ pub mod nq;
 pub mod ovf;
 pub mod rr;
 pub mod sed;
+pub mod sh;
 pub mod twos;
 pub mod wlc;
 pub mod wrr;
