@@ -15,28 +15,23 @@
 use core::sync::atomic::{AtomicUsize, Ordering};
 use kernel::{c_str, prelude::*};
 
-#[path = "ipvs.rs"]
-mod ipvs;
-// The pure decision code, the same files the host crate `ipvs-sched-core` tests.
-#[allow(dead_code, unreachable_pub)]
-#[path = "core/src/lblc.rs"]
-mod lblc;
-#[path = "server_load.rs"]
-mod server_load;
+#[path = "glue/mod.rs"]
+pub mod glue;
+#[path = "core/src/lib.rs"]
+pub mod sched_core;
 #[path = "target_table.rs"]
 mod target_table;
-#[allow(dead_code, unreachable_pub)]
-#[path = "core/src/wlc.rs"]
-mod wlc;
 
-use ipvs::{
-    jiffies, Addr, Dest, DestRef, NetSysctl, NetSysctlDef, Packet, Scheduler, Service,
+use glue::{
+    jiffies, Addr, Dest, DestRef, Jiffies, NetSysctlDef, Packet, PerService, Scheduler, Service,
     TimerContext, HZ,
 };
+use sched_core::lblc;
 use target_table::{loads, Target, TargetAddr, TargetTable};
 
-module! {
-    type: LblcModule,
+glue::module_ipvs_scheduler! {
+    type: Lblc,
+    sysctl: Expiration,
     name: "ip_vs_lblc_rs",
     author: "Socket Level Hash Developers",
     description: "ipvs locality-based least-connection scheduler (Rust)",
@@ -44,7 +39,7 @@ module! {
 }
 
 // `net.ipv4.vs.lblc_expiration`, per network namespace.
-ipvs::net_sysctl!(Expiration, "lblc_expiration", lblc::default_expiration(HZ));
+glue::net_sysctl!(Expiration, "lblc_expiration", lblc::default_expiration(HZ));
 
 /// One target's cached server (C's `struct ip_vs_lblc_entry`).
 struct Entry {
@@ -87,16 +82,18 @@ fn record(tbl: &Table, addr: Addr, dest: &Dest) {
     tbl.insert(&writer, entry);
 }
 
+impl PerService for Table {
+    fn init(svc: &Service) -> Result<Self> {
+        Table::new(svc)
+    }
+}
+
 struct Lblc;
 
 impl Scheduler for Lblc {
     const NAME: &'static CStr = c_str!("lblc");
     type ServiceData = Table;
-    const PERIOD: Option<ipvs::Jiffies> = Some(lblc::check_expire_interval(HZ) as _);
-
-    fn init_service(svc: &Service) -> Result<Table> {
-        Table::new(svc)
-    }
+    const PERIOD: Option<Jiffies> = Some(lblc::check_expire_interval(HZ) as _);
 
     fn done_service(_svc: &Service, tbl: &Table) {
         tbl.flush();
@@ -126,21 +123,5 @@ impl Scheduler for Lblc {
 
     fn periodic(svc: &Service, tbl: &Table, timer: &TimerContext) {
         tbl.collect_garbage(timer, || Expiration::sysctl().get(svc), jiffies());
-    }
-}
-
-struct LblcModule {
-    // Dropped in this order: the scheduler goes before the sysctl it reads.
-    _scheduler: ipvs::Registration<Lblc>,
-    _sysctl: ipvs::NetSysctlRegistration,
-}
-
-impl kernel::Module for LblcModule {
-    fn init(module: &'static ThisModule) -> Result<Self> {
-        let sysctl = NetSysctl::register::<Expiration>()?;
-        Ok(LblcModule {
-            _scheduler: ipvs::Registration::new(module)?,
-            _sysctl: sysctl,
-        })
     }
 }

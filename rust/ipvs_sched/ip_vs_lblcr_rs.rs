@@ -13,33 +13,25 @@
 use core::sync::atomic::{AtomicUsize, Ordering};
 use kernel::{c_str, prelude::*};
 
-#[path = "ipvs.rs"]
-mod ipvs;
-// The pure decision code, the same files the host crate `ipvs-sched-core` tests.
-#[allow(dead_code, unreachable_pub)]
-#[path = "core/src/lblc.rs"]
-mod lblc;
-#[allow(dead_code, unreachable_pub, unused_imports)]
-#[path = "core/src/lblcr.rs"]
-mod lblcr;
-#[path = "server_load.rs"]
-mod server_load;
-#[allow(dead_code, unreachable_pub)]
-#[path = "core/src/wlc.rs"]
-mod wlc;
+#[path = "glue/mod.rs"]
+pub mod glue;
+#[path = "core/src/lib.rs"]
+pub mod sched_core;
 // lblcr never removes a single entry outside the garbage collection.
 #[allow(dead_code)]
 #[path = "target_table.rs"]
 mod target_table;
 
-use ipvs::{
-    jiffies, Addr, Dest, DestRef, NetSysctl, NetSysctlDef, Packet, RcuList, ReadSide, SchedGuard,
-    Scheduler, Service, TimerContext, HZ,
+use glue::{
+    jiffies, Addr, Dest, DestRef, Jiffies, NetSysctlDef, Packet, PerService, RcuList, ReadSide,
+    SchedGuard, Scheduler, Service, TimerContext, HZ,
 };
+use sched_core::lblcr;
 use target_table::{loads, Target, TargetAddr, TargetTable, Writer};
 
-module! {
-    type: LblcrModule,
+glue::module_ipvs_scheduler! {
+    type: Lblcr,
+    sysctl: Expiration,
     name: "ip_vs_lblcr_rs",
     author: "Socket Level Hash Developers",
     description: "ipvs locality-based least-connection with replication scheduler (Rust)",
@@ -47,7 +39,7 @@ module! {
 }
 
 // `net.ipv4.vs.lblcr_expiration`, per network namespace.
-ipvs::net_sysctl!(
+glue::net_sysctl!(
     Expiration,
     "lblcr_expiration",
     lblcr::default_expiration(HZ)
@@ -144,16 +136,18 @@ fn record(svc: &Service, tbl: &Table, addr: Addr, dest: &Dest) {
     }
 }
 
+impl PerService for Table {
+    fn init(svc: &Service) -> Result<Self> {
+        Table::new(svc)
+    }
+}
+
 struct Lblcr;
 
 impl Scheduler for Lblcr {
     const NAME: &'static CStr = c_str!("lblcr");
     type ServiceData = Table;
-    const PERIOD: Option<ipvs::Jiffies> = Some(lblcr::check_expire_interval(HZ) as _);
-
-    fn init_service(svc: &Service) -> Result<Table> {
-        Table::new(svc)
-    }
+    const PERIOD: Option<Jiffies> = Some(lblcr::check_expire_interval(HZ) as _);
 
     fn done_service(_svc: &Service, tbl: &Table) {
         tbl.flush();
@@ -209,21 +203,5 @@ impl Scheduler for Lblcr {
 
     fn periodic(svc: &Service, tbl: &Table, timer: &TimerContext) {
         tbl.collect_garbage(timer, || Expiration::sysctl().get(svc), jiffies());
-    }
-}
-
-struct LblcrModule {
-    // Dropped in this order: the scheduler goes before the sysctl it reads.
-    _scheduler: ipvs::Registration<Lblcr>,
-    _sysctl: ipvs::NetSysctlRegistration,
-}
-
-impl kernel::Module for LblcrModule {
-    fn init(module: &'static ThisModule) -> Result<Self> {
-        let sysctl = NetSysctl::register::<Expiration>()?;
-        Ok(LblcrModule {
-            _scheduler: ipvs::Registration::new(module)?,
-            _sysctl: sysctl,
-        })
     }
 }

@@ -7,20 +7,16 @@
 
 use kernel::{c_str, prelude::*};
 
-#[path = "ipvs.rs"]
-mod ipvs;
-// The pure decision code, the same file the host crate `ipvs-sched-core` tests (its
-// `DestLoad` snapshot is for those tests: the module reads the servers themselves).
-#[path = "server_load.rs"]
-mod server_load;
-#[allow(dead_code, unreachable_pub)]
-#[path = "core/src/wlc.rs"]
-mod wlc;
+#[path = "glue/mod.rs"]
+pub mod glue;
+#[path = "core/src/lib.rs"]
+pub mod sched_core;
 
-use ipvs::{Dest, Packet, Scheduler, Service};
+use glue::{Dest, Packet, Scheduler, Service};
+use sched_core::wlc;
 
-module! {
-    type: WlcModule,
+glue::module_ipvs_scheduler! {
+    type: Wlc,
     name: "ip_vs_wlc_rs",
     author: "Socket Level Hash Developers",
     description: "ipvs weighted least connection scheduler (Rust)",
@@ -33,10 +29,6 @@ impl Scheduler for Wlc {
     const NAME: &'static CStr = c_str!("wlc");
     type ServiceData = ();
 
-    fn init_service(_svc: &Service) -> Result<()> {
-        Ok(())
-    }
-
     // Inlined into the glue's trampoline, the function IPVS calls: one call per packet, as C.
     #[inline(always)]
     fn schedule<'a>(svc: &'a Service, _data: &(), _pkt: &Packet) -> Option<&'a Dest> {
@@ -46,17 +38,5 @@ impl Scheduler for Wlc {
             svc.scheduler_err(c_str!("no destination available"));
         }
         chosen
-    }
-}
-
-struct WlcModule {
-    _registration: ipvs::Registration<Wlc>,
-}
-
-impl kernel::Module for WlcModule {
-    fn init(module: &'static ThisModule) -> Result<Self> {
-        Ok(WlcModule {
-            _registration: ipvs::Registration::new(module)?,
-        })
     }
 }

@@ -13,17 +13,16 @@ type Mark = wrr::Mark<DestCursor>;
 
 use kernel::{c_str, prelude::*};
 
-#[path = "ipvs.rs"]
-mod ipvs;
-// The pure decision code, the same file the host crate `ipvs-sched-core` tests.
-#[allow(dead_code, unreachable_pub)]
-#[path = "core/src/wrr.rs"]
-mod wrr;
+#[path = "glue/mod.rs"]
+pub mod glue;
+#[path = "core/src/lib.rs"]
+pub mod sched_core;
 
-use ipvs::{Dest, DestCursor, Packet, SchedLocked, Scheduler, Service};
+use glue::{Dest, DestChange, DestCursor, Packet, PerService, SchedLocked, Scheduler, Service};
+use sched_core::wrr;
 
-module! {
-    type: WrrModule,
+glue::module_ipvs_scheduler! {
+    type: Wrr,
     name: "ip_vs_wrr_rs",
     author: "Socket Level Hash Developers",
     description: "ipvs weighted round-robin scheduler (Rust)",
@@ -42,23 +41,25 @@ fn dest_changed(svc: &Service, mark: &SchedLocked<Mark>) -> Result {
     Ok(())
 }
 
+impl PerService for SchedLocked<Mark> {
+    fn init(svc: &Service) -> Result<Self> {
+        Ok(SchedLocked::new(svc, Mark::new(weights(svc))))
+    }
+}
+
 impl Scheduler for Wrr {
     const NAME: &'static CStr = c_str!("wrr");
     type ServiceData = SchedLocked<Mark>;
 
-    fn init_service(svc: &Service) -> Result<Self::ServiceData> {
-        Ok(SchedLocked::new(svc, Mark::new(weights(svc))))
-    }
-
-    fn add_dest(svc: &Service, mark: &Self::ServiceData, _dest: &Dest) -> Result {
+    fn add_dest(svc: &Service, mark: &Self::ServiceData, _change: &DestChange<'_>) -> Result {
         dest_changed(svc, mark)
     }
 
-    fn del_dest(svc: &Service, mark: &Self::ServiceData, _dest: &Dest) -> Result {
+    fn del_dest(svc: &Service, mark: &Self::ServiceData, _change: &DestChange<'_>) -> Result {
         dest_changed(svc, mark)
     }
 
-    fn upd_dest(svc: &Service, mark: &Self::ServiceData, _dest: &Dest) -> Result {
+    fn upd_dest(svc: &Service, mark: &Self::ServiceData, _change: &DestChange<'_>) -> Result {
         dest_changed(svc, mark)
     }
 
@@ -94,17 +95,5 @@ impl Scheduler for Wrr {
                 None
             }
         }
-    }
-}
-
-struct WrrModule {
-    _registration: ipvs::Registration<Wrr>,
-}
-
-impl kernel::Module for WrrModule {
-    fn init(module: &'static ThisModule) -> Result<Self> {
-        Ok(WrrModule {
-            _registration: ipvs::Registration::new(module)?,
-        })
     }
 }

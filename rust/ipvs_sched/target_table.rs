@@ -5,16 +5,17 @@
 //! RCU on the packet path, written under the service's `sched_lock`), the entry count and its
 //! cap, the flush when the service stops, and the garbage collection the timer runs.
 //!
-//! Included with `#[path]` by `ip_vs_lblc_rs.rs` and `ip_vs_lblcr_rs.rs`, next to the glue
-//! (`ipvs`) and the pure core (`lblc`); no `unsafe` here.
+//! Included with `#[path]` by `ip_vs_lblc_rs.rs` and `ip_vs_lblcr_rs.rs`, on top of the glue
+//! and the pure core.
+#![forbid(unsafe_code)]
 
 use core::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use kernel::{init::init_array_from_fn, prelude::*};
 
-use super::ipvs::{
+use crate::glue::{
     Addr, Dest, RcuList, ReadSide, SchedGuard, SchedLocked, Service, TimerContext, HZ,
 };
-use super::lblc;
+use crate::sched_core::lblc;
 
 impl lblc::LblcLoad for Dest {
     fn available(&self) -> bool {

@@ -2,11 +2,11 @@
 //! The real server as the least-connection rules read it: `wlc::ServerLoad` on the glue's
 //! [`Dest`], each value loaded when the rule tests it, as C's `atomic_read()`s are.
 //!
-//! Included with `#[path]` by the modules whose rules read loads (wlc, lblc, lblcr), next to
-//! the glue (`ipvs`) and the pure core (`wlc`); no `unsafe` here.
+//! The core's rules take any `ServerLoad`; this is the one the modules pass them.
+#![forbid(unsafe_code)]
 
-use super::ipvs::Dest;
-use super::wlc::ServerLoad;
+use super::Dest;
+use crate::sched_core::wlc::ServerLoad;
 
 impl ServerLoad for Dest {
     fn weight(&self) -> i32 {
@@ -20,5 +20,11 @@ impl ServerLoad for Dest {
     }
     fn totalconns(&self) -> i32 {
         Dest::totalconns(self)
+    }
+}
+
+impl crate::sched_core::dh::DhLoad for Dest {
+    fn available(&self) -> bool {
+        self.is_available()
     }
 }

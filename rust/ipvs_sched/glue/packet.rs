@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The packet being scheduled, as the scheduler sees it, and the RCU read-side section of its
+//! `schedule` call.
+
+use core::{
+    cell::Cell,
+    ffi::c_int,
+    sync::atomic::{AtomicUsize, Ordering},
+};
+use kernel::bindings;
+
+use super::Addr;
+
+/// What a scheduler sees of the first packet of a new connection (`struct ip_vs_iphdr`).
+/// It also stands for the call's RCU read-side section ([`ReadSide`]).
+pub struct Packet {
+    /// The packet and IPVS's parse of its headers, valid for the `schedule` call.
+    pub(super) skb: *const bindings::sk_buff,
+    pub(super) iph: *const bindings::ip_vs_iphdr,
+    /// The service is IPv6 (the family of the addresses in `iph`).
+    pub(super) v6: bool,
+    /// The service being scheduled, its count of list changes and that count as this call
+    /// read it first (read only by the schedulers that keep a place in the list, and once per
+    /// call): what [`Service::destinations_after`] checks a cursor against.
+    pub(super) svc: *const bindings::ip_vs_service,
+    pub(super) list_changes: *const AtomicUsize,
+    pub(super) list_changes_seen: Cell<Option<usize>>,
+}
+
+impl Packet {
+    /// The count of the service's list changes, as this call first read it.
+    pub(super) fn list_changes(&self) -> usize {
+        if let Some(seen) = self.list_changes_seen.get() {
+            return seen;
+        }
+        // SAFETY: the counter lives in the service's scheduler state, which stays valid until
+        // the RCU read-side section of this call ends.
+        let seen = unsafe { (*self.list_changes).load(Ordering::Acquire) };
+        self.list_changes_seen.set(Some(seen));
+        seen
+    }
+
+    /// An address of the parsed header, in the service's family.
+    fn addr(&self, addr: &bindings::nf_inet_addr) -> Addr {
+        // SAFETY: IPVS only matches packets of the service's family, so the union holds an
+        // address of that family.
+        unsafe {
+            if self.v6 {
+                Addr::V6(addr.in6.in6_u.u6_addr8)
+            } else {
+                Addr::V4(addr.ip.to_ne_bytes())
+            }
+        }
+    }
+
+    /// The header as IPVS parsed it.
+    fn iph(&self) -> &bindings::ip_vs_iphdr {
+        // SAFETY: valid for the `schedule` call, which `self` does not outlive.
+        unsafe { &*self.iph }
+    }
+
+    /// The packet runs from the server back to the client: an ICMP error about a packet of
+    /// the connection (C's `ip_vs_iph_inverse()`).
+    fn inverse(&self) -> bool {
+        self.iph().hdr_flags & bindings::IP_VS_HDR_INVERSE as c_int != 0
+    }
+
+    /// The destination address: the key of the locality-based schedulers.
+    pub fn daddr(&self) -> Addr {
+        self.addr(&self.iph().daddr)
+    }
+
+    /// The client's address: the source address, or the destination of an ICMP error about
+    /// the connection (the key of sh and mh, C's `ip_vs_iph_inverse(iph) ? &iph->daddr :
+    /// &iph->saddr`).
+    pub fn client_addr(&self) -> Addr {
+        let iph = self.iph();
+        self.addr(if self.inverse() {
+            &iph.daddr
+        } else {
+            &iph.saddr
+        })
+    }
+
+    /// The client's port, host byte order, for TCP, UDP and SCTP (the first two bytes of the
+    /// transport header, or the next two of an ICMP error's); 0 for another protocol or a
+    /// packet too short: C's `ip_vs_sh_get_port()` / `ip_vs_mh_get_port()`.
+    pub fn client_port(&self) -> u16 {
+        let iph = self.iph();
+        let proto = iph.protocol as u32;
+        if proto != bindings::IPPROTO_TCP
+            && proto != bindings::IPPROTO_UDP
+            && proto != bindings::IPPROTO_SCTP
+        {
+            return 0;
+        }
+        let mut ports = [0u16; 2];
+        // SAFETY: the packet is valid for the call; `skb_copy_bits()` copies 4 bytes at the
+        // transport header's offset into `ports`, or fails if the packet is shorter (C's
+        // `skb_header_pointer()`, whose slow path this is).
+        let err = unsafe {
+            bindings::skb_copy_bits(
+                self.skb,
+                iph.len as c_int,
+                ports.as_mut_ptr().cast(),
+                core::mem::size_of_val(&ports) as c_int,
+            )
+        };
+        if err != 0 {
+            return 0;
+        }
+        u16::from_be(ports[if self.inverse() { 1 } else { 0 }])
+    }
+}

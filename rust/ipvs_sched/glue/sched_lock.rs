@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The service's `sched_lock`, and the scheduler state it protects.
+
+use core::{
+    cell::UnsafeCell,
+    ops::{Deref, DerefMut},
+};
+use kernel::bindings;
+
+use super::{Service, TimerContext};
+
+/// Per-service scheduler state that the packet path changes (e.g. wrr's position), protected
+/// by the service's `sched_lock` taken with `spin_lock_bh`, as the C schedulers do: the packet
+/// path runs in softirq context and the configuration callbacks in process context.
+///
+/// # Invariants
+///
+/// `lock` is the `sched_lock` of the service this state belongs to; the state is reachable only
+/// from that service's callbacks, while the service is alive.
+pub struct SchedLocked<T> {
+    pub(super) lock: *mut bindings::spinlock_t,
+    pub(super) data: UnsafeCell<T>,
+}
+
+// SAFETY: the data is only accessed with the service's spinlock held.
+unsafe impl<T: Send> Send for SchedLocked<T> {}
+// SAFETY: as above: `lock()` serialises every access.
+unsafe impl<T: Send> Sync for SchedLocked<T> {}
+
+impl<T> SchedLocked<T> {
+    /// State for `svc`, to be returned from [`Scheduler::init_service`] of that service.
+    pub fn new(svc: &Service, data: T) -> Self {
+        // SAFETY: `sched_lock` is initialised when the service is created and lives as long
+        // as the service.
+        let lock = unsafe { core::ptr::addr_of_mut!((*svc.as_ptr()).sched_lock) };
+        Self {
+            lock,
+            data: UnsafeCell::new(data),
+        }
+    }
+
+    /// Takes the service's `sched_lock` (bottom halves disabled) until the guard is dropped.
+    pub fn lock(&self) -> SchedGuard<'_, T> {
+        // SAFETY: by the type invariant the lock belongs to a live service.
+        unsafe { bindings::spin_lock_bh(self.lock) };
+        SchedGuard {
+            locked: self,
+            bh: true,
+        }
+    }
+
+    /// Takes the service's `sched_lock` from the timer callback, where bottom halves are off
+    /// already: a plain `spin_lock()`, once per bucket of a garbage-collection pass.
+    pub fn lock_in_timer(&self, _timer: &TimerContext) -> SchedGuard<'_, T> {
+        // SAFETY: by the type invariant the lock belongs to a live service; the timer
+        // callback runs in softirq context, so the packet path cannot interrupt the holder
+        // on this CPU.
+        unsafe { bindings::spin_lock(self.lock) };
+        SchedGuard {
+            locked: self,
+            bh: false,
+        }
+    }
+}
+
+/// Access to [`SchedLocked`] data; releases `sched_lock` when dropped.
+pub struct SchedGuard<'a, T> {
+    pub(super) locked: &'a SchedLocked<T>,
+    /// Taken with `spin_lock_bh` ([`SchedLocked::lock`]), not `spin_lock`.
+    pub(super) bh: bool,
+}
+
+impl<T> Deref for SchedGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard holds the lock, so no other reference to the data is live.
+        unsafe { &*self.locked.data.get() }
+    }
+}
+
+impl<T> DerefMut for SchedGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the guard holds the lock, so no other reference to the data is live.
+        unsafe { &mut *self.locked.data.get() }
+    }
+}
+
+impl<T> Drop for SchedGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: taken in `SchedLocked::lock` or `lock_in_timer` (as `bh` says), released
+        // exactly once here.
+        unsafe {
+            if self.bh {
+                bindings::spin_unlock_bh(self.locked.lock)
+            } else {
+                bindings::spin_unlock(self.locked.lock)
+            }
+        };
+    }
+}

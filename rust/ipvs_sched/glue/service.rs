@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The virtual service (`struct ip_vs_service`) as a scheduler callback sees it.
+
+use core::marker::PhantomData;
+use kernel::{bindings, str::CStr, types::Opaque};
+
+use super::{DestCursor, DestWalk, Destinations, Packet};
+
+/// A virtual service (`struct ip_vs_service`), seen from inside a scheduler callback.
+///
+/// # Invariants
+///
+/// Only created by the trampolines from the pointer IPVS passes, valid for the callback.
+#[repr(transparent)]
+pub struct Service(Opaque<bindings::ip_vs_service>);
+
+impl Service {
+    /// # Safety
+    ///
+    /// `ptr` is a service IPVS passed to a scheduler callback; the result is not used after
+    /// the callback returns.
+    pub(super) unsafe fn from_raw<'a>(ptr: *mut bindings::ip_vs_service) -> &'a Self {
+        // SAFETY: `Service` is a transparent wrapper of the C struct; validity as per the
+        // function's safety requirements.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    pub(super) fn as_ptr(&self) -> *mut bindings::ip_vs_service {
+        self.0.get()
+    }
+
+    /// True for an IPv6 service.
+    pub fn is_ipv6(&self) -> bool {
+        // SAFETY: `af` is set when the service is created and never changes afterwards.
+        unsafe { (*self.as_ptr()).af == bindings::AF_INET6 as u16 }
+    }
+
+    /// The service's flags (`IP_VS_SVC_F_*`: persistence, hashing, the schedulers' own
+    /// flags such as `sh-port`), which `ipvsadm -E` may change at any time.
+    pub fn flags(&self) -> u32 {
+        // SAFETY: `flags` is a word inside the valid service; C reads it without a lock too.
+        unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*self.as_ptr()).flags)) }
+    }
+
+    /// The service's real servers, in list order.
+    ///
+    /// Walking the list needs the RCU read lock or IPVS's configuration mutex; every callback
+    /// that receives a [`Service`] runs with one of them held.
+    pub fn destinations(&self) -> Destinations<'_> {
+        // SAFETY: the list head lives in the service, valid for the callback.
+        let head = unsafe { core::ptr::addr_of_mut!((*self.as_ptr()).destinations) };
+        Destinations {
+            head,
+            pos: head,
+            _service: PhantomData,
+        }
+    }
+
+    /// The service's real servers after the one `from` points to (all of them for `None`),
+    /// in list order, each with its cursor: C's `list_for_each_entry_continue_rcu()` from a
+    /// remembered `mark->cl`, without walking the list from its head.
+    ///
+    /// A cursor is followed only in a call for the same service and only if the list has not
+    /// changed since it was handed out (the glue counts every add, delete and edit of a real
+    /// server before the scheduler's callback runs); otherwise the walk starts at the head,
+    /// which is where C's wrr resets its place on each change.
+    pub fn destinations_after<'a>(
+        &'a self,
+        pkt: &'a Packet,
+        from: Option<DestCursor>,
+    ) -> DestWalk<'a> {
+        let mut dests = self.destinations();
+        if let Some(cursor) = from {
+            if cursor.svc == self.as_ptr().cast_const()
+                && pkt.svc == cursor.svc
+                && pkt.list_changes() == cursor.list_changes
+            {
+                // The node was a real server of this service when this call's count of
+                // list changes was current, so this call's RCU read-side section (`pkt`)
+                // began before any later unlink of it was counted, and so before it (or its
+                // successor, unlinked later) can be freed: IPVS frees a real server only
+                // after a grace period (`call_rcu()`), after its deletion, whose callback the
+                // count comes before. An unlinked node keeps its `next` pointer
+                // (`list_del_rcu()`), so the walk from it reaches the head, as C's does.
+                dests.pos = cursor.node.as_ptr();
+            }
+        }
+        DestWalk {
+            dests,
+            svc: self.as_ptr().cast_const(),
+            list_changes: pkt.list_changes(),
+        }
+    }
+
+    /// The network namespace of the service.
+    pub(super) fn net(&self) -> *mut bindings::net {
+        // SAFETY: `ipvs` is set when the service is created, and its netns outlives it.
+        unsafe { (*(*self.as_ptr()).ipvs).net }
+    }
+
+    /// Reports that the scheduler could not choose a server (rate-limited kernel log line
+    /// naming the service), as `ip_vs_scheduler_err()` does for the C schedulers.
+    pub fn scheduler_err(&self, msg: &CStr) {
+        // SAFETY: the service is valid for the callback and `msg` is NUL-terminated.
+        unsafe { bindings::ip_vs_scheduler_err(self.as_ptr(), msg.as_char_ptr()) }
+    }
+}
