@@ -40,8 +40,6 @@ pub const CREATE_LIMIT: i32 = create_limit(TAB_BITS);
 /// `COUNT_FOR_FULL_EXPIRATION`: every 30th timer run while the table is not over
 /// [`MAX_SIZE`] does a full expiration check instead.
 pub const COUNT_FOR_FULL_EXPIRATION: i32 = 30;
-/// `GOLDEN_RATIO_32` of `<linux/hash.h>`.
-pub const GOLDEN_RATIO_32: u32 = 0x61C8_8647;
 
 /// `CHECK_EXPIRE_INTERVAL` (`60*HZ`): the period of the garbage-collection timer, in jiffies.
 pub const fn check_expire_interval(hz: i32) -> i32 {
@@ -70,30 +68,14 @@ pub(crate) const fn create_limit(tab_bits: u32) -> i32 {
     max_size(tab_bits).wrapping_mul(3) / 2
 }
 
-/// `hash_32()` of `<linux/hash.h>` (the generic version, used on every architecture except
-/// m68k, microblaze and parisc): the top `bits` bits of `val * GOLDEN_RATIO_32` (mod 2^32).
-///
-/// `bits` must be in `1..=32` as in C (where other values are undefined behaviour); here they
-/// give 0.
-pub const fn hash_32(val: u32, bits: u32) -> u32 {
-    match val
-        .wrapping_mul(GOLDEN_RATIO_32)
-        .checked_shr(32u32.wrapping_sub(bits))
-    {
-        Some(hash) if bits != 0 => hash,
-        _ => 0,
-    }
-}
+/// `hash_32()` of `<linux/hash.h>` and its constant: the hashing schedulers' own.
+pub use super::hash::{hash_32, GOLDEN_RATIO_32};
 
 /// The 32-bit value C hashes for an IPv6 address: the XOR of its four 32-bit words
 /// (`addr->ip6[0]^addr->ip6[1]^addr->ip6[2]^addr->ip6[3]`, then `ntohl()`). `a` is in
 /// network byte order.
 pub const fn fold_v6(a: [u8; 16]) -> u32 {
-    // Constant indexes into a fixed-size array: checked at compile time, no panic path.
-    u32::from_be_bytes([a[0], a[1], a[2], a[3]])
-        ^ u32::from_be_bytes([a[4], a[5], a[6], a[7]])
-        ^ u32::from_be_bytes([a[8], a[9], a[10], a[11]])
-        ^ u32::from_be_bytes([a[12], a[13], a[14], a[15]])
+    super::hash::fold(true, super::hash::Addr::V6(a))
 }
 
 /// `ip_vs_lblc_hashkey()` for an IPv4 target (`addr` in network byte order): the bucket,

@@ -16,6 +16,9 @@
 //! As in `wrr.rs`, a place is `Option<C>`: `None` for the list head, `Some(cursor)` for the
 //! server the caller's walk handed out with that cursor (the list node in the kernel, an
 //! index in the host tests). [`pick`] takes a function that walks the list after a place.
+//! Keeping the place across server changes (the same server; the one before it when its
+//! server is deleted, C's `ip_vs_rr_del_dest()`) is list mechanics: the kernel glue's
+//! `Service::keep_place()` does it, and the host tests replay it on their list.
 #![forbid(unsafe_code)]
 
 use super::wlc::ServerLoad;
@@ -61,16 +64,4 @@ where
 /// Whether rr takes the server: not overloaded, weight above 0 (read in that order).
 fn takes<L: ServerLoad>(load: &L) -> bool {
     !load.overloaded() && load.weight() > 0
-}
-
-/// `ip_vs_rr_del_dest()`: the place after the server at `deleted` left the list. If the
-/// place was that server it moves to `prev`, the place before it (the server before it in
-/// the list, or the head for `None`: C's `p->next->prev` after `list_del_rcu()`); any
-/// other place stays. C does nothing when a server is added or edited.
-pub fn del_dest<C: Copy + Eq>(place: Option<C>, deleted: C, prev: Option<C>) -> Option<C> {
-    if place == Some(deleted) {
-        prev
-    } else {
-        place
-    }
 }
