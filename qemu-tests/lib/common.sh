@@ -42,9 +42,10 @@ unload_schedulers() {
 	rmmod "ip_vs_${name}" 2>/dev/null || true
 }
 
-# Every scheduler a service can be switched to: ours, and the C ones that have no Rust twin.
-RUST_SCHEDS="wlc wrr lblc lblcr"
-C_ONLY_SCHEDS="rr lc sed nq dh sh mh fo ovf twos"
+# Every scheduler a service can be switched to: ours (all of Linux 6.12's), and the C ones that
+# have no Rust twin (none left).
+RUST_SCHEDS="wlc wrr lblc lblcr rr lc sed nq fo ovf twos dh sh mh"
+C_ONLY_SCHEDS=""
 
 # load_every_scheduler / unload_every_scheduler: all of them (the Rust ones under their names).
 load_every_scheduler() {
@@ -128,6 +129,15 @@ topo_up() {
 	for k in $(seq 1 "$n"); do
 		wait_for "rs$k listening" grep -q listening "$TMPDIR/rs$k.log"
 	done
+}
+
+# lb_refuse_at_once: IPVS refuses a connection it cannot schedule with an ICMP port
+# unreachable; the kernel sends at most one a second to a peer, and a client that gets none
+# retries its SYN for 20 s. Without the limit in the director a refusal is seen at once (for
+# tests that count on refusals; the ones that race traffic against unbinds keep the limit).
+lb_refuse_at_once() {
+	ip netns exec lb sh -c 'echo 0 >/proc/sys/net/ipv4/icmp_ratelimit
+		echo 0 >/proc/sys/net/ipv6/icmp/ratelimit; echo 1000000 >/proc/sys/net/ipv4/icmp_msgs_per_sec'
 }
 
 topo_down() {

@@ -87,6 +87,7 @@ lvs_test() {
 	local sched=$1 out impl family port=80
 	out=$(mktemp -d)
 	topo_up 4
+	lb_refuse_at_once
 	lvs_clients_up
 	for impl in rust c; do
 		use_scheduler "$impl" "$sched"

@@ -28,3 +28,15 @@ impl crate::sched_core::dh::DhLoad for Dest {
         self.is_available()
     }
 }
+
+impl crate::sched_core::mh::MhDest for Dest {
+    fn last_weight(&self) -> i32 {
+        Dest::last_weight(self)
+    }
+    fn addr(&self) -> super::Addr {
+        Dest::addr(self)
+    }
+    fn port(&self) -> u16 {
+        Dest::port(self)
+    }
+}
