@@ -12,7 +12,7 @@
  *
  *   insmod slh_test_delay.ko symbol=NAME[,NAME...] delay_us=N
  *
- * Each NAME is a kallsyms name (a module's symbols included), at most 8; hits
+ * Each NAME is a kallsyms name (a module's symbols included), at most 16; hits
  * (read only) counts the delayed calls, so that a test can show the window
  * was reached. Unloading removes the probes.
  */
@@ -25,7 +25,7 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 
-#define SLH_TEST_DELAY_MAX 8
+#define SLH_TEST_DELAY_MAX 16
 
 static char *symbol[SLH_TEST_DELAY_MAX];
 static int nsymbols;
