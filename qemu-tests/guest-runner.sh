@@ -48,12 +48,6 @@ state=$(mktemp -d /tmp/slh-runner.XXXXXX)
 printf '%s\n' "${tests[@]}" >"$state/pending"
 : >"$state/running"
 
-# What a test locks: the schedulers of its header line, or "*" (everything).
-resources() {
-	local r
-	r=$(sed -n 's/^# schedulers: \([^(]*\).*/\1/p' "$1" | head -n 1 | xargs)
-	echo "${r:-*}"
-}
 
 # conflicts "RES" RUNNING_FILE: whether RES shares a scheduler with a running test.
 conflicts() {
@@ -76,7 +70,7 @@ claim() {
 		flock 9
 		[ -s "$state/pending" ] || { echo DONE; exit 0; }
 		while read -r t; do
-			res=$(resources "$t")
+			res=$(test_schedulers "$t")
 			conflicts "$res" "$state/running" && continue
 			grep -vxF "$t" "$state/pending" >"$state/pending.new"
 			mv "$state/pending.new" "$state/pending"

@@ -59,8 +59,7 @@ tests=("${torun[@]}")
 durations="$SLH_CACHE/qemu-test-seconds"
 mapfile -t tests < <(for t in "${tests[@]}"; do
 	secs=$(awk -v n="$(basename "$t" .sh)" '$1 == n { print $2 }' "$durations" 2>/dev/null)
-	mods=$(sed -n 's/^# schedulers: \([^(]*\).*/\1/p' "$t" | head -n 1 | xargs)
-	echo "${secs:-1000} ${mods:-*} $t"
+	echo "${secs:-1000} $(test_schedulers "$t") $t"
 done | awk '{
 	secs[NR] = $1; path[NR] = $NF; n = NR
 	for (i = 2; i < NF; i++) uses[NR, $i] = 1
