@@ -15,6 +15,10 @@
 #   C-rs2-quiesced rs2 weight 0
 #   D-rs2-deleted  rs2 deleted
 #   E-rs2-back     rs2 added back (weight 2: at the head of the list now)
+#   F-rs4-limit-2  rs4 given an upper threshold of 2 connections (-x 2): 16 long-lived
+#                  connections opened one after the other, so that rs4 is flagged overloaded
+#                  after its second; its later keys are refused, or with the fallback flag
+#                  answered by another server
 # Cases: v4 (no flag), v4-port-fallback (SCHED-port and SCHED-fallback), v6 (no flag).
 
 HASH_KEYS=64
@@ -50,6 +54,9 @@ hash_run() {
 	client_cmd burst $HASH_KEYS >"$out/$case-D-rs2-deleted"
 	ipvs -a -t "$vip" -r "$(rs_of "$family" 2)" -m -w 2
 	client_cmd burst $HASH_KEYS >"$out/$case-E-rs2-back"
+	ipvs -e -t "$vip" -r "$(rs_of "$family" 4)" -m -w 4 -x 2
+	client_open 16 >"$out/$case-F-rs4-limit-2"
+	client_close >/dev/null
 	ipvs -Ln --stats -t "$vip"
 	client_stop
 	ipvs -D -t "$vip"
@@ -93,6 +100,8 @@ hash_check() {
 	assert_eq "$sched $case: every key answered" $HASH_KEYS "$(grep -c '^rs' "$f-A-all")"
 	assert_eq "$sched $case: every server used" 4 "$(grep '^rs' "$f-A-all" | sort -u | wc -l)"
 	assert_eq "$sched $case: no key on rs2 once deleted" 0 "$(count rs2 <"$f-D-rs2-deleted")"
+	assert_eq "$sched $case: rs4 stops at its threshold of 2" yes \
+		"$([ "$(count rs4 <"$f-F-rs4-limit-2")" -le 2 ] && echo yes)"
 	case $case in *-port-*) return ;; esac
 	assert_eq "$sched $case: each address on its server again" "" \
 		"$(diff "$f-A-all" "$f-B-again" | head -3)"
