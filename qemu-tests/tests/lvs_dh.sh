@@ -4,8 +4,8 @@
 # servers, NAT), replaying 300 IPv4 and 100 IPv6 destination addresses of the UMass YouTube
 # trace: the same server for every destination, with every server up, with rs2 quiesced
 # (its destinations refused, the others stay: 20 destinations of the others and one of rs2's,
-# since the client waits 20 s for a refusal it is not told of) and with rs3 deleted (the table
-# rebuilt).
+# since the client waits 20 s for a refusal it is not told of) and, rs2 back, with rs3 deleted
+# (the table rebuilt).
 # schedulers: dh   (loaded by this test; see guest-runner.sh)
 # modules: ip_vs_dh_rs   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
@@ -34,10 +34,12 @@ for impl in rust c; do
 		fi
 		ipvs -e -f $TRACE_MARK $six -r "$(rs_of $family 2)" -m -w 0
 		trace_cmd replay "$quiesced" "$f-B-rs2-quiesced"
+		ipvs -e -f $TRACE_MARK $six -r "$(rs_of $family 2)" -m -w 2
 		ipvs -d -f $TRACE_MARK $six -r "$(rs_of $family 3)"
 		trace_cmd replay "$out/tmp/targets$family" "$f-C-rs3-deleted"
 		ipvs -Ln --stats
 	done
+	ipvs -C
 	unload_schedulers dh
 done
 cache_down
