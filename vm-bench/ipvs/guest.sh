@@ -26,7 +26,7 @@ conn_secs=${SLH_IPVS_CONN_SECS:-4}
 conn_rounds=${SLH_IPVS_CONN_ROUNDS:-5}
 fill_n=${SLH_IPVS_FILL:-1000000}
 fill_rounds=${SLH_IPVS_FILL_ROUNDS:-2}
-scheds=${SLH_IPVS_SCHEDS:-wrr wlc lblc lblcr}
+scheds=${SLH_IPVS_SCHEDS:-rr wrr lc wlc sed nq fo ovf twos lblc lblcr dh sh mh}
 # Which of the three parts run (a trial run of one part): schedule fill connrate.
 parts=${SLH_IPVS_PARTS:-schedule fill connrate}
 has_part() { case " $parts " in *" $1 "*) return 0 ;; *) return 1 ;; esac }
@@ -73,8 +73,9 @@ part_schedule() {
 			for impl in $(impls "$r"); do
 				use_scheduler "$impl" "$sched"
 				# lblc, lblcr: 1,000 destination addresses, all cached after the warm-up;
-				# wrr and wlc do not look at the address.
-				case $sched in lblc*) targets=1000 ;; *) targets=0 ;; esac
+				# dh, sh, mh: 1,000 keys (the same address as source and destination); the
+				# others do not look at the addresses.
+				case $sched in lblc* | dh | sh | mh) targets=1000 ;; *) targets=0 ;; esac
 				for n in 10 100; do
 					bench "setup $sched $n" >/dev/null
 					line=$(bench "time $time_ms $targets")

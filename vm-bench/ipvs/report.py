@@ -17,7 +17,9 @@ import os
 import statistics
 import sys
 
-SCHEDS = ["wrr", "wlc", "lblc", "lblcr"]
+SCHEDS = ["rr", "wrr", "lc", "wlc", "sed", "nq", "fo", "ovf", "twos", "lblc", "lblcr", "dh", "sh", "mh"]
+# The schedulers that take the service's sched_lock in every call, C and Rust alike.
+LOCKED = {"rr", "wrr"}
 
 
 def parse(path):
@@ -105,7 +107,7 @@ def schedule_icount(rows, out, lines):
     instruction. The fastest batch is the count of the calls alone (a batch that took an
     interrupt counts the handler's instructions too). The baselines give the loop's own share
     of a call (base: the same loop calling a function that does nothing) and what the
-    sched_lock pair adds (lock - base), which wrr takes in every call."""
+    sched_lock pair adds (lock - base), which rr and wrr take in every call."""
     def per_call(r):
         return int(r["best_batch_ns"]) / int(r["batch"])
 
@@ -141,11 +143,11 @@ def schedule_icount(rows, out, lines):
                 qa = ratio(alone["rust"], alone["c"])
                 w.writerow([sched, n, fmt(best["c"], 2), fmt(best["rust"], 2), fmt(q, 3), fmt(base, 2),
                             fmt(alone["c"], 2), fmt(alone["rust"], 2), fmt(qa, 3),
-                            fmt(lock_pair, 2) if sched == "wrr" else "",
+                            fmt(lock_pair, 2) if sched in LOCKED else "",
                             " ".join(f"{x:.2f}" for x in means["c"]), " ".join(f"{x:.2f}" for x in means["rust"]),
                             mods["c"], mods["rust"]])
                 unlocked = "–"
-                if sched == "wrr" and lock_pair is not None and None not in alone.values():
+                if sched in LOCKED and lock_pair is not None and None not in alone.values():
                     c_u, r_u = alone["c"] - lock_pair, alone["rust"] - lock_pair
                     unlocked = f"{c_u:.1f} / {r_u:.1f} ({fmt(ratio(r_u, c_u), 3)})"
                 table.append(f"| {sched} | {n} | {fmt(best['c'], 1)} | {fmt(best['rust'], 1)} | {fmt(q, 3)} | "
@@ -280,7 +282,7 @@ def main():
             "control calls, binds it to the scheduler under test as `ipvsadm -E -s` does, and calls "
             "`svc->scheduler->schedule()` in a loop the way `ip_vs_schedule()` does (RCU read lock, bottom "
             "halves off; batches of 256 calls timed with `ktime_get_ns()`), no packets involved. Real "
-            "servers have weights 1, 2, 3, 4, 1, 2 ... ; lblc and lblcr see 1,000 destination addresses in "
+            "servers have weights 1, 2, 3, 4, 1, 2 ... ; lblc, lblcr, dh, sh and mh see 1,000 destination (and, for sh and mh, source) addresses in "
             "turn, all in their table after a warm-up. Each case runs "
             f"{s('time_ms', '?')} ms, {s('rounds', '?')} rounds, C and Rust alternating which goes first; "
             "the table shows the median and every round. It also shows the fastest full batch of any round "
@@ -299,8 +301,8 @@ def main():
                 "includes the benchmark loop's own share, the same for C and Rust (the destination "
                 "address, the indirect call, the counters), measured in the same boot by the same loop "
                 "calling a function that does nothing: *schedule() alone* is the count minus that. "
-                "wrr takes the service's `sched_lock` in every call, C and Rust alike; on this debug "
-                "kernel lockdep's bookkeeping makes that pair of calls most of wrr's count, so the "
+                "rr and wrr take the service's `sched_lock` in every call, C and Rust alike; on this debug "
+                "kernel lockdep's bookkeeping makes that pair of calls most of their count, so the "
                 "last column also takes off the pair's count, measured by the same loop taking the "
                 "lock around the empty call. 2 rounds of 100 ms.", ""]
                + t_icount + ["", icount_note + ".", "",

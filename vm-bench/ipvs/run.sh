@@ -65,7 +65,7 @@ env_args=$(for v in ${!SLH_IPVS_@}; do printf '%s=%q ' "$v" "${!v}"; done)
 echo "== 5. IPVS schedulers, Rust vs C: booting $(cat "$SLH_KBUILD/include/config/kernel.release") under TCG" \
 	"(waits for any other VM; log: ${work#"$root"/}/run)"
 rc=0
-boot "$work/run" 1500 --cpus 2 || rc=1
+boot "$work/run" 3600 --cpus 2 || rc=1
 
 # Instructions per schedule() call: the same schedule() part in a boot under -icount shift=0,
 # one CPU (the clock counts that CPU's instructions only). The count does not move from
@@ -73,7 +73,7 @@ boot "$work/run" 1500 --cpus 2 || rc=1
 if [ "${SLH_IPVS_ICOUNT:-1}" = 1 ]; then
 	echo "== 5. instructions per schedule() call: booting again under QEMU -icount shift=0 (log: ${work#"$root"/}/icount)"
 	env_args+="SLH_IPVS_PARTS=schedule SLH_IPVS_ROUNDS=2 SLH_IPVS_TIME_MS=100"
-	boot "$work/icount" 600 --cpus 1 -o "-icount shift=0" || rc=1
+	boot "$work/icount" 1800 --cpus 1 -o "-icount shift=0" || rc=1
 fi
 
 # What was measured is reported even when a boot did not finish.

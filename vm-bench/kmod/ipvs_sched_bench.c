@@ -288,6 +288,8 @@ static int run_calls(enum bench_loop what, u64 calls, u64 min_ns, u32 targets,
 		smp_rmb();
 		for (j = 0; j < BATCH && (!calls || i < calls); j++, i++) {
 			iph.daddr.ip = target(targets, i);
+			/* the key of sh and mh: one client per target */
+			iph.saddr.ip = iph.daddr.ip;
 			switch (what) {
 			case LOOP_SCHEDULER:
 				dest = sched->schedule(bench_svc, NULL, &iph);
