@@ -7,6 +7,8 @@
 //! `hash_32()`, older than this file.)
 #![forbid(unsafe_code)]
 
+use super::wlc::ServerLoad;
+
 /// `GOLDEN_RATIO_32` of `<linux/hash.h>`.
 pub const GOLDEN_RATIO_32: u32 = 0x61C8_8647;
 
@@ -58,4 +60,45 @@ pub const fn fold(svc_v6: bool, addr: Addr) -> u32 {
                 ^ u32::from_be_bytes([a[12], a[13], a[14], a[15]])
         }
     }
+}
+
+/// `is_unavailable()` of sh and mh: weight `<= 0` or overloaded (the weight read first; the
+/// flags only when the weight is positive).
+pub fn is_unavailable<L: ServerLoad>(load: &L) -> bool {
+    load.weight() <= 0 || load.overloaded()
+}
+
+/// The lookup sh and mh share (`ip_vs_{sh,mh}_get()` and, with `fallback`,
+/// `ip_vs_{sh,mh}_get_fallback()`): the server of bucket `bucket(0)` (`ihash`) if it is not
+/// [`is_unavailable`]; with `fallback`, else the first usable server of the buckets
+/// `bucket(roffset)` for `roffset = (offset + ihash) % table.len()`, `offset` in
+/// `0..table.len()`. An empty bucket ends the search. `bucket(offset)` is the scheduler's
+/// hash of the key with that offset, reduced to the table.
+pub fn lookup<'a, T, L, F, H>(
+    table: &'a [Option<T>],
+    fallback: bool,
+    bucket: H,
+    load: F,
+) -> Option<&'a T>
+where
+    L: ServerLoad,
+    F: Fn(&'a T) -> L,
+    H: Fn(u32) -> usize,
+{
+    let ihash = bucket(0);
+    let dest = table.get(ihash)?.as_ref()?;
+    if !is_unavailable(&load(dest)) {
+        return Some(dest);
+    }
+    if !fallback {
+        return None;
+    }
+    for offset in 0..table.len() {
+        let roffset = (offset + ihash) % table.len();
+        let dest = table.get(bucket(roffset as u32))?.as_ref()?;
+        if !is_unavailable(&load(dest)) {
+            return Some(dest);
+        }
+    }
+    None
 }

@@ -19,7 +19,7 @@
 //! `siphash` and `wlc`.
 #![forbid(unsafe_code)]
 
-use super::hash::{fold, Addr};
+use super::hash::{fold, lookup, Addr};
 use super::siphash::{hsiphash_1u32, Key};
 use super::wlc::ServerLoad;
 
@@ -294,11 +294,7 @@ where
     }
 }
 
-/// `is_unavailable()`: weight `<= 0` or overloaded (the weight read first; the flags only
-/// when the weight is positive). The current weight, not `last_weight`.
-pub fn is_unavailable<L: ServerLoad>(load: &L) -> bool {
-    load.weight() <= 0 || load.overloaded()
-}
+pub use super::hash::is_unavailable;
 
 /// `ip_vs_mh_get()`: the server of bucket `hashkey(addr, port, HASH1, 0) % TAB_SIZE`, if it
 /// is not [`is_unavailable`].
@@ -313,9 +309,12 @@ where
     L: ServerLoad,
     F: Fn(&'a T) -> L,
 {
-    let hash = hashkey(svc_v6, addr, port, &HASH1, 0) as usize % TAB_SIZE;
-    let dest = table.get(hash)?.as_ref()?;
-    (!is_unavailable(&load(dest))).then_some(dest)
+    lookup(
+        table,
+        false,
+        |offset| hashkey(svc_v6, addr, port, &HASH1, offset) as usize % TAB_SIZE,
+        load,
+    )
 }
 
 /// `ip_vs_mh_get_fallback()`: the server of the bucket of `addr` and `port` (`ihash`); if it is
@@ -333,20 +332,12 @@ where
     L: ServerLoad,
     F: Fn(&'a T) -> L,
 {
-    let ihash = hashkey(svc_v6, addr, port, &HASH1, 0) as usize % TAB_SIZE;
-    let dest = table.get(ihash)?.as_ref()?;
-    if !is_unavailable(&load(dest)) {
-        return Some(dest);
-    }
-    for offset in 0..TAB_SIZE {
-        let roffset = (offset + ihash) % TAB_SIZE;
-        let hash = hashkey(svc_v6, addr, port, &HASH1, roffset as u32) as usize % TAB_SIZE;
-        let dest = table.get(hash)?.as_ref()?;
-        if !is_unavailable(&load(dest)) {
-            return Some(dest);
-        }
-    }
-    None
+    lookup(
+        table,
+        true,
+        |offset| hashkey(svc_v6, addr, port, &HASH1, offset) as usize % TAB_SIZE,
+        load,
+    )
 }
 
 /// `ip_vs_mh_schedule()` once the packet is read: `addr` is the packet's source address (its

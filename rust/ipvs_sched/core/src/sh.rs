@@ -14,7 +14,7 @@
 //! reads it. It uses its sibling modules `hash` and `wlc`.
 #![forbid(unsafe_code)]
 
-use super::hash::{fold, hash_32, Addr};
+use super::hash::{fold, hash_32, lookup, Addr};
 use super::wlc::ServerLoad;
 
 /// `IP_VS_SH_TAB_BITS`: `CONFIG_IP_VS_SH_TAB_BITS=8` in the project's kernel configuration
@@ -41,11 +41,7 @@ pub const fn hashkey(svc_v6: bool, addr: Addr, port: u16, offset: u32) -> usize 
     (offset.wrapping_add(hash) as usize) & TAB_MASK
 }
 
-/// `is_unavailable()`: weight `<= 0` or overloaded (the weight read first; the flags only
-/// when the weight is positive).
-pub fn is_unavailable<L: ServerLoad>(load: &L) -> bool {
-    load.weight() <= 0 || load.overloaded()
-}
+pub use super::hash::is_unavailable;
 
 /// `ip_vs_sh_reassign()`: fills every bucket from the servers `dests` gives (the service's
 /// list, in list order, each with its load), every bucket `None` when the list is empty.
@@ -97,8 +93,12 @@ where
     L: ServerLoad,
     F: Fn(&'a T) -> L,
 {
-    let dest = table.get(hashkey(svc_v6, addr, port, 0))?.as_ref()?;
-    (!is_unavailable(&load(dest))).then_some(dest)
+    lookup(
+        table,
+        false,
+        |offset| hashkey(svc_v6, addr, port, offset),
+        load,
+    )
 }
 
 /// `ip_vs_sh_get_fallback()`: the server of the bucket of `addr` and `port` (`ihash`); if it is
@@ -116,20 +116,12 @@ where
     L: ServerLoad,
     F: Fn(&'a T) -> L,
 {
-    let ihash = hashkey(svc_v6, addr, port, 0);
-    let dest = table.get(ihash)?.as_ref()?;
-    if !is_unavailable(&load(dest)) {
-        return Some(dest);
-    }
-    for offset in 0..TAB_SIZE {
-        let roffset = (offset + ihash) % TAB_SIZE;
-        let hash = hashkey(svc_v6, addr, port, roffset as u32);
-        let dest = table.get(hash)?.as_ref()?;
-        if !is_unavailable(&load(dest)) {
-            return Some(dest);
-        }
-    }
-    None
+    lookup(
+        table,
+        true,
+        |offset| hashkey(svc_v6, addr, port, offset),
+        load,
+    )
 }
 
 /// `ip_vs_sh_schedule()` once the packet is read: `addr` is the packet's source address
