@@ -124,9 +124,16 @@ impl Service {
         place: Option<DestCursor>,
     ) -> Option<DestCursor> {
         let cursor = place?;
-        if cursor.svc != self.as_ptr().cast_const()
-            || cursor.list_changes.wrapping_add(1) != change.list_changes
-        {
+        if cursor.svc != self.as_ptr().cast_const() {
+            return None;
+        }
+        // A packet between the count of this change and this callback walked the changed list
+        // from its head and kept its place with the new count: a server linked now, the
+        // list not changing under the mutex. Keep it as it is.
+        if cursor.list_changes == change.list_changes {
+            return Some(cursor);
+        }
+        if cursor.list_changes.wrapping_add(1) != change.list_changes {
             return None;
         }
         let head = self.destinations().head;

@@ -86,6 +86,10 @@ impl Packet {
     /// transport header, or the next two of an ICMP error's); 0 for another protocol or a
     /// packet too short: C's `ip_vs_sh_get_port()` / `ip_vs_mh_get_port()`.
     pub fn client_port(&self) -> u16 {
+        // The benchmark module calls `schedule()` without a packet (a null `skb`).
+        if self.skb.is_null() {
+            return 0;
+        }
         let iph = self.iph();
         let proto = iph.protocol as u32;
         if proto != bindings::IPPROTO_TCP
