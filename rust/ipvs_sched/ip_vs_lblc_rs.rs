@@ -59,7 +59,7 @@ impl Target for Entry {
 }
 
 /// C's `struct ip_vs_lblc_table`.
-type Table = TargetTable<Entry, { lblc::TAB_BITS }, { lblc::TAB_SIZE }>;
+type Table = TargetTable<Entry, lblc::Lblc, { lblc::TAB_BITS }, { lblc::TAB_SIZE }>;
 
 /// C's `ip_vs_lblc_new()`: records `dest` for `addr`, replacing an entry that points to
 /// another server, unless the table is full (then the connection still gets `dest`).

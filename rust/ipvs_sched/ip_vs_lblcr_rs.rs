@@ -69,7 +69,7 @@ impl Target for Entry {
 }
 
 /// C's `struct ip_vs_lblcr_table`.
-type Table = TargetTable<Entry, { lblcr::TAB_BITS }, { lblcr::TAB_SIZE }>;
+type Table = TargetTable<Entry, lblcr::Lblcr, { lblcr::TAB_BITS }, { lblcr::TAB_SIZE }>;
 type TableGuard<'a> = SchedGuard<'a, Writer<{ lblcr::TAB_BITS }>>;
 
 impl Entry {
@@ -166,39 +166,38 @@ impl Scheduler for Lblcr {
             return Some(dest);
         };
         en.lastuse.store(jiffies(), Ordering::Relaxed);
-        // The candidate is taken before a stale set loses its most loaded member.
-        let candidate = lblcr::set_min(en.members(pkt));
-        // Like C, the sysctl and `lastmod` are read only for a set of several members.
-        let size = en.size.load(Ordering::Relaxed);
-        if size > 1
-            && lblcr::should_drop_most_loaded(
-                size,
-                en.lastmod.load(Ordering::Relaxed) as _,
-                jiffies() as _,
-                Expiration::sysctl().get_in(svc, pkt),
-            )
-        {
-            let writer = tbl.lock();
-            if en.size.load(Ordering::Relaxed) > 1 {
-                if let Some(most) = lblcr::set_max(en.members(&writer)) {
-                    en.erase(&writer, most);
+        let choice = lblcr::schedule_cached(
+            en.members(pkt),
+            en.size.load(Ordering::Relaxed),
+            || lblcr::SetAge {
+                lastmod: en.lastmod.load(Ordering::Relaxed),
+                now: jiffies(),
+                expiration: Expiration::sysctl().get_in(svc, pkt),
+            },
+            || {
+                let writer = tbl.lock();
+                if en.size.load(Ordering::Relaxed) > 1 {
+                    if let Some(most) = lblcr::set_max(en.members(&writer)) {
+                        en.erase(&writer, most);
+                    }
                 }
+            },
+            loads(svc),
+        );
+        match choice {
+            lblcr::Choice::Member(dest) => Some(dest),
+            lblcr::Choice::Add(dest) => {
+                let writer = tbl.lock();
+                if writer.is_live() {
+                    en.insert(&writer, dest);
+                }
+                Some(dest)
+            }
+            lblcr::Choice::NoDest => {
+                svc.scheduler_err(c_str!("no destination available"));
+                None
             }
         }
-        if let Some(dest) = candidate {
-            if !lblcr::is_overloaded(&dest, svc.destinations()) {
-                return Some(dest);
-            }
-        }
-        let Some(dest) = lblcr::least_conn(loads(svc)) else {
-            svc.scheduler_err(c_str!("no destination available"));
-            return None;
-        };
-        let writer = tbl.lock();
-        if writer.is_live() {
-            en.insert(&writer, dest);
-        }
-        Some(dest)
     }
 
     fn periodic(svc: &Service, tbl: &Table, timer: &TimerContext) {

@@ -9,19 +9,14 @@
 //! and the pure core.
 #![forbid(unsafe_code)]
 
+use core::marker::PhantomData;
 use core::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use kernel::{init::init_array_from_fn, prelude::*};
 
 use crate::glue::{
     Addr, Dest, RcuList, ReadSide, SchedGuard, SchedLocked, Service, TimerContext, HZ,
 };
-use crate::sched_core::lblc;
-
-impl lblc::LblcLoad for Dest {
-    fn available(&self) -> bool {
-        self.is_available()
-    }
-}
+use crate::sched_core::lblc::{self, TableRules};
 
 /// The service's real servers, each with itself as its load (`wlc::ServerLoad`, read when a
 /// rule tests it), in list order.
@@ -84,8 +79,9 @@ impl<const BITS: u32> Writer<BITS> {
     }
 }
 
-/// A table of `SIZE` = `1 << BITS` buckets (10 bits for both C modules).
-pub(crate) struct TargetTable<E, const BITS: u32, const SIZE: usize> {
+/// A table of `SIZE` = `1 << BITS` buckets (10 bits for both C modules), hashed and capped by
+/// the rules `R` (`R::TAB_BITS` = `BITS`).
+pub(crate) struct TargetTable<E, R, const BITS: u32, const SIZE: usize> {
     /// An array of fixed length, as C's: the index, a hash of `BITS` bits, needs no bounds
     /// check on the packet path.
     buckets: KBox<[RcuList<E>; SIZE]>,
@@ -94,12 +90,13 @@ pub(crate) struct TargetTable<E, const BITS: u32, const SIZE: usize> {
     /// Number of entries; changed under `sched_lock`, read without it, as C's `atomic_t`.
     entries: AtomicI32,
     writer: SchedLocked<Writer<BITS>>,
+    rules: PhantomData<R>,
 }
 
-impl<E: Target, const BITS: u32, const SIZE: usize> TargetTable<E, BITS, SIZE> {
+impl<E: Target, R: TableRules, const BITS: u32, const SIZE: usize> TargetTable<E, R, BITS, SIZE> {
     /// The empty table of `svc` (C's `init_svc`).
     pub(crate) fn new(svc: &Service) -> Result<Self> {
-        const { assert!(SIZE == 1 << BITS) };
+        const { assert!(SIZE == 1 << BITS && R::TAB_BITS == BITS) };
         // Built in place: the array (8 KiB for 10 bits) never passes through the stack.
         let buckets = KBox::init::<core::convert::Infallible>(
             init_array_from_fn(|_| RcuList::new(svc)),
@@ -116,6 +113,7 @@ impl<E: Target, const BITS: u32, const SIZE: usize> TargetTable<E, BITS, SIZE> {
                     dead: false,
                 },
             ),
+            rules: PhantomData,
         })
     }
 
@@ -124,27 +122,25 @@ impl<E: Target, const BITS: u32, const SIZE: usize> TargetTable<E, BITS, SIZE> {
         self.writer.lock()
     }
 
-    /// C's `hashkey()`: the bucket of an address folded to 32 bits (an IPv4 address is its
-    /// own folding).
-    fn bucket(&self, folded: u32) -> &RcuList<E> {
-        // `hash_32(.., BITS)` is below `1 << BITS` = `SIZE`.
-        &self.buckets[lblc::hash_32(folded, BITS) as usize]
+    /// The bucket of C's `hashkey()`, which is below `1 << BITS` = `SIZE`.
+    fn bucket(&self, key: u32) -> &RcuList<E> {
+        &self.buckets[key as usize]
     }
 
     /// The bucket of `addr`.
     fn bucket_of(&self, addr: &Addr) -> &RcuList<E> {
         self.bucket(match addr {
-            Addr::V4(a) => u32::from_be_bytes(*a),
-            Addr::V6(a) => lblc::fold_v6(*a),
+            Addr::V4(a) => R::hashkey_v4(*a),
+            Addr::V6(a) => R::hashkey_v6(*a),
         })
     }
 
     /// The bucket of an entry's address, of the service's family.
     fn bucket_of_entry(&self, addr: &TargetAddr) -> &RcuList<E> {
         self.bucket(if self.ipv6 {
-            lblc::fold_v6(addr.0)
+            R::hashkey_v6(addr.0)
         } else {
-            u32::from_be_bytes(*addr.v4())
+            R::hashkey_v4(*addr.v4())
         })
     }
 
@@ -154,11 +150,11 @@ impl<E: Target, const BITS: u32, const SIZE: usize> TargetTable<E, BITS, SIZE> {
         // the compiler does not take `TargetAddr::is`'s test out of the loop.
         match addr {
             Addr::V4(a) => self
-                .bucket(u32::from_be_bytes(*a))
+                .bucket(R::hashkey_v4(*a))
                 .iter(read_side)
                 .find(|en| en.addr().v4() == a),
             Addr::V6(a) => self
-                .bucket(lblc::fold_v6(*a))
+                .bucket(R::hashkey_v6(*a))
                 .iter(read_side)
                 .find(|en| en.addr().0 == *a),
         }
@@ -178,7 +174,7 @@ impl<E: Target, const BITS: u32, const SIZE: usize> TargetTable<E, BITS, SIZE> {
     /// Adds `entry` unless the table holds `max_size * 3 / 2` entries already (C's check in
     /// `new()`) or memory is short (then, as in C, the target is just not cached).
     pub(crate) fn insert(&self, writer: &SchedGuard<'_, Writer<BITS>>, entry: E) {
-        if self.entries.load(Ordering::Relaxed) >= lblc::create_limit(BITS) {
+        if !R::may_create(self.entries.load(Ordering::Relaxed)) {
             return;
         }
         if self

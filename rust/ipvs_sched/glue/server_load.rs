@@ -21,9 +21,6 @@ impl ServerLoad for Dest {
     fn totalconns(&self) -> i32 {
         Dest::totalconns(self)
     }
-}
-
-impl crate::sched_core::dh::DhLoad for Dest {
     fn available(&self) -> bool {
         self.is_available()
     }

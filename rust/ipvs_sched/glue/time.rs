@@ -7,9 +7,7 @@ use kernel::bindings;
 /// The kernel's tick rate (`HZ`, i.e. `CONFIG_HZ`; the bindings' `HZ` is the user-space 100).
 pub const HZ: i32 = bindings::CONFIG_HZ as i32;
 
-/// The kernel's `unsigned long`, the type of jiffies (`usize` in the kernel's `ffi`, while
-/// `core::ffi::c_ulong` is `u64`).
-pub type Jiffies = usize;
+pub use crate::sched_core::jiffies::Jiffies;
 
 /// The current time in jiffies.
 pub fn jiffies() -> Jiffies {

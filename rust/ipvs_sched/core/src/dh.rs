@@ -26,19 +26,6 @@ pub const TAB_MASK: usize = TAB_SIZE - 1;
 /// C's `buckets[IP_VS_DH_TAB_SIZE]`: each bucket a server or none.
 pub type Table<T> = [Option<T>; TAB_SIZE];
 
-/// What dh reads of a server beyond wlc's reads.
-pub trait DhLoad: ServerLoad {
-    /// `IP_VS_DEST_CF_AVAILABLE` is set in `cflags`: the server is in the service's list, not
-    /// in the trash.
-    fn available(&self) -> bool;
-}
-
-impl<L: DhLoad + ?Sized> DhLoad for &L {
-    fn available(&self) -> bool {
-        (**self).available()
-    }
-}
-
 /// `ip_vs_dh_hashkey()`: the bucket of a destination address `addr` for a service of family
 /// IPv6 (`svc_v6`) or IPv4, `hash_32(fold, IP_VS_DH_TAB_BITS)`, in `0..TAB_SIZE`.
 pub const fn hashkey(svc_v6: bool, addr: Addr) -> usize {
@@ -70,7 +57,7 @@ where
 /// load): its server, if any and if it is available, has a positive weight and is not
 /// overloaded (read in that order, as C); otherwise `None` (C logs "no destination
 /// available").
-pub fn pick<T, L: DhLoad>(bucket: Option<(T, L)>) -> Option<T> {
+pub fn pick<T, L: ServerLoad>(bucket: Option<(T, L)>) -> Option<T> {
     let (dest, load) = bucket?;
     if !load.available() || load.weight() <= 0 || load.overloaded() {
         return None;
@@ -87,7 +74,7 @@ pub fn schedule<'a, T, L, F>(
     load: F,
 ) -> Option<&'a T>
 where
-    L: DhLoad,
+    L: ServerLoad,
     F: Fn(&'a T) -> L,
 {
     let bucket = table.get(hashkey(svc_v6, daddr))?.as_ref();

@@ -16,14 +16,11 @@
 //! `ip_vs_lblcr.c` shares most of these rules; `lblcr.rs` uses this file.
 #![forbid(unsafe_code)]
 
-use core::ffi::{c_long, c_ulong};
-
 // lblc's least-connection fallback is wlc's decision: a kernel module that includes this file
 // includes `wlc.rs` as the sibling module `wlc` too.
 use super::wlc;
 
-/// The kernel's `jiffies` (`unsigned long`).
-pub type Jiffies = c_ulong;
+pub use super::jiffies::{jiffies_add, time_after, time_before, Jiffies};
 
 /// `IP_VS_LBLC_TAB_BITS`: `CONFIG_IP_VS_LBLC_TAB_BITS` has no Kconfig entry in Linux 6.12, so
 /// C's default of 10 always applies.
@@ -90,23 +87,6 @@ pub const fn hashkey_v6(addr: [u8; 16]) -> u32 {
     hash_32(fold_v6(addr), TAB_BITS)
 }
 
-/// `time_after(a, b)` of `<linux/jiffies.h>`: `(long)(b - a) < 0`, right across a wrap of
-/// `jiffies` as long as the two are less than `LONG_MAX` jiffies apart.
-pub const fn time_after(a: Jiffies, b: Jiffies) -> bool {
-    (b.wrapping_sub(a) as c_long) < 0
-}
-
-/// `time_before(a, b)` of `<linux/jiffies.h>`: `time_after(b, a)`.
-pub const fn time_before(a: Jiffies, b: Jiffies) -> bool {
-    time_after(b, a)
-}
-
-/// C's `j + delta` for an `unsigned long` `j` and an `int` `delta`: `delta` is converted to
-/// `unsigned long` (a negative one wraps) and the sum wraps.
-pub const fn jiffies_add(j: Jiffies, delta: i32) -> Jiffies {
-    j.wrapping_add(delta as c_long as c_ulong)
-}
-
 /// Whether the garbage collector removes an entry last used at `lastuse` when it allows
 /// `timeout` jiffies of idleness: C keeps the entry while
 /// `time_before(now, en->lastuse + timeout)`, so it goes once `now - lastuse >= timeout`
@@ -128,64 +108,39 @@ pub const fn may_create(entries: i32) -> bool {
     entries < CREATE_LIMIT
 }
 
-/// What the lblc rules read of one real server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DestLoad {
-    /// `ip_vs_dest.weight`; 0 means quiesced (no new connections).
-    pub weight: i32,
-    /// `IP_VS_DEST_F_OVERLOAD` is set in `flags` (the server reached its upper threshold).
-    pub overloaded: bool,
-    /// `IP_VS_DEST_CF_AVAILABLE` is set in `cflags`: the server is in the service's list, not
-    /// in the trash. Only read for a cached server (and lblcr's set members); the servers of
-    /// the service's list are all available.
-    pub available: bool,
-    /// `ip_vs_dest.activeconns`.
-    pub activeconns: i32,
-    /// `ip_vs_dest.totalconns`.
-    pub totalconns: i32,
+/// Where an entry of a locality-based scheduler's table lives and whether one may be added:
+/// the module's table is generic over it, with lblc's rules ([`Lblc`]) or lblcr's
+/// (`lblcr::Lblcr`), each forwarding to its own file's functions.
+pub trait TableRules {
+    /// Bits of a bucket index (`IP_VS_LBLC_TAB_BITS`, `IP_VS_LBLCR_TAB_BITS`).
+    const TAB_BITS: u32;
+    /// The bucket of an IPv4 target (address in network byte order).
+    fn hashkey_v4(addr: [u8; 4]) -> u32;
+    /// The bucket of an IPv6 target (address in network byte order).
+    fn hashkey_v6(addr: [u8; 16]) -> u32;
+    /// Whether a table holding `entries` entries may create a new one.
+    fn may_create(entries: i32) -> bool;
 }
 
-impl DestLoad {
-    /// `ip_vs_dest_conn_overhead()`, the same overhead as wlc.
-    pub fn overhead(&self) -> i32 {
-        wlc::ServerLoad::overhead(self)
-    }
-}
+/// lblc's table rules: [`hashkey_v4`], [`hashkey_v6`], [`may_create`].
+pub struct Lblc;
 
-/// What the lblc and lblcr rules read of one real server: wlc's reads (lblc's fallback is
-/// wlc's choice, see [`least_conn`]) and whether the server is still in the service. Read
-/// when a rule tests it, see [`wlc::ServerLoad`].
-pub trait LblcLoad: wlc::ServerLoad {
-    /// `IP_VS_DEST_CF_AVAILABLE` is set in `cflags`, see [`DestLoad::available`].
-    fn available(&self) -> bool;
-}
-
-impl wlc::ServerLoad for DestLoad {
-    fn weight(&self) -> i32 {
-        self.weight
+impl TableRules for Lblc {
+    const TAB_BITS: u32 = TAB_BITS;
+    fn hashkey_v4(addr: [u8; 4]) -> u32 {
+        hashkey_v4(addr)
     }
-    fn overloaded(&self) -> bool {
-        self.overloaded
+    fn hashkey_v6(addr: [u8; 16]) -> u32 {
+        hashkey_v6(addr)
     }
-    fn activeconns(&self) -> i32 {
-        self.activeconns
-    }
-    fn totalconns(&self) -> i32 {
-        self.totalconns
+    fn may_create(entries: i32) -> bool {
+        may_create(entries)
     }
 }
 
-impl LblcLoad for DestLoad {
-    fn available(&self) -> bool {
-        self.available
-    }
-}
-
-impl<L: LblcLoad + ?Sized> LblcLoad for &L {
-    fn available(&self) -> bool {
-        (**self).available()
-    }
-}
+/// What the lblc and lblcr rules read of one real server: wlc's reads, with
+/// [`wlc::ServerLoad::available`] for a server taken from the table.
+pub use super::wlc::{DestLoad, ServerLoad};
 
 /// C's `is_overloaded(dest, svc)`: `dest` has more active connections than its weight
 /// (`activeconns > weight`) while some server of the service's list `all` (any of them,
@@ -209,7 +164,7 @@ where
 /// `IP_VS_DEST_F_OVERLOAD` flag here.
 pub fn cached_is_usable<L, A, I>(cached: &L, all: I) -> bool
 where
-    L: LblcLoad,
+    L: ServerLoad,
     A: wlc::ServerLoad,
     I: IntoIterator<Item = A>,
 {
@@ -256,7 +211,7 @@ pub enum Choice<T> {
 /// entry) the server is [`least_conn`] of the list.
 pub fn schedule<T, L, I>(cached: Option<(T, L)>, dests: I) -> Choice<T>
 where
-    L: LblcLoad,
+    L: ServerLoad,
     I: Iterator<Item = (T, L)> + Clone,
 {
     if let Some((dest, load)) = cached {

@@ -28,13 +28,10 @@
 //! `lastmod = jiffies`.
 #![forbid(unsafe_code)]
 
-// lblcr's least-connection fallback is wlc's decision, as lblc's.
-use super::wlc;
-
 pub use super::lblc::{
     check_expire_interval, default_expiration, entry_timeout, fold_v6, hash_32, is_overloaded,
     is_stale, jiffies_add, least_conn, over_cap_goal, time_after, time_before, DestLoad, Jiffies,
-    LblcLoad, SweepKind, TableGc, TableSweep, COUNT_FOR_FULL_EXPIRATION, GOLDEN_RATIO_32,
+    ServerLoad, SweepKind, TableGc, TableSweep, COUNT_FOR_FULL_EXPIRATION, GOLDEN_RATIO_32,
 };
 
 /// `IP_VS_LBLCR_TAB_BITS`: `CONFIG_IP_VS_LBLCR_TAB_BITS` has no Kconfig entry in Linux 6.12,
@@ -75,10 +72,26 @@ pub const fn may_create(entries: i32) -> bool {
     entries < CREATE_LIMIT
 }
 
+/// lblcr's table rules: [`hashkey_v4`], [`hashkey_v6`], [`may_create`].
+pub struct Lblcr;
+
+impl super::lblc::TableRules for Lblcr {
+    const TAB_BITS: u32 = TAB_BITS;
+    fn hashkey_v4(addr: [u8; 4]) -> u32 {
+        hashkey_v4(addr)
+    }
+    fn hashkey_v6(addr: [u8; 16]) -> u32 {
+        hashkey_v6(addr)
+    }
+    fn may_create(entries: i32) -> bool {
+        may_create(entries)
+    }
+}
+
 /// `ip_vs_dest_set_min()` with the member's load.
 fn set_min_load<T, L, S>(set: S) -> Option<(T, L)>
 where
-    L: LblcLoad,
+    L: ServerLoad,
     S: IntoIterator<Item = (T, L)>,
 {
     let mut set = set.into_iter();
@@ -120,7 +133,7 @@ where
 /// cannot win the comparison (overheads are not negative). `None` when no member qualifies.
 pub fn set_min<T, L, S>(set: S) -> Option<T>
 where
-    L: LblcLoad,
+    L: ServerLoad,
     S: IntoIterator<Item = (T, L)>,
 {
     set_min_load(set).map(|(dest, _)| dest)
@@ -136,7 +149,7 @@ where
 /// no member has a positive weight.
 pub fn set_max<T, L, S>(set: S) -> Option<T>
 where
-    L: LblcLoad,
+    L: ServerLoad,
     S: IntoIterator<Item = (T, L)>,
 {
     let mut set = set.into_iter();
@@ -169,16 +182,6 @@ pub const fn should_drop_most_loaded(
     set_size > 1 && time_after(now, jiffies_add(lastmod, expiration))
 }
 
-/// What to do with a connection to a target that has an entry: see [`schedule_cached`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Decision<T> {
-    /// Erase this member from the set first (`ip_vs_dest_set_erase()`: `lastmod = jiffies`).
-    /// It may be the member [`Choice::Member`] returns: C still returns it.
-    pub erase: Option<T>,
-    /// The server, and whether the set grows.
-    pub choice: Choice<T>,
-}
-
 /// The server chosen for a target that has an entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Choice<T> {
@@ -191,51 +194,58 @@ pub enum Choice<T> {
     NoDest,
 }
 
-/// `ip_vs_lblcr_schedule()` for a target whose entry has the set `set` (members in list
-/// order) last modified at `set_lastmod`; `dests` are the service's servers in list order,
-/// `now` is `jiffies` and `expiration` the sysctl `lblcr_expiration`.
+/// What decides whether a set is stale, read only for a set of several members (as C reads
+/// the sysctl and `lastmod` only then).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SetAge {
+    /// Jiffies of the set's last change (`set->lastmod`).
+    pub lastmod: Jiffies,
+    /// `jiffies`.
+    pub now: Jiffies,
+    /// The sysctl `lblcr_expiration`.
+    pub expiration: i32,
+}
+
+/// `ip_vs_lblcr_schedule()` for a target that has an entry, whose set has the members `set`
+/// (each with its load, in list order) and `size` members (C's `set->size`); `dests` are the
+/// service's servers in list order. The caller has set the entry's `lastuse` to `jiffies`.
 ///
-/// The caller first sets the entry's `lastuse` to `jiffies`, then applies the decision in
-/// C's order: [`Decision::erase`] (under the scheduler lock, if the set still has more than
-/// one member), then the insert of [`Choice::Add`].
-///
-/// Like C: the candidate is [`set_min`], taken *before* the drop; when
-/// [`should_drop_most_loaded`] (the set's size, C's `set->size`, is the number of members
-/// passed) the [`set_max`] member is erased (even when it is the candidate); the candidate is
-/// used unless there is none or it [`is_overloaded`] compared with the service's servers, in
-/// which case the server is [`least_conn`] of the service.
+/// Like C: the candidate is [`set_min`], taken *before* the drop. Then, for a set of more
+/// than one member whose `age()` says [`should_drop_most_loaded`], `drop_most_loaded()` is
+/// called: under the scheduler lock, if the set still has more than one member, the caller
+/// erases its [`set_max`] member (`ip_vs_dest_set_erase()`, `lastmod = jiffies`), which may
+/// be the candidate: C still returns it. The candidate is used unless there is none or it
+/// [`is_overloaded`] compared with the service's servers; then the server is [`least_conn`]
+/// of the service, for the caller to insert into the set ([`Choice::Add`]).
 pub fn schedule_cached<T, M, L, S, I>(
     set: S,
-    set_lastmod: Jiffies,
-    now: Jiffies,
-    expiration: i32,
+    size: usize,
+    age: impl FnOnce() -> SetAge,
+    drop_most_loaded: impl FnOnce(),
     dests: I,
-) -> Decision<T>
+) -> Choice<T>
 where
-    M: LblcLoad,
-    L: wlc::ServerLoad,
-    S: Iterator<Item = (T, M)> + Clone,
+    M: ServerLoad,
+    L: ServerLoad,
+    S: IntoIterator<Item = (T, M)>,
     I: Iterator<Item = (T, L)> + Clone,
 {
-    let candidate = set_min_load(set.clone());
-    let erase = if should_drop_most_loaded(set.clone().count(), set_lastmod, now, expiration) {
-        set_max(set)
-    } else {
-        None
-    };
-    if let Some((dest, load)) = candidate {
-        if !is_overloaded(&load, dests.clone().map(|(_, d)| d)) {
-            return Decision {
-                erase,
-                choice: Choice::Member(dest),
-            };
+    let candidate = set_min_load(set);
+    if size > 1 {
+        let age = age();
+        if should_drop_most_loaded(size, age.lastmod, age.now, age.expiration) {
+            drop_most_loaded();
         }
     }
-    let choice = match least_conn(dests) {
+    if let Some((dest, load)) = candidate {
+        if !is_overloaded(&load, dests.clone().map(|(_, d)| d)) {
+            return Choice::Member(dest);
+        }
+    }
+    match least_conn(dests) {
         Some(dest) => Choice::Add(dest),
         None => Choice::NoDest,
-    };
-    Decision { erase, choice }
+    }
 }
 
 /// `ip_vs_lblcr_schedule()` for a target without an entry: the [`least_conn`] server of the
@@ -244,7 +254,7 @@ where
 /// (`IP_VS_DBG(1, "no destination available\n")`), not `ip_vs_scheduler_err()`.
 pub fn schedule_uncached<T, L, I>(dests: I) -> Option<T>
 where
-    L: wlc::ServerLoad,
+    L: ServerLoad,
     I: IntoIterator<Item = (T, L)>,
 {
     least_conn(dests)

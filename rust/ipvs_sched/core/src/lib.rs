@@ -11,6 +11,7 @@
 pub mod dh;
 pub mod fo;
 pub mod hash;
+pub mod jiffies;
 pub mod lblc;
 pub mod lblcr;
 pub mod lc;

@@ -12,6 +12,9 @@ pub struct DestLoad {
     pub weight: i32,
     /// `IP_VS_DEST_F_OVERLOAD` is set (the server reached its upper connection threshold).
     pub overloaded: bool,
+    /// `IP_VS_DEST_CF_AVAILABLE` is set in `cflags`: the server is in the service's list, not
+    /// in the trash (see [`ServerLoad::available`]).
+    pub available: bool,
     /// `ip_vs_dest.activeconns`.
     pub activeconns: i32,
     /// `ip_vs_dest.totalconns`.
@@ -42,6 +45,10 @@ pub trait ServerLoad {
     fn activeconns(&self) -> i32;
     /// `ip_vs_dest.totalconns`.
     fn totalconns(&self) -> i32;
+    /// `IP_VS_DEST_CF_AVAILABLE` is set in `cflags`: the server is in the service's list, not
+    /// in the trash. Every server of the list is; only the schedulers that keep servers in a
+    /// table of their own (dh, lblc, lblcr) read it, for a server taken from that table.
+    fn available(&self) -> bool;
 
     /// `ip_vs_dest_conn_overhead()` of Linux 6.12: an active connection is counted as 256 times
     /// the cost of any connection. C computes this in `int`; wrapping keeps the same result.
@@ -63,6 +70,9 @@ impl ServerLoad for DestLoad {
     fn totalconns(&self) -> i32 {
         self.totalconns
     }
+    fn available(&self) -> bool {
+        self.available
+    }
 }
 
 impl<L: ServerLoad + ?Sized> ServerLoad for &L {
@@ -77,6 +87,9 @@ impl<L: ServerLoad + ?Sized> ServerLoad for &L {
     }
     fn totalconns(&self) -> i32 {
         (**self).totalconns()
+    }
+    fn available(&self) -> bool {
+        (**self).available()
     }
 }
 

@@ -9,13 +9,6 @@ use ipvs_sched_core::hash::{fold, hash_32, Addr};
 use loads::*;
 use proptest::prelude::*;
 
-impl DhLoad for Rec<'_> {
-    fn available(&self) -> bool {
-        self.note(Field::Available);
-        self.s.available
-    }
-}
-
 fn v6(s: &str) -> Addr {
     Addr::V6(s.parse::<std::net::Ipv6Addr>().unwrap().octets())
 }

@@ -132,51 +132,47 @@ fn drop_only_after_strictly_more_than_the_expiration() {
     }
 }
 
+/// `schedule_cached` on `set` last changed at 0, at `now` with an expiration of 100: the
+/// choice, and the member `drop_most_loaded` erases (the set's `set_max`, as the module does).
+fn cached(
+    set: &[(usize, DestLoad)],
+    now: Jiffies,
+    list: &[(usize, DestLoad)],
+) -> (Choice<usize>, Option<usize>) {
+    let mut erased = None;
+    let choice = schedule_cached(
+        set.iter().copied(),
+        set.len(),
+        || SetAge {
+            lastmod: 0,
+            now,
+            expiration: 100,
+        },
+        || erased = set_max(set.iter().copied()),
+        list.iter().copied(),
+    );
+    (choice, erased)
+}
+
 #[test]
 fn schedule_cached_as_c() {
     let list = [(10usize, load(4, 0)), (11, load(4, 3))];
-    let list = || list.iter().copied();
     // Member 0 (ratio 1/4) is the least loaded of the set and not overloaded.
     let set = [(10usize, load(4, 1)), (11, load(4, 3))];
-    let d = schedule_cached(set.iter().copied(), 0, 10, 100, list());
-    assert_eq!(
-        d,
-        Decision {
-            erase: None,
-            choice: Choice::Member(10)
-        }
-    );
+    assert_eq!(cached(&set, 10, &list), (Choice::Member(10), None));
     // Past the expiration the most loaded member is erased as well.
-    let d = schedule_cached(set.iter().copied(), 0, 101, 100, list());
-    assert_eq!(
-        d,
-        Decision {
-            erase: Some(11),
-            choice: Choice::Member(10)
-        }
-    );
+    assert_eq!(cached(&set, 101, &list), (Choice::Member(10), Some(11)));
     // The erased member can be the one returned: ratios are equal, min and max both take
     // the first.
     let set = [(10usize, load(4, 1)), (11, load(4, 1))];
-    let d = schedule_cached(set.iter().copied(), 0, 101, 100, list());
-    assert_eq!(
-        d,
-        Decision {
-            erase: Some(10),
-            choice: Choice::Member(10)
-        }
-    );
+    assert_eq!(cached(&set, 101, &list), (Choice::Member(10), Some(10)));
     // The least loaded member is over its weight while server 10 is under half of it: the
-    // service's least-connection server is added.
+    // service's least-connection server is added. A set of one member is never stale, and
+    // its age is not read.
     let set = [(11usize, load(2, 3))];
-    let d = schedule_cached(set.iter().copied(), 0, 101, 100, list());
-    assert_eq!(
-        d,
-        Decision {
-            erase: None,
-            choice: Choice::Add(10)
-        }
-    );
+    let never = || -> SetAge { unreachable!("the age of a set of one member is read") };
+    let choice = schedule_cached(set.iter().copied(), 1, never, || {}, list.iter().copied());
+    assert_eq!(choice, Choice::Add(10));
     // No usable member (all in the trash).
     let set = [(
         12usize,
@@ -185,14 +181,12 @@ fn schedule_cached_as_c() {
             ..load(4, 0)
         },
     )];
-    let d = schedule_cached(set.iter().copied(), 0, 1, 100, list());
-    assert_eq!(d.choice, Choice::Add(10));
+    assert_eq!(cached(&set, 1, &list), (Choice::Add(10), None));
     // And no server at all.
     let none = [(10usize, load(0, 0))];
-    let d = schedule_cached(set.iter().copied(), 0, 1, 100, none.iter().copied());
-    assert_eq!(d.choice, Choice::NoDest);
+    assert_eq!(cached(&set, 1, &none), (Choice::NoDest, None));
     assert_eq!(schedule_uncached(none.iter().copied()), None);
-    assert_eq!(schedule_uncached(list()), Some(10));
+    assert_eq!(schedule_uncached(list.iter().copied()), Some(10));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -232,16 +226,30 @@ impl Table {
         let b = bucket_of(&t);
         if let Some(en) = self.buckets[b].iter_mut().find(|e| e.target == t) {
             en.lastuse = now;
-            let members = en.set.iter().map(|&id| (id, c.load(id)));
-            let d = schedule_cached(members, en.lastmod, now, expiration, c.dests());
-            if let Some(m) = d.erase {
-                if en.set.len() > 1 {
-                    let i = en.set.iter().position(|&x| x == m).unwrap();
-                    en.set.remove(i);
-                    en.lastmod = now;
-                }
-            }
-            return match d.choice {
+            // The members as the packet path saw them; the drop changes the set itself.
+            let members: Vec<_> = en.set.iter().map(|&id| (id, c.load(id))).collect();
+            let age = SetAge {
+                lastmod: en.lastmod,
+                now,
+                expiration,
+            };
+            let choice = schedule_cached(
+                members,
+                en.set.len(),
+                || age,
+                || {
+                    if en.set.len() > 1 {
+                        let most = set_max(en.set.iter().map(|&id| (id, c.load(id))));
+                        if let Some(m) = most {
+                            let i = en.set.iter().position(|&x| x == m).unwrap();
+                            en.set.remove(i);
+                            en.lastmod = now;
+                        }
+                    }
+                },
+                c.dests(),
+            );
+            return match choice {
                 Choice::Member(x) => Some(x),
                 Choice::Add(x) => {
                     if !en.set.contains(&x) {

@@ -30,6 +30,7 @@ fn dest(weight: i32, activeconns: i32, totalconns: i32, overloaded: bool) -> Des
     DestLoad {
         weight,
         overloaded,
+        available: true,
         activeconns,
         totalconns,
     }
@@ -112,6 +113,7 @@ fn any_dest() -> impl Strategy<Value = DestLoad> {
         .prop_map(|(weight, activeconns, totalconns, overloaded)| DestLoad {
             weight,
             overloaded,
+            available: true,
             activeconns,
             totalconns,
         })

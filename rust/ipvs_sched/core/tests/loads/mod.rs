@@ -120,6 +120,10 @@ impl ServerLoad for Rec<'_> {
         self.note(Field::Total);
         self.s.totalconns
     }
+    fn available(&self) -> bool {
+        self.note(Field::Available);
+        self.s.available
+    }
 }
 
 /// The list as the kernel module passes it: (index, logging view) in list order.
