@@ -9,9 +9,8 @@
 # use both. Each test runs in a mount namespace of its own with a private /run/netns, and with
 # a scratch directory of its own as TMPDIR: its network namespaces (cl, lb, rs1 ...) and files
 # are its own. (Not a private /tmp: the clone itself may live under /tmp.) What tests still share is
-# the kernel's scheduler modules: a test names the schedulers it loads in a header line
-# "# schedulers: wlc wrr", and two tests that name the same one never run at the same time.
-# A test without that line runs alone.
+# the kernel's scheduler modules: two tests that load the same scheduler (as their "# modules:"
+# line says, see lib/modules.sh) never run at the same time.
 #
 # With SLH_KMEMLEAK=1 (make test-debug, on a kernel with kmemleak) a kmemleak scan runs after
 # each test and a suspected leak fails it. Leaks are seen only once their objects are a few

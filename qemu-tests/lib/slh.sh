@@ -7,8 +7,8 @@
 # addresses as a dual-stack listener sees them, ::ffff:198.18.x.y), for the client and for
 # `slh predict`.
 #
-# The module is global: every slh test says "# schedulers: slh" so that no two of them run
-# at the same time (guest-runner.sh).
+# The module is global: no two tests that load it ("# modules: sock_level_hash") run at the
+# same time (lib/modules.sh).
 
 SLH=$SLH_TOP/target/debug/slh
 # shellcheck disable=SC2034 # for the tests that source this file

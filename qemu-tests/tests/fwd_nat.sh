@@ -5,7 +5,6 @@
 # connection to the VIP to one server until that one is overloaded, then moves its table entry,
 # exactly as the C lblc does; the director sees the replies only in NAT. Run with the C modules
 # first (the oracle), then with the Rust ones.
-# schedulers: wrr lblc   (loaded by this test; see guest-runner.sh)
 # modules: ip_vs_wrr_rs ip_vs_lblc_rs   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

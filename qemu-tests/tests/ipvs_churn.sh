@@ -5,7 +5,6 @@
 # service deleted and created again with another scheduler. Seeded (bash RANDOM), so a failure
 # replays. Every connection is answered, or refused while no server is usable or no scheduler
 # bound; no timeout, no reset, no kernel error. Then every module unloads.
-# schedulers: wlc wrr lblc lblcr rr lc sed nq fo ovf twos dh sh mh   (loaded by this test; see guest-runner.sh)
 # modules: ip_vs_wlc_rs ip_vs_wrr_rs ip_vs_lblc_rs ip_vs_lblcr_rs ip_vs_rr_rs ip_vs_lc_rs ip_vs_sed_rs ip_vs_nq_rs ip_vs_fo_rs ip_vs_ovf_rs ip_vs_twos_rs ip_vs_dh_rs ip_vs_sh_rs ip_vs_mh_rs
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

@@ -8,7 +8,6 @@
 # run must also show locality (one server per target while nothing is overloaded), use every
 # server, leave the overloaded server and keep the other servers' targets (trace_check).
 # Plan and determinism: qemu-tests/lib/trace_scenario.sh. lblcr: lblcr_trace.sh.
-# schedulers: lblc   (loaded by this test; see guest-runner.sh)
 # modules: ip_vs_lblc_rs   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

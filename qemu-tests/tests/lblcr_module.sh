@@ -2,7 +2,6 @@
 # The Rust lblcr as a module: its name, its sysctl net.ipv4.vs.lblcr_expiration per namespace,
 # IPVS's reference, a deleted real server still referenced by the table, a clean unload
 # (qemu-tests/lib/sched_module.sh says what is checked).
-# schedulers: lblcr   (loaded by this test; see guest-runner.sh)
 # modules: ip_vs_lblcr_rs   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

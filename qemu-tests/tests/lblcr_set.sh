@@ -8,7 +8,6 @@
 #                                           rs2 was the least loaded member already)
 #   rs1's weight -> 100, 2 short: rs2 rs2  (rs1 is now by far the least loaded server, but no
 #                                           longer a member: had it not been dropped, rs1)
-# schedulers: lblcr   (loaded by this test; see guest-runner.sh)
 # modules: ip_vs_lblcr_rs   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

@@ -6,7 +6,6 @@
 # (its destinations refused, the others stay: 20 destinations of the others and one of rs2's,
 # since the client waits 20 s for a refusal it is not told of) and, rs2 back, with rs3 deleted
 # (the table rebuilt).
-# schedulers: dh   (loaded by this test; see guest-runner.sh)
 # modules: ip_vs_dh_rs   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

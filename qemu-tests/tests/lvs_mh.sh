@@ -3,7 +3,6 @@
 # mh-port and mh-fallback, IPv6), 64 client addresses with fixed source ports: the same
 # server for every key, before and after a server is quiesced, deleted and added back
 # (lib/hash_scenario.sh says what each step checks).
-# schedulers: mh   (loaded by this test; see guest-runner.sh)
 # modules: ip_vs_mh_rs   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

@@ -3,7 +3,6 @@
 # client addresses: weights, a quiesced server, a connection threshold (-x/-y), a server
 # deleted and one added with connections open, short and long-lived connections; the same
 # server as C for every connection (lib/lvs_scenario.sh says what each step does).
-# schedulers: ovf   (loaded by this test; see guest-runner.sh)
 # modules: ip_vs_ovf_rs   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

@@ -7,7 +7,6 @@
 # chance allows (chi-square test of homogeneity, 2 degrees of freedom, p < 0.001 fails).
 # A scheduler that ignores the weights fails the share bounds: rr's 100/100/100 is outside
 # rs1's 50 +- 26.
-# schedulers: twos   (loaded by this test; see guest-runner.sh)
 # modules: ip_vs_twos_rs   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

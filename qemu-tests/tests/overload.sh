@@ -3,7 +3,6 @@
 # C twin, and a server deleted and added back mid-cycle: the same server for every connection,
 # refused when every server is full
 # (lib/overload_scenario.sh says what each step does).
-# schedulers: wlc wrr lblc lblcr   (loaded by this test; see guest-runner.sh)
 # modules: ip_vs_wlc_rs ip_vs_wrr_rs ip_vs_lblc_rs ip_vs_lblcr_rs   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

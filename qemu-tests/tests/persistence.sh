@@ -5,7 +5,6 @@
 # are spread round robin; with -p 300 -M 255.255.255.0 every client of one /24 shares a server;
 # lblc -p 300 keeps a client on its server past lblc's overload rule and schedules only first
 # connections. The same choices, connection by connection, as with the C modules.
-# schedulers: wrr lblc   (loaded by this test; see guest-runner.sh)
 # modules: ip_vs_wrr_rs ip_vs_lblc_rs   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

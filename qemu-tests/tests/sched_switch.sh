@@ -7,7 +7,6 @@
 # module reference from one module to the other, and both modules unload once the service is
 # gone. Exercises init_service/done_service, the per-service state freed after an RCU grace
 # period while the packet path may still read it, and lblc/lblcr's timers and tables torn down.
-# schedulers: wlc wrr lblc lblcr   (loaded by this test; see guest-runner.sh)
 # modules: ip_vs_wlc_rs ip_vs_wrr_rs ip_vs_lblc_rs ip_vs_lblcr_rs   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

@@ -13,7 +13,6 @@
 # while the service is deleted: the VIP is the director's own address).
 # Shown to fail before the fix: with done_service() storing NULL in sched_data, the switches
 # oopsed within 40 s ("BUG: kernel NULL pointer dereference" in lblc's schedule_cb, softirq).
-# schedulers: wlc wrr lblc lblcr rr lc sed nq fo ovf twos dh sh mh   (loaded by this test; see guest-runner.sh)
 # modules: ip_vs_wlc_rs ip_vs_wrr_rs ip_vs_lblc_rs ip_vs_lblcr_rs ip_vs_rr_rs ip_vs_lc_rs ip_vs_sed_rs ip_vs_nq_rs ip_vs_fo_rs ip_vs_ovf_rs ip_vs_twos_rs ip_vs_dh_rs ip_vs_sh_rs ip_vs_mh_rs slh_test_delay
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

@@ -7,7 +7,6 @@
 # connection is answered within 10 s (the client's bound; the mutex serialises every accept).
 # Shown to fail in the strict mode (SLH_MAX_WAIT=0): connections parked for a worker waiting
 # on the mutex were never answered.
-# schedulers: slh   (the module is global; see guest-runner.sh)
 # modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

@@ -28,7 +28,6 @@
 #   before; every connection answered.
 # SLH_BOUNDED_CASES="..." (through SLH_GUEST_ENV) runs some cases only.
 # Shown to fail before the bounded wait: the stopped worker's clients were never answered.
-# schedulers: slh   (the module is global; see guest-runner.sh)
 # modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

@@ -6,7 +6,6 @@
 # connections (workers registered, never accepting: slh_parked.py) is closed: every client's
 # connection is reset, no TCP socket of the port is left in the namespace, and the module
 # unloads.
-# schedulers: slh   (the module is global; see guest-runner.sh)
 # modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

@@ -8,7 +8,6 @@
 # every connection is reset, and the module unloads.
 # Shown to fail before the fix: a connection re-routed to the normal queue by an owner's exit
 # was counted there twice (once by the enqueue hook, once by the move), 512 for 256.
-# schedulers: slh   (the module is global; see guest-runner.sh)
 # modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

@@ -6,7 +6,6 @@
 # (userspace/README.md); then every socket is closed and the module unloads. SLH_FUZZ_CALLS
 # (default 30000 here; 1,000,000 in make test-debug) and SLH_FUZZ_SEED (default 1) choose the
 # run.
-# schedulers: slh   (the module is global; see guest-runner.sh)
 # modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

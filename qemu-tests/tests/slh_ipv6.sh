@@ -4,7 +4,6 @@
 # ::ffff:198.18.x.y), 4 connections each; every client of either family is served by one
 # worker, the owner of the queue `slh predict` gives (v4-mapped clients hash as IPv4, like on
 # an IPv4 listener). Then an IPv6-only listener with CRC16 instead of Toeplitz: the same.
-# schedulers: slh   (the module is global; see guest-runner.sh)
 # modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

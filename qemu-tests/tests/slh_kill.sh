@@ -10,8 +10,8 @@
 # 10,240 connections (40 per client) with a worker killed at random every 1,000 (stopped
 # first, 50 ms for connections to park in its queue) and replaced (--respawn): every
 # connection is answered except, at most, one that a killed worker had already accepted.
-# No "# schedulers:" line: it runs alone (guest-runner.sh), since the 100 ms it measures are
-# those of an emulated CPU, which a test in the other lane would share.
+# alone: the 100 ms it measures are those of an emulated CPU, which a test in the other lane
+# would share.
 # modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

@@ -8,7 +8,6 @@
 # it. After every change each client is served by the owner of the queue `slh predict` gives
 # (the module's own hash and table), and the set of clients that changed worker is exactly the
 # set the prediction moves.
-# schedulers: slh   (the module is global; see guest-runner.sh)
 # modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

@@ -4,7 +4,6 @@
 # each. Started with the shim (SLH_QUEUES=64, SLH_PORTS=8080), every client's requests are
 # served by one nginx worker (the access log and the answers agree), the one owning the queue
 # that the indirection table predicts; started without it, clients spread over the workers.
-# schedulers: slh   (the module is global; see guest-runner.sh)
 # modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

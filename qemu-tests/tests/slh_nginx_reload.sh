@@ -8,7 +8,6 @@
 # serves the download: every connection was answered, the owners are the 4 new workers only,
 # and the listener never overflowed (nstat ListenOverflows); then clients are sticky again.
 # Shown to fail without the shim's close hook: the old worker stayed an owner while it lived.
-# schedulers: slh   (the module is global; see guest-runner.sh)
 # modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

@@ -4,7 +4,6 @@
 # Every connection is answered; the stopped worker goes on standby (its buckets move to the
 # other three); after SIGCONT its event loop accepts again and it gets a share back; every
 # client is sticky again afterwards.
-# schedulers: slh   (the module is global; see guest-runner.sh)
 # modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

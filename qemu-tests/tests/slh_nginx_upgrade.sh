@@ -8,7 +8,6 @@
 # workers register, and the old ones deregister when they close their listener. 256 client
 # addresses connect through it all: every connection is answered, the owners are the 4 new
 # workers, and every client is sticky again afterwards.
-# schedulers: slh   (the module is global; see guest-runner.sh)
 # modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

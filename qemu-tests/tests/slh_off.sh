@@ -7,7 +7,6 @@
 # parked one is answered, by the 3 running workers (the stopped one answers none); the
 # listener reads "off" afterwards and, the stopped worker resumed, serves from the normal
 # queue alone. `slh set` turns it on again on the running server.
-# schedulers: slh   (the module is global; see guest-runner.sh)
 # modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

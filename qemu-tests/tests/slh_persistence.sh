@@ -5,7 +5,6 @@
 # queue that the indirection table (`slh predict`) gives its address, every worker serves
 # clients, and the kernel's counters match the answers. The same run with --off spreads
 # clients over the workers: the check would catch a kernel that does not keep them.
-# schedulers: slh   (the module is global; see guest-runner.sh)
 # modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

@@ -6,7 +6,6 @@
 #   reaches one child;
 # - pm = ondemand (the master polls the listener to spawn children and never accepts; default
 #   bounded wait): every request answered and the master owns no queue.
-# schedulers: slh   (the module is global; see guest-runner.sh)
 # modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

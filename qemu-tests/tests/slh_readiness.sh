@@ -11,7 +11,6 @@
 # group, not on the head of the queue it owned when it started waiting; an owner that never
 # waited there also wakes the socket's own waiters): every case but register-then-epoll and
 # taken-over without EPOLLEXCLUSIVE timed out.
-# schedulers: slh   (the module is global; see guest-runner.sh)
 # modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

@@ -11,7 +11,6 @@
 # up to what the clients saw (queued into the queues and the normal queue, less the moves and
 # the expired, = accepted from them = connections), the
 # listener's Recv-Q is 0, closing it leaves no kernel warning, and the module unloads.
-# schedulers: slh   (the module is global; see guest-runner.sh)
 # modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

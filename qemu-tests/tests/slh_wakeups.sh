@@ -7,7 +7,6 @@
 # woke up at most 1.05 times per accepted connection (a wake-up of every worker per
 # connection, the thundering herd, would give up to 4). Epoll (EPOLLEXCLUSIVE): the same
 # placement and counters.
-# schedulers: slh   (the module is global; see guest-runner.sh)
 # modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

@@ -5,7 +5,6 @@
 # is. About 90 s per scheduler under TCG, so the five whose state the glue keeps in different
 # ways (none, a place in the list, locality tables with a timer and a sysctl); the other
 # schedulers' modules are the same glue with a decision of their own.
-# schedulers: rr wlc wrr lblc lblcr   (loaded by this test; see guest-runner.sh)
 # modules: ip_vs_rr_rs ip_vs_wlc_rs ip_vs_wrr_rs ip_vs_lblc_rs ip_vs_lblcr_rs
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

@@ -3,7 +3,6 @@
 # scripts/selftests.sh from the tree we test) pass with the socket-level hash module loaded:
 # listeners that do not use the option must not notice the hooks. reuseport_bpf needs the
 # bpf() syscall (CONFIG_BPF_SYSCALL); reuseport_bpf_numa needs a NUMA machine and is left out.
-# schedulers: slh   (the module is global; see guest-runner.sh)
 # modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

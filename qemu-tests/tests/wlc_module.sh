@@ -1,7 +1,6 @@
 #!/bin/bash
 # The Rust wlc registers the name "wlc" in place of the C module, IPVS holds it while a
 # service uses it, and it unloads cleanly afterwards.
-# schedulers: wlc   (loaded by this test; see guest-runner.sh)
 # modules: ip_vs_wlc_rs   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"

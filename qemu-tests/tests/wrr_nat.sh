@@ -1,7 +1,6 @@
 #!/bin/bash
 # Rust wrr behind IPv4 and IPv6 NAT services: the exact C sequence for equal weights, 4/3/2,
 # zeros, one huge weight, weight edits in the middle of a cycle, and all weights 0.
-# schedulers: wrr   (loaded by this test; see guest-runner.sh)
 # modules: ip_vs_wrr_rs   (loaded by this test; the result cache keys on them, see lib/modules.sh)
 set -eu
 . "$SLH_TOP/qemu-tests/lib/common.sh"
