@@ -11,11 +11,13 @@
 //! host can unit- and property-test them with cargo. Hence: `core` only, no allocation, no
 //! `unsafe`, no floating point. [`hash`] and [`table`] do not depend on each other; [`options`]
 //! (what the socket options ask for) uses both; [`bound`] is what keeps a parked connection
-//! from waiting for an owner that does not accept.
+//! from waiting for an owner that does not accept; [`reply`] is the bytes the options read
+//! back.
 #![no_std]
 #![forbid(unsafe_code)]
 
 pub mod bound;
 pub mod hash;
 pub mod options;
+pub mod reply;
 pub mod table;
