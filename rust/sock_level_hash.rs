@@ -29,12 +29,16 @@ mod hash;
 #[path = "sock_level_hash/core/src/options.rs"]
 mod options;
 #[allow(dead_code, unreachable_pub)]
+#[path = "sock_level_hash/core/src/reply.rs"]
+mod reply;
+#[allow(dead_code, unreachable_pub)]
 #[path = "sock_level_hash/core/src/table.rs"]
 mod table;
 
 use glue::{Listener, Sock, SockGuard, SockLocked, SockOpt};
 use hash::{FlowKey, HashFn, HashInput};
 use options::{Config, Errno, Reconfigure, RegistrationChange};
+use reply::{InfoHeader, QueueEntry};
 use table::{IndirectionTable, DEFAULT_BUCKETS};
 
 module! {
@@ -236,20 +240,8 @@ impl SocketLevelHash {
         let config = listener.map_or(Config::OFF, |listener| {
             listener.data().control.get(guard).config
         });
-        match out.len() {
-            4 => put(out, 0, &i32::from(config.queues).to_ne_bytes()),
-            len if len >= options::CONFIG_STRUCT_LEN_V1 => {
-                put(out, 0, &i32::from(config.queues).to_ne_bytes())?;
-                put(out, 4, &(config.hash as u32).to_ne_bytes())?;
-                put(out, 8, &(config.input as u32).to_ne_bytes())?;
-                let end = put(out, 12, &0u32.to_ne_bytes())?;
-                if len < options::CONFIG_STRUCT_LEN {
-                    return Ok(end);
-                }
-                put(out, 16, &config.max_wait_ms.to_ne_bytes())
-            }
-            _ => Err(EINVAL),
-        }
+        let reply = reply::config_reply(&config, out.len()).map_err(to_error)?;
+        put(out, reply.as_bytes())
     }
 
     fn get_info(
@@ -257,9 +249,7 @@ impl SocketLevelHash {
         guard: &mut SockGuard<'_>,
         out: &mut [u8],
     ) -> Result<usize> {
-        const HEADER: usize = 40;
-        const ENTRY: usize = 72;
-        if out.len() < HEADER {
+        if out.len() < reply::HEADER_LEN {
             return Err(EINVAL);
         }
         // Queues exist only while the option is on: a socket that never had it, or had it
@@ -273,78 +263,56 @@ impl SocketLevelHash {
             return Err(eopnotsupp());
         }
         let (normal_queued, normal_accepted) = listener.normal_counts();
-        put(out, 0, &u32::from(config.queues).to_ne_bytes())?;
-        put(out, 4, &(config.hash as u32).to_ne_bytes())?;
-        put(out, 8, &(config.input as u32).to_ne_bytes())?;
-        put(out, 12, &(registered as u32).to_ne_bytes())?;
-        put(out, 16, &normal_queued.to_ne_bytes())?;
-        put(out, 24, &normal_accepted.to_ne_bytes())?;
-        put(out, 32, &config.max_wait_ms.to_ne_bytes())?;
         let share = if config.max_wait_ms == 0 {
             0
         } else {
             bound::queue_share(listener.max_backlog(), data_active(listener, guard))
         };
-        put(out, 36, &share.to_ne_bytes())?;
-        let fits = (out.len() - HEADER) / ENTRY;
-        let mut written = HEADER;
-        for index in 0..usize::from(config.queues).min(fits) {
+        let header = InfoHeader {
+            queues: u32::from(config.queues),
+            hash: config.hash as u32,
+            input: config.input as u32,
+            registered: registered as u32,
+            normal_queued,
+            normal_accepted,
+            max_wait_ms: config.max_wait_ms,
+            share,
+        };
+        put(out, &header.to_bytes())?;
+        // As many whole entries as fit; the header's count tells the caller how many exist.
+        let entries_out = out.get_mut(reply::HEADER_LEN..).ok_or(EINVAL)?;
+        let mut entries = 0;
+        for (index, entry_out) in entries_out
+            .chunks_exact_mut(reply::ENTRY_LEN)
+            .enumerate()
+            .take(usize::from(config.queues))
+        {
             let queue = listener.queue(index).ok_or(EINVAL)?;
             let stats = &queue.stats;
-            let at = HEADER + index * ENTRY;
-            put(out, at, &queue.owner_pid().to_ne_bytes())?;
-            put(out, at + 4, &queue.depth().to_ne_bytes())?;
-            put(
-                out,
-                at + 8,
-                &stats.queued.load(Ordering::Relaxed).to_ne_bytes(),
-            )?;
-            put(
-                out,
-                at + 16,
-                &stats.accepted.load(Ordering::Relaxed).to_ne_bytes(),
-            )?;
-            put(
-                out,
-                at + 24,
-                &stats.moved.load(Ordering::Relaxed).to_ne_bytes(),
-            )?;
-            put(
-                out,
-                at + 32,
-                &stats.wakeups.load(Ordering::Relaxed).to_ne_bytes(),
-            )?;
-            put(
-                out,
-                at + 40,
-                &stats.expired.load(Ordering::Relaxed).to_ne_bytes(),
-            )?;
-            put(
-                out,
-                at + 48,
-                &stats.overflowed.load(Ordering::Relaxed).to_ne_bytes(),
-            )?;
             let buckets = listener
                 .data()
                 .control
                 .get(guard)
                 .table
                 .bucket_count(index as table::Slot);
-            put(out, at + 56, &(buckets as u32).to_ne_bytes())?;
-            put(out, at + 60, &u32::from(queue.on_standby()).to_ne_bytes())?;
-            put(
-                out,
-                at + 64,
-                &(stats.demotions.load(Ordering::Relaxed) as u32).to_ne_bytes(),
-            )?;
-            put(
-                out,
-                at + 68,
-                &(stats.promotions.load(Ordering::Relaxed) as u32).to_ne_bytes(),
-            )?;
-            written = at + ENTRY;
+            let entry = QueueEntry {
+                owner_pid: queue.owner_pid(),
+                depth: queue.depth(),
+                queued: stats.queued.load(Ordering::Relaxed),
+                accepted: stats.accepted.load(Ordering::Relaxed),
+                moved: stats.moved.load(Ordering::Relaxed),
+                wakeups: stats.wakeups.load(Ordering::Relaxed),
+                expired: stats.expired.load(Ordering::Relaxed),
+                overflowed: stats.overflowed.load(Ordering::Relaxed),
+                buckets: buckets as u32,
+                standby: u32::from(queue.on_standby()),
+                demotions: stats.demotions.load(Ordering::Relaxed) as u32,
+                promotions: stats.promotions.load(Ordering::Relaxed) as u32,
+            };
+            put(entry_out, &entry.to_bytes())?;
+            entries += 1;
         }
-        Ok(written)
+        Ok(reply::HEADER_LEN + entries * reply::ENTRY_LEN)
     }
 }
 
@@ -353,11 +321,12 @@ fn data_active(listener: &Listener<SocketLevelHash>, guard: &mut SockGuard<'_>) 
     listener.data().control.get(guard).table.active_count() as u32
 }
 
-/// Writes `bytes` at `at` of `out`; returns the end offset.
-fn put(out: &mut [u8], at: usize, bytes: &[u8]) -> Result<usize> {
-    let end = at.checked_add(bytes.len()).ok_or(EINVAL)?;
-    out.get_mut(at..end).ok_or(EINVAL)?.copy_from_slice(bytes);
-    Ok(end)
+/// Writes `bytes` at the start of `out`; returns their length.
+fn put(out: &mut [u8], bytes: &[u8]) -> Result<usize> {
+    out.get_mut(..bytes.len())
+        .ok_or(EINVAL)?
+        .copy_from_slice(bytes);
+    Ok(bytes.len())
 }
 
 impl glue::Policy for SocketLevelHash {
@@ -399,13 +368,11 @@ impl glue::Policy for SocketLevelHash {
         match option {
             SockOpt::Config => Self::get_config(listener, sock.guard(), out),
             SockOpt::Register => {
-                let index = listener
+                let queue = listener
                     .and_then(|listener| listener.caller_queue())
-                    .map_or(-1, |queue| queue.index() as i32);
-                if out.len() < 4 {
-                    return Err(EINVAL);
-                }
-                put(out, 0, &index.to_ne_bytes())
+                    .map(|queue| queue.index() as table::Slot);
+                let reply = reply::registration_reply(queue, out.len()).map_err(to_error)?;
+                put(out, &reply)
             }
             SockOpt::Info => Self::get_info(listener, sock.guard(), out),
         }
