@@ -39,7 +39,7 @@ use glue::{Listener, Sock, SockGuard, SockLocked, SockOpt};
 use hash::{FlowKey, HashFn, HashInput};
 use options::{Config, Errno, Reconfigure, RegistrationChange};
 use reply::{InfoHeader, QueueEntry};
-use table::{IndirectionTable, DEFAULT_BUCKETS};
+use table::{IndirectionTable, DEFAULT_BUCKETS, MAX_QUEUES};
 
 module! {
     type: SockLevelHashModule,
@@ -163,7 +163,7 @@ impl SocketLevelHash {
         let data = listener.data();
         let control = data.control.get(guard);
         let n_queues = control.table.n_queues();
-        let mut registered = [0u64; glue::MAX_QUEUES / 64];
+        let mut registered = [0u64; MAX_QUEUES / 64];
         for queue in control.table.registered_queues() {
             registered[usize::from(queue) / 64] |= 1 << (queue % 64);
         }

@@ -19,13 +19,14 @@ use super::queue::Queue;
 use super::sock::{SockGuard, TCP_LISTEN};
 use super::time::{earliest, now};
 use crate::bound;
+use crate::table::MAX_QUEUES;
 
 /// Queues per allocation: small chunks, so a listener with few queues stays small and the
 /// chunk is built on the stack without risk.
 const CHUNK: usize = 8;
-/// The most queues of a listener (the uapi's 1024).
-pub(crate) const MAX_QUEUES: usize = 1024;
 pub(super) const MAX_CHUNKS: usize = MAX_QUEUES / CHUNK;
+// The chunks cover every queue the core's table may name.
+const _: () = assert!(MAX_QUEUES % CHUNK == 0);
 
 /// The state of one listen socket with the option: its priority queues and the policy's data.
 ///

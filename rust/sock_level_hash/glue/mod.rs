@@ -49,7 +49,7 @@ mod sock;
 mod sockopt;
 mod time;
 
-pub(crate) use listener::{Listener, MAX_QUEUES};
+pub(crate) use listener::Listener;
 pub(crate) use ops::Registration;
 pub(crate) use policy::Policy;
 pub(crate) use sock::{Sock, SockGuard, SockLocked};
