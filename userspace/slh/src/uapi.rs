@@ -197,6 +197,10 @@ mod tests {
         assert_eq!(CONFIG_STRUCT_LEN_V1, options::CONFIG_STRUCT_LEN_V1);
         assert_eq!(MAX_QUEUES, u32::from(options::MAX_QUEUES));
         assert_eq!(QUEUES_PER_CPU, options::QUEUES_PER_CPU);
+        use sock_level_hash_core::reply;
+        assert_eq!(size_of::<SockLevelHashInfo>(), reply::HEADER_LEN);
+        assert_eq!(size_of::<SockLevelHashQueue>(), reply::ENTRY_LEN);
+        assert_eq!(NOT_REGISTERED, reply::NOT_REGISTERED);
     }
 
     #[test]
@@ -276,5 +280,180 @@ mod tests {
             }
         );
         assert_eq!(SockLevelHashQueue::read_from(&shifted[1..72]), None);
+    }
+
+    /// The kernel module writes its replies with the core's `reply` (the very file it
+    /// includes), this library reads them with the structs above: every field must come back
+    /// as written. Each field has a value of its own, so two fields swapped would show.
+    mod kernel_writer {
+        use super::*;
+        use crate::info::parse_info;
+        use crate::{Config, HashFn, HashInput, MaxWait, Queues};
+        use sock_level_hash_core::options;
+        use sock_level_hash_core::reply::{self, InfoHeader, QueueEntry};
+
+        fn header() -> InfoHeader {
+            InfoHeader {
+                queues: 2,
+                hash: HashFn::Crc16 as u32,
+                input: HashInput::FourTuple as u32,
+                registered: 0x0a0b_0c0d,
+                normal_queued: 0x0102_0304_0506_0708,
+                normal_accepted: 0x1112_1314_1516_1718,
+                max_wait_ms: 60_000,
+                share: 0x2122_2324,
+            }
+        }
+
+        /// Queue `n`'s entry: every counter different from every other, in this entry and the
+        /// next (`standby` is 0 or 1, all the reader accepts).
+        fn entry(n: u32) -> QueueEntry {
+            let wide = |field: u64| (u64::from(n) << 40) | (field << 8) | u64::from(n);
+            QueueEntry {
+                owner_pid: 1000 + n as i32,
+                depth: 10 + n,
+                queued: wide(1),
+                accepted: wide(2),
+                moved: wide(3),
+                wakeups: wide(4),
+                expired: wide(5),
+                overflowed: wide(6),
+                buckets: 20 + n,
+                standby: n % 2,
+                demotions: 30 + n,
+                promotions: 40 + n,
+            }
+        }
+
+        #[test]
+        fn info_header_reads_back() {
+            let h = header();
+            assert_eq!(
+                SockLevelHashInfo::read_from(&h.to_bytes()),
+                Some(SockLevelHashInfo {
+                    queues: h.queues,
+                    hash: h.hash,
+                    input: h.input,
+                    registered: h.registered,
+                    normal_queued: h.normal_queued,
+                    normal_accepted: h.normal_accepted,
+                    max_wait_ms: h.max_wait_ms,
+                    share: h.share,
+                })
+            );
+        }
+
+        #[test]
+        fn queue_entries_read_back() {
+            for e in [entry(0), entry(1)] {
+                assert_eq!(
+                    SockLevelHashQueue::read_from(&e.to_bytes()),
+                    Some(SockLevelHashQueue {
+                        owner_pid: e.owner_pid,
+                        depth: e.depth,
+                        queued: e.queued,
+                        accepted: e.accepted,
+                        moved: e.moved,
+                        wakeups: e.wakeups,
+                        expired: e.expired,
+                        overflowed: e.overflowed,
+                        buckets: e.buckets,
+                        standby: e.standby,
+                        demotions: e.demotions,
+                        promotions: e.promotions,
+                    })
+                );
+            }
+        }
+
+        /// The whole answer, header and entries in one buffer, as `slh info` parses it.
+        #[test]
+        fn info_parses_to_what_was_written() {
+            let (h, entries) = (header(), [entry(0), entry(1)]);
+            let mut bytes = h.to_bytes().to_vec();
+            for e in &entries {
+                bytes.extend_from_slice(&e.to_bytes());
+            }
+            let info = parse_info(&bytes).unwrap();
+            assert_eq!(info.queues, h.queues);
+            assert_eq!(info.hash as u32, h.hash);
+            assert_eq!(info.input as u32, h.input);
+            assert_eq!(info.registered, h.registered);
+            assert_eq!(info.normal_queued, h.normal_queued);
+            assert_eq!(info.normal_accepted, h.normal_accepted);
+            assert_eq!(info.max_wait, MaxWait::Millis(h.max_wait_ms));
+            assert_eq!(info.share, Some(h.share));
+            assert!(info.is_complete());
+            for ((stats, e), index) in info.queue_stats.iter().zip(&entries).zip(0..) {
+                assert_eq!(stats.index, index);
+                assert_eq!(stats.owner_pid, Some(e.owner_pid as u32));
+                assert_eq!(stats.depth, e.depth);
+                assert_eq!(stats.queued, e.queued);
+                assert_eq!(stats.accepted, e.accepted);
+                assert_eq!(stats.moved, e.moved);
+                assert_eq!(stats.wakeups, e.wakeups);
+                assert_eq!(stats.expired, e.expired);
+                assert_eq!(stats.overflowed, e.overflowed);
+                assert_eq!(stats.buckets, e.buckets);
+                assert_eq!(stats.standby, e.standby == 1);
+                assert_eq!(stats.demotions, e.demotions);
+                assert_eq!(stats.promotions, e.promotions);
+            }
+        }
+
+        /// `SO_SOCKLEVELHASH` read back as the library reads it: into a zeroed struct, or an
+        /// `int`.
+        #[test]
+        fn config_reads_back_in_each_form() {
+            let config = options::Config {
+                queues: 12,
+                hash: HashFn::Crc16,
+                input: HashInput::FourTuple,
+                max_wait_ms: 150,
+            };
+            let read = |optlen: usize| {
+                let reply = reply::config_reply(&config, optlen).unwrap();
+                let bytes = reply.as_bytes();
+                let mut image = [0u8; size_of::<SockLevelHash>()];
+                image[..bytes.len()].copy_from_slice(bytes);
+                (bytes.len(), SockLevelHash::read_from(&image).unwrap())
+            };
+            let full = SockLevelHash {
+                queues: 12,
+                hash: HashFn::Crc16 as u32,
+                input: HashInput::FourTuple as u32,
+                flags: 0,
+                max_wait_ms: 150,
+            };
+            assert_eq!(read(size_of::<SockLevelHash>()), (20, full));
+            // A buffer of the struct before `max_wait_ms`: the field stays 0.
+            assert_eq!(
+                read(CONFIG_STRUCT_LEN_V1),
+                (
+                    CONFIG_STRUCT_LEN_V1,
+                    SockLevelHash {
+                        max_wait_ms: 0,
+                        ..full
+                    }
+                )
+            );
+            let expected = Config::new(Queues::count(12).unwrap(), HashFn::Crc16)
+                .with_input(HashInput::FourTuple)
+                .with_max_wait(MaxWait::Millis(150));
+            assert_eq!(
+                Config::from_raw(read(20).1, crate::Op::ReadConfig).unwrap(),
+                Some(expected)
+            );
+            let int = reply::config_reply(&config, size_of::<i32>()).unwrap();
+            assert_eq!(i32::read_from(int.as_bytes()), Some(12));
+            assert_eq!(int.as_bytes().len(), size_of::<i32>());
+        }
+
+        #[test]
+        fn registration_reads_back() {
+            let read = |queue| i32::read_from(&reply::registration_reply(queue, 4).unwrap());
+            assert_eq!(read(Some(5)), Some(5));
+            assert_eq!(read(None), Some(NOT_REGISTERED));
+        }
     }
 }
