@@ -146,9 +146,9 @@ fn enable(listener: &TcpListener, args: &DemoArgs) -> Option<(bool, String)> {
         return Some((false, format!("off (--off){note}")));
     }
     // One queue per worker lets every worker register whatever the CPU count.
-    let queues = args
-        .queues
-        .unwrap_or_else(|| Queues::count(args.workers).expect("clap limits --workers to 1..=1024"));
+    let queues = args.queues.unwrap_or_else(|| {
+        Queues::count(args.workers).expect("clap limits --workers to 1..=MAX_QUEUES")
+    });
     let config = Config::new(queues, args.hash)
         .with_input(args.input)
         .with_max_wait(args.max_wait);

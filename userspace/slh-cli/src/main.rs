@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use slh::config::{parse_hash_fn, parse_hash_input};
+use slh::uapi::MAX_QUEUES;
 use slh::{HashFn, HashInput, MaxWait, Queues};
 
 #[derive(Parser, Debug)]
@@ -128,7 +129,7 @@ pub struct DemoArgs {
     #[arg(long)]
     port: u16,
     /// Number of worker processes
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_QUEUES)))]
     workers: u32,
     /// Local address to bind
     #[arg(long, default_value = "0.0.0.0")]
@@ -174,7 +175,7 @@ pub struct DemoArgs {
 #[derive(Args, Debug)]
 struct PredictArgs {
     /// The listener's queue count
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_QUEUES)))]
     queues: u32,
     /// Hash function: toeplitz, src-ip-mod, xor-src, xor-src-dst or crc16
     #[arg(long, default_value = "toeplitz", value_parser = parse_hash_fn)]

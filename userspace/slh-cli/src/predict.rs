@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use slh::config::{hash_fn_name, hash_input_name};
 use slh::{HashFn, HashInput};
 use sock_level_hash_core::hash::FlowKey;
-use sock_level_hash_core::table::{IndirectionTable, Slot, TableError};
+use sock_level_hash_core::table::{IndirectionTable, Slot, TableError, MAX_QUEUES};
 
 /// One change of a listener's registrations, as `SO_SOCKADDLSPH` (or a process's exit) makes it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,7 +175,7 @@ pub fn predict(
 
 fn table_error(error: TableError, what: &str) -> String {
     let why = match error {
-        TableError::TooManySlots => "more than 1024 queues",
+        TableError::TooManySlots => return format!("{what}: more than {MAX_QUEUES} queues"),
         TableError::SlotOutOfRange => "no such queue",
         TableError::AlreadyRegistered => "the queue is already registered",
         TableError::NotRegistered => "the queue is not registered",

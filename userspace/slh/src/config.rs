@@ -157,7 +157,7 @@ impl fmt::Display for ParseError {
         match self.kind {
             ParseErrorKind::QueueCount => write!(
                 f,
-                "invalid queue count {text:?}: expected 1..=1024 or \"cpus\""
+                "invalid queue count {text:?}: expected 1..={MAX_QUEUES} or \"cpus\""
             ),
             ParseErrorKind::MaxWait => write!(
                 f,

@@ -5,6 +5,8 @@
 use std::fmt;
 use std::io;
 
+use crate::uapi::MAX_QUEUES;
+
 /// The operation that failed, so that one errno can be explained in its context (`EBUSY`
 /// means something else when enabling than when registering).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,7 +138,7 @@ impl fmt::Display for Error {
             Error::Invalid { .. } => match op {
                 Op::Enable => write!(
                     f,
-                    "{op}: invalid value: queue count outside -1..=1024, unknown hash or \
+                    "{op}: invalid value: queue count outside -1..={MAX_QUEUES}, unknown hash or \
                      input, nonzero flags, or max wait above 60000 ms (a kernel without the \
                      bounded wait refuses any but 0) (EINVAL)"
                 ),
