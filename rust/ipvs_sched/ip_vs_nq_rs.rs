@@ -33,7 +33,7 @@ impl Scheduler for Nq {
     #[inline(always)]
     fn schedule<'a>(svc: &'a Service, _data: &(), _pkt: &Packet) -> Option<&'a Dest> {
         // Each server is its own load: the rule reads the values it tests, when it tests them.
-        let chosen = nq::pick(svc.destinations().map(|dest| (dest, dest)));
+        let chosen = nq::pick(svc.destinations());
         if chosen.is_none() {
             svc.scheduler_err(c_str!("no destination available"));
         }

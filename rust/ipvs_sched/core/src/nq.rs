@@ -19,32 +19,34 @@ use super::wlc::ServerLoad;
 /// is 0, it is the choice at once; otherwise it replaces the candidate when there is none yet
 /// or when `(s64)loh * weight > (s64)doh * least_weight`. `None` when no destination
 /// qualifies (C logs "no destination available").
-pub fn pick<T, L, I>(dests: I) -> Option<T>
+pub fn pick<L, I>(dests: I) -> Option<L>
 where
     L: ServerLoad,
-    I: IntoIterator<Item = (T, L)>,
+    I: IntoIterator<Item = L>,
 {
-    let mut least: Option<(T, L)> = None;
+    // Each server is its own load, so the candidate is one value: carrying a (server, load)
+    // pair as the other rules do cost the kernel's loop two callee-saved registers.
+    let mut least: Option<L> = None;
     let mut loh: i32 = 0;
-    for (dest, load) in dests {
-        if load.overloaded() || load.weight() == 0 {
+    for dest in dests {
+        if dest.overloaded() || dest.weight() == 0 {
             continue;
         }
-        let doh = load.activeconns().wrapping_add(1);
-        if load.activeconns() == 0 {
+        let doh = dest.activeconns().wrapping_add(1);
+        if dest.activeconns() == 0 {
             return Some(dest);
         }
         let replace = match &least {
             None => true,
-            Some((_, least_load)) => {
-                i64::from(loh) * i64::from(load.weight())
-                    > i64::from(doh) * i64::from(least_load.weight())
+            Some(least) => {
+                i64::from(loh) * i64::from(dest.weight())
+                    > i64::from(doh) * i64::from(least.weight())
             }
         };
         if replace {
-            least = Some((dest, load));
+            least = Some(dest);
             loh = doh;
         }
     }
-    least.map(|(dest, _)| dest)
+    least
 }

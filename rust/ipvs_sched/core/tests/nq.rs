@@ -33,7 +33,7 @@ type Reads = Vec<(usize, Field)>;
 
 fn run(s: &[Server]) -> (Option<usize>, Reads, Option<usize>, Reads) {
     let log = Log::default();
-    let got = pick(recs(s, &log));
+    let got = pick(recs(s, &log).map(|(_, rec)| rec)).map(|rec| rec.id);
     let got_reads = log.take();
     let want = c_nq(&CList { s, log: &log });
     (got, got_reads, want, log.take())
