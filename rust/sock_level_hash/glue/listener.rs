@@ -27,6 +27,8 @@ const CHUNK: usize = 8;
 pub(super) const MAX_CHUNKS: usize = MAX_QUEUES / CHUNK;
 // The chunks cover every queue the core's table may name.
 const _: () = assert!(MAX_QUEUES % CHUNK == 0);
+// The limit is the uapi's; the core, which the host also builds, mirrors it.
+const _: () = assert!(MAX_QUEUES == bindings::SOCK_LEVEL_HASH_MAX_QUEUES as usize);
 
 /// The state of one listen socket with the option: its priority queues and the policy's data.
 ///
