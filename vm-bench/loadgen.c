@@ -15,6 +15,13 @@
  * the connect() call to the first byte of the response. The response must contain
  * "worker ID"; the ID tells which server worker answered. Prints one JSON object: counts,
  * latency percentiles, and for each source address the workers that answered it.
+ *
+ * Environment (section 7, vm-bench/README.md): LOADGEN_TIMEOUT_MS closes a connection that has
+ * not ended that long after its connect() and counts it as timed out (default: no timeout);
+ * LOADGEN_LOG=PATH writes one line per measured connection to PATH: its connect() time and
+ * end time (CLOCK_MONOTONIC seconds), the source address's index in SOURCES, the worker ID
+ * that answered it (or -) and how it ended: ok, refused (connect failed), reset (an error
+ * after connect), noid (no "worker ID" in the response) or timeout.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -56,11 +63,14 @@ static struct sockaddr_in server;
 static const char *request = "";
 static size_t request_len;
 static int ep;
+static double measure_from; /* the end of the warm-up */
 static unsigned long next_source;
 
 static uint32_t *latencies;
 static size_t latency_count, latency_cap;
-static unsigned long completed, connects, connect_errors, io_errors, unidentified;
+static unsigned long completed, connects, connect_errors, io_errors, unidentified, timed_out;
+static FILE *conn_log;
+static double timeout_s;
 
 static double now(void)
 {
@@ -121,6 +131,13 @@ static int worker_id(const char *response)
 	return worker_id_count++;
 }
 
+/* One line of LOADGEN_LOG for a measured connection that ended. */
+static void log_conn(const struct conn *c, const char *id, const char *how)
+{
+	if (conn_log)
+		fprintf(conn_log, "%.6f %.6f %d %s %s\n", c->started, now(), c->source, id ? id : "-", how);
+}
+
 static void start(struct conn *c)
 {
 	struct sockaddr_in local = { .sin_family = AF_INET };
@@ -144,6 +161,8 @@ static void start(struct conn *c)
 		if (connect(c->fd, (struct sockaddr *)&server, sizeof(server)) == 0 || errno == EINPROGRESS)
 			break;
 		connect_errors++;
+		if (now() >= measure_from)
+			log_conn(c, NULL, "refused");
 		close(c->fd);
 	}
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev))
@@ -158,8 +177,10 @@ static void record(struct conn *c)
 	id = worker_id(c->response);
 	if (id < 0) {
 		unidentified++;
+		log_conn(c, NULL, "noid");
 		return;
 	}
+	log_conn(c, worker_ids[id], "ok");
 	answered[c->source][id]++;
 	completed++;
 	if (latency_count == latency_cap) {
@@ -181,16 +202,20 @@ static int step(struct conn *c, uint32_t events, int measuring)
 
 		getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
 		if (err || (events & (EPOLLERR | EPOLLHUP))) {
-			if (measuring)
+			if (measuring) {
 				connect_errors++;
+				log_conn(c, NULL, "refused");
+			}
 			goto over;
 		}
 		c->connected = 1;
 		if (measuring)
 			connects++;
 		if (request_len && send(c->fd, request, request_len, MSG_NOSIGNAL) != (ssize_t)request_len) {
-			if (measuring)
+			if (measuring) {
 				io_errors++;
+				log_conn(c, NULL, "reset");
+			}
 			goto over;
 		}
 		if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev))
@@ -217,8 +242,10 @@ static int step(struct conn *c, uint32_t events, int measuring)
 		}
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
 			return 0;
-		if (measuring)
+		if (measuring) {
 			io_errors++;
+			log_conn(c, NULL, "reset");
+		}
 		goto over;
 	}
 over:
@@ -266,12 +293,20 @@ int main(int argc, char **argv)
 	if (argc == 8)
 		request = argv[7];
 	request_len = strlen(request);
+	if (getenv("LOADGEN_TIMEOUT_MS"))
+		timeout_s = atof(getenv("LOADGEN_TIMEOUT_MS")) / 1000;
+	if (getenv("LOADGEN_LOG")) {
+		conn_log = fopen(getenv("LOADGEN_LOG"), "w");
+		if (!conn_log)
+			die(getenv("LOADGEN_LOG"));
+	}
 
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep < 0)
 		die("epoll_create1");
 	t_start = now();
 	t_measure = t_start + warmup;
+	measure_from = t_measure;
 	t_end = t_measure + duration;
 	for (i = 0; i < concurrency; i++)
 		start(&conns[i]);
@@ -281,7 +316,22 @@ int main(int argc, char **argv)
 
 		if (t >= t_end)
 			break;
-		n = epoll_wait(ep, events, 256, (int)((t_end - t) * 1000) + 1);
+		if (timeout_s > 0) {
+			for (i = 0; i < concurrency; i++) {
+				struct conn *c = &conns[i];
+
+				if (t - c->started < timeout_s)
+					continue;
+				if (t >= t_measure) {
+					timed_out++;
+					log_conn(c, NULL, "timeout");
+				}
+				close(c->fd);
+				start(c);
+			}
+		}
+		n = epoll_wait(ep, events, 256,
+			       timeout_s > 0 ? 20 : (int)((t_end - t) * 1000) + 1);
 		if (n < 0 && errno != EINTR)
 			die("epoll_wait");
 		measuring = now() >= t_measure;
@@ -294,13 +344,16 @@ int main(int argc, char **argv)
 	}
 	for (i = 0; i < concurrency; i++)
 		close(conns[i].fd);
+	if (conn_log && fclose(conn_log))
+		die("LOADGEN_LOG");
 
 	qsort(latencies, latency_count, sizeof(*latencies), by_value);
 	printf("{\"duration_s\": %.3f, \"concurrency\": %d, \"sources\": %d, \"completed\": %lu, "
 	       "\"connects\": %lu, \"connect_errors\": %lu, \"io_errors\": %lu, \"unidentified\": %lu, "
+	       "\"timed_out\": %lu, "
 	       "\"latency_us\": {\"p50\": %u, \"p90\": %u, \"p99\": %u, \"max\": %u}, \"worker_ids\": [",
 	       duration, concurrency, source_count, completed, connects, connect_errors, io_errors,
-	       unidentified, percentile(50), percentile(90), percentile(99),
+	       unidentified, timed_out, percentile(50), percentile(90), percentile(99),
 	       latency_count ? latencies[latency_count - 1] : 0);
 	for (w = 0; w < worker_id_count; w++)
 		printf("%s\"%s\"", w ? ", " : "", worker_ids[w]);
