@@ -10,10 +10,12 @@ from the environment (defaults below) so that a quick trial run can shorten them
 import ctypes
 import json
 import os
+import queue
 import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -44,6 +46,17 @@ AVAIL_SECONDS = float(os.environ.get("VMB_AVAIL_SECONDS", "6"))
 AVAIL_CONCURRENCY = int(os.environ.get("VMB_AVAIL_CONCURRENCY", "16"))
 AVAIL_ROUNDS = int(os.environ.get("VMB_AVAIL_ROUNDS", "2"))
 PAPER_ROUNDS = int(os.environ.get("VMB_PAPER_ROUNDS", "2"))
+# Section 7, against the strongest alternative: SO_REUSEPORT + eBPF + tcp_migrate_req.
+RP_WORKERS = int(os.environ.get("VMB_RP_WORKERS", "4"))
+RP_CLIENTS = int(os.environ.get("VMB_RP_CLIENTS", "256"))
+RP_CONCURRENCY = int(os.environ.get("VMB_RP_CONCURRENCY", "16"))
+RP_WARMUP = float(os.environ.get("VMB_RP_WARMUP", "1"))
+RP_BEFORE = float(os.environ.get("VMB_RP_BEFORE", "6"))
+RP_AFTER = float(os.environ.get("VMB_RP_AFTER", "12"))
+RP_TIMEOUT_MS = int(os.environ.get("VMB_RP_TIMEOUT_MS", "2000"))
+RP_RESPAWN_S = float(os.environ.get("VMB_RP_RESPAWN_S", "1"))
+RP_SCENARIOS = os.environ.get("VMB_RP_SCENARIOS", "killed removed added stopped reload").split()
+RP_DESIGNS = os.environ.get("VMB_RP_DESIGNS", "slh rp-mod rp-table").split()
 
 # (mode label, accept_server mode, wait style), two families: workers waiting in epoll
 # (nginx, ...) and in a blocking accept() (Apache prefork, gunicorn sync, ...).
@@ -308,9 +321,105 @@ def paper_experiment(bin_dir, preload, out_dir, clients):
             stop_server(server)
 
 
+def reuseport_comparison(bin_dir, preload, out_dir, clients):
+    """Section 7: SO_SOCKLEVELHASH (an unmodified pre-fork server under the shim) against one
+    SO_REUSEPORT socket per worker with an eBPF program choosing by client address and
+    net.ipv4.tcp_migrate_req = 1 (vm-bench/churn_server.py, modes rp-mod and rp-table). Each
+    scenario, for each design in turn: RP_WORKERS workers under a closed-loop load, then at
+    RP_BEFORE seconds one worker killed (replaced RP_RESPAWN_S later), one killed and not
+    replaced, a worker added, one
+    stopped (SIGSTOP for the rest of the run) or a reload; loadgen logs every connection
+    (which worker, or how it failed) for report.py."""
+    sources = write_sources(f"{out_dir}/rp-sources.txt", clients[:RP_CLIENTS])
+    subprocess.run(["ip", "netns", "exec", "srv", "sysctl", "-q", "net.ipv4.tcp_migrate_req=1"], check=True)
+    commands = {"killed": "kill 1", "removed": "remove 1", "added": "add", "stopped": "stop 1",
+                "reload": "reload"}
+    port = 9500
+    # The first server and load of the boot run slower (cold caches): one run, not measured.
+    warm = subprocess.Popen(["ip", "netns", "exec", "srv", "env", f"LD_PRELOAD={preload}", PYTHON, "-I", "-S",
+                             f"{HERE}/churn_server.py", "shared", SERVER_ADDR, str(port), str(RP_WORKERS)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    while not warm.stdout.readline().startswith("ready"):
+        pass
+    loadgen(bin_dir, port, sources, RP_CONCURRENCY, 0, 3)
+    warm.communicate("quit\n", timeout=60)
+    with open(f"{out_dir}/reuseport.jsonl", "w") as results:
+        for n, scenario in enumerate(RP_SCENARIOS):
+            for design in (RP_DESIGNS if n % 2 == 0 else RP_DESIGNS[::-1]):
+                port += 1
+                prefix = ["env", f"RESPAWN_S={RP_RESPAWN_S}"]
+                if design == "slh":
+                    prefix.append(f"LD_PRELOAD={preload}")
+                mode = "shared" if design == "slh" else design
+                server = subprocess.Popen(["ip", "netns", "exec", "srv"] + prefix
+                                          + [PYTHON, "-I", "-S", f"{HERE}/churn_server.py", mode, SERVER_ADDR,
+                                             str(port), str(RP_WORKERS)],
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                # The server's lines with the time they arrived, read by a thread so that a
+                # worker's death and replacement are timed while the load runs.
+                lines = queue.Queue()
+                events = []
+
+                def read_lines(stream=server.stdout, lines=lines, events=events):
+                    for line in stream:
+                        events.append([time.monotonic(), line.split()])
+                        lines.put(line)
+                    lines.put("")
+
+                reader = threading.Thread(target=read_lines, daemon=True)
+                reader.start()
+
+                def wait_line(prefix, what, lines=lines):
+                    while True:
+                        line = lines.get(timeout=120)
+                        if not line:
+                            raise RuntimeError(f"churn_server {design} {what}")
+                        if line.startswith(prefix):
+                            return
+
+                try:
+                    wait_line("ready", "did not start")
+                    if design == "slh":
+                        wait_registered(server.pid, port, RP_WORKERS)
+                    log_path = f"{out_dir}/rp-{scenario}-{design}.log"
+                    env = dict(os.environ, LOADGEN_LOG=log_path, LOADGEN_TIMEOUT_MS=str(RP_TIMEOUT_MS))
+                    started = time.monotonic()
+                    client = subprocess.Popen(["ip", "netns", "exec", "cl", f"{bin_dir}/loadgen", SERVER_ADDR,
+                                               str(port), sources, str(RP_CONCURRENCY), str(RP_WARMUP),
+                                               str(RP_BEFORE + RP_AFTER)],
+                                              stdout=subprocess.PIPE, text=True, env=env)
+                    time.sleep(max(0.0, started + RP_WARMUP + RP_BEFORE - time.monotonic()))
+                    event_at = time.monotonic()
+                    server.stdin.write(commands[scenario] + "\n")
+                    server.stdin.flush()
+                    wait_line("done", f"stopped during {scenario}")
+                    done_at = time.monotonic()
+                    out, _ = client.communicate(timeout=RP_AFTER + 120)
+                    info = slh_info(server.pid, port) if design == "slh" else None
+                finally:
+                    if server.poll() is None:
+                        try:
+                            server.stdin.write("quit\n")
+                            server.stdin.flush()
+                        except OSError:
+                            pass
+                    server.wait(timeout=60)
+                    reader.join(timeout=10)
+                result = json.loads(out)
+                lost = result["connect_errors"] + result["io_errors"] + result["unidentified"] + result["timed_out"]
+                log(f"reuseport {scenario:<8} {design:<9} {result['completed'] / result['duration_s']:6.1f} conn/s"
+                    f"  {lost} lost")
+                results.write(json.dumps({"scenario": scenario, "design": design, "command": commands[scenario],
+                                          "event_at": event_at, "done_at": done_at,
+                                          "events": events, "log": os.path.basename(log_path),
+                                          "client": result, "slh": info}) + "\n")
+                results.flush()
+    subprocess.run(["ip", "netns", "exec", "srv", "sysctl", "-q", "net.ipv4.tcp_migrate_req=0"], check=True)
+
+
 def main():
     bin_dir, preload, out_dir = sys.argv[1:4]
-    sections = os.environ.get("VMB_SECTIONS", "3 4 6").split()
+    sections = os.environ.get("VMB_SECTIONS", "3 4 6 7").split()
     started = time.time()
     clients = topology()
     if "3" in sections:
@@ -324,6 +433,10 @@ def main():
     if "6" in sections:
         availability(bin_dir, out_dir, clients)
     log(f"section 6 took {time.time() - avail_started:.0f} s")
+    rp_started = time.time()
+    if "7" in sections:
+        reuseport_comparison(bin_dir, preload, out_dir, clients)
+    log(f"section 7 took {time.time() - rp_started:.0f} s")
     settings = {"workers": WORKER_COUNTS, "clients": len(clients), "accept_rounds": ACCEPT_ROUNDS,
                 "accept_warmup_s": ACCEPT_WARMUP, "accept_seconds": ACCEPT_SECONDS,
                 "accept_concurrency": ACCEPT_CONCURRENCY, "paper_rounds": PAPER_ROUNDS,
@@ -333,11 +446,14 @@ def main():
                 "avail_waits_ms": AVAIL_WAITS, "avail_slow_ms": AVAIL_SLOW_MS,
                 "avail_workers": AVAIL_WORKERS, "avail_warmup_s": AVAIL_WARMUP,
                 "avail_seconds": AVAIL_SECONDS, "avail_concurrency": AVAIL_CONCURRENCY,
-                "avail_rounds": AVAIL_ROUNDS}
+                "avail_rounds": AVAIL_ROUNDS, "rp_workers": RP_WORKERS, "rp_clients": RP_CLIENTS,
+                "rp_concurrency": RP_CONCURRENCY, "rp_warmup_s": RP_WARMUP, "rp_before_s": RP_BEFORE,
+                "rp_after_s": RP_AFTER, "rp_timeout_ms": RP_TIMEOUT_MS, "rp_respawn_s": RP_RESPAWN_S}
     with open(f"{out_dir}/guest.json", "w") as f:
         json.dump({"section3_s": round(paper_started - started),
                    "section4_s": round(avail_started - paper_started),
-                   "section6_s": round(time.time() - avail_started),
+                   "section6_s": round(rp_started - avail_started),
+                   "section7_s": round(time.time() - rp_started),
                    "cpus": os.cpu_count(), "kernel": os.uname().release, "settings": settings}, f)
 
 

@@ -1,10 +1,11 @@
-"""Tables of the VM benchmarks, sections 3, 4 and 6 (vm-bench/run.sh runs this on the host).
+"""Tables of the VM benchmarks, sections 3, 4, 6 and 7 (vm-bench/run.sh runs this on the host).
 
 usage: report.py RAW_DIR OUT_DIR
 
 RAW_DIR is what vm-bench/guest.py wrote in the VM (accept.jsonl, paper.jsonl,
-availability.jsonl, guest.json). Writes OUT_DIR/vm-accept.{md,csv}, OUT_DIR/vm-paper.{md,csv}
-and OUT_DIR/vm-availability.{md,csv} and prints the tables. Every
+availability.jsonl, reuseport.jsonl and its connection logs, guest.json). Writes
+OUT_DIR/vm-accept.{md,csv}, OUT_DIR/vm-paper.{md,csv}, OUT_DIR/vm-availability.{md,csv} and
+OUT_DIR/vm-reuseport.{md,csv} and prints the tables. Every
 result is a ratio against an anchor measured in the same boot; nothing here judges a number.
 """
 import csv
@@ -358,6 +359,219 @@ def section6(raw, out, settings, lines):
     lines += table
 
 
+RP_DESIGNS = {
+    "slh": "SO_SOCKLEVELHASH, unmodified server + shim",
+    "rp-mod": "SO_REUSEPORT + eBPF, bucket mod N slots",
+    "rp-table": "SO_REUSEPORT + eBPF, table kept by the master",
+}
+RP_SCENARIOS = {
+    "killed": "worker killed (replaced {respawn} s later)",
+    "removed": "worker killed, not replaced (4 → 3)",
+    "added": "worker added (4 → 5)",
+    "stopped": "worker stopped (SIGSTOP)",
+    "reload": "reload (4 new workers, old ones exit)",
+}
+
+
+def read_conn_log(path):
+    """loadgen's LOADGEN_LOG: (start, end, source, worker or None, how) per connection."""
+    conns = []
+    with open(path) as f:
+        for line in f:
+            start, end, source, worker, how = line.split()
+            conns.append((float(start), float(end), int(source), None if worker == "-" else worker, how))
+    conns.sort()
+    return conns
+
+
+def reuseport_row(run, raw):
+    """One scenario under one design: what was lost and moved after the event, and when every
+    client was sticky again."""
+    t_event = run["event_at"]
+    conns = read_conn_log(f"{raw}/{run['log']}")
+    sources = run["client"]["sources"]
+    spawned = [(t, e) for t, e in run["events"] if e and e[0] == "spawned"]
+    slot_pid = {}
+    for t, e in spawned:
+        if t <= t_event:
+            slot_pid[int(e[1])] = e[2]
+    scenario = run["scenario"]
+    if scenario in ("killed", "removed", "stopped"):
+        affected = {slot_pid[1]}
+    elif scenario == "reload":
+        affected = set(slot_pid.values())
+    else:
+        affected = set()
+    before = [c for c in conns if c[1] < t_event]
+    after = [c for c in conns if c[0] >= t_event]
+    t_first = conns[0][0] if conns else t_event
+    t_last = conns[-1][1] if conns else t_event
+    ok_before = [c for c in before if c[4] == "ok"]
+    ok_after = [c for c in conns if c[1] >= t_event and c[4] == "ok"]
+    rate_before = len(ok_before) / (t_event - t_first) if t_event > t_first else None
+    rate_after = len(ok_after) / (t_last - t_event) if t_last > t_event else None
+    # Home: the worker that served most of a client's connections before the event.
+    home = {}
+    votes = {}
+    for c in ok_before:
+        votes.setdefault(c[2], {}).setdefault(c[3], 0)
+        votes[c[2]][c[3]] += 1
+    sticky_before = sum(1 for v in votes.values() if len(v) == 1)
+    for src, v in votes.items():
+        home[src] = max(v, key=v.get)
+    per_source = {}
+    for c in conns:
+        per_source.setdefault(c[2], []).append(c)
+    final = {src: next((c[3] for c in reversed(cs) if c[4] == "ok"), None) for src, cs in per_source.items()}
+    changed = [src for src in home if final.get(src) is not None and final[src] != home[src]]
+    bystanders = [src for src in home if home[src] not in affected]
+    changed_bystanders = [src for src in changed if home[src] not in affected]
+    # Sticky again: from the first connection of each client's last run of connections all
+    # answered by one worker (no failure in between) to the end; every client needs two
+    # connections in that run, else it was not sticky again by the end.
+    settled_at = t_event
+    unsettled = 0
+    for src, cs in per_source.items():
+        run_len = 0
+        start = None
+        for c in reversed(cs):
+            if c[4] != "ok" or c[3] != final[src]:
+                break
+            run_len += 1
+            start = c[0]
+        if run_len < 2:
+            unsettled += 1
+        elif run_len < len(cs):
+            settled_at = max(settled_at, start)
+    # Clients that connected after the event and never got an answer again.
+    unanswered = sum(1 for cs in per_source.values()
+                     if any(c[0] >= t_event for c in cs) and all(c[4] != "ok" for c in cs if c[0] >= t_event))
+    lost = {how: sum(1 for c in conns if c[1] >= t_event and c[4] == how)
+            for how in ("refused", "reset", "timeout", "noid")}
+    deaths = [t for t, e in run["events"] if e and e[0] == "died" and t and t >= t_event]
+    revisit = sources / rate_before if rate_before else None
+    sticky_s = None if unsettled else settled_at - t_event
+    return {
+        "scenario": scenario, "design": run["design"], "sources": sources,
+        "connections_after": len(after), "lost": sum(lost.values()), "lost_by_kind": lost,
+        "unanswered_clients": unanswered,
+        "lost_before": sum(1 for c in before if c[4] != "ok"),
+        "clients": len(home), "sticky_before": sticky_before,
+        "changed": len(changed), "bystanders": len(bystanders), "changed_bystanders": len(changed_bystanders),
+        "affected_clients": len(home) - len(bystanders),
+        "unsettled": unsettled, "sticky_after_s": sticky_s,
+        "sticky_after_rounds": sticky_s / revisit if sticky_s is not None and revisit else None,
+        "revisit_s": revisit, "rate_before": rate_before, "rate_after": rate_after,
+        "rate_ratio": ratio(rate_after, rate_before),
+        "after_s": t_last - t_event, "death_seen_s": deaths[0] - t_event if deaths else None,
+        "spawn_events": len(spawned),
+    }
+
+
+def section7(raw, out, settings, lines):
+    runs = load_jsonl(f"{raw}/reuseport.jsonl")
+    if not runs:
+        lines.append("Section 7 (against SO_REUSEPORT + eBPF): no results (the guest did not run it).")
+        return
+    rows = [reuseport_row(run, raw) for run in runs]
+    order = list(RP_SCENARIOS)
+    designs = list(RP_DESIGNS)
+    rows.sort(key=lambda r: (order.index(r["scenario"]), designs.index(r["design"])))
+    respawn = settings.get("rp_respawn_s")
+    with open(f"{out}/vm-reuseport.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["scenario", "design", "client_addresses", "sticky_before", "connections_after_event",
+                    "lost", "refused", "reset", "timed_out", "no_answer", "clients_never_answered_after",
+                    "lost_before_event",
+                    "clients_moved", "bystanders", "bystanders_moved", "affected_clients",
+                    "sticky_again_after_s_emulated", "sticky_again_after_client_rounds", "clients_not_sticky_at_end",
+                    "client_round_s_emulated", "conn_per_s_before", "conn_per_s_after", "rate_after_over_before",
+                    "after_window_s"])
+        for r in rows:
+            k = r["lost_by_kind"]
+            w.writerow([r["scenario"], r["design"], r["sources"], r["sticky_before"], r["connections_after"],
+                        r["lost"], k["refused"], k["reset"], k["timeout"], k["noid"], r["unanswered_clients"],
+                        r["lost_before"],
+                        r["changed"], r["bystanders"], r["changed_bystanders"], r["affected_clients"],
+                        fmt(r["sticky_after_s"], 2), fmt(r["sticky_after_rounds"], 2), r["unsettled"],
+                        fmt(r["revisit_s"], 2), fmt(r["rate_before"], 1), fmt(r["rate_after"], 1),
+                        fmt(r["rate_ratio"], 2), fmt(r["after_s"], 1)])
+
+    def sticky(r):
+        if r["sticky_after_s"] is None:
+            return f"not by the end ({r['unsettled']} clients)"
+        if r["sticky_after_s"] == 0:
+            return "never lost"
+        return f"{r['sticky_after_s']:.1f} s = {r['sticky_after_rounds']:.1f} rounds"
+
+    table = ["| scenario | design | lost (of after) | bystanders moved | clients moved | sticky again after | "
+             "conn/s after / before |",
+             "|---|---|---:|---:|---:|---|---:|"]
+    for r in rows:
+        k = r["lost_by_kind"]
+        kinds = ", ".join(f"{n} {name}" for name, n in (("refused", k["refused"]), ("reset", k["reset"]),
+                                                         ("timed out", k["timeout"]), ("no answer", k["noid"])) if n)
+        if r["unanswered_clients"]:
+            kinds += f"; {r['unanswered_clients']} clients never answered again"
+        by = "–" if not r["bystanders"] else f"{r['changed_bystanders']} of {r['bystanders']}"
+        table.append(f"| {RP_SCENARIOS[r['scenario']].format(respawn=respawn)} | {RP_DESIGNS[r['design']]} | "
+                     f"{r['lost']} of {r['connections_after']}{f' ({kinds})' if kinds else ''} | {by} | "
+                     f"{r['changed']} of {r['clients']} | {sticky(r)} | {fmt(r['rate_ratio'], 2)} |")
+    md = ["# VM benchmark: against SO_REUSEPORT + eBPF + tcp_migrate_req (section 7)", "",
+          f"{settings.get('rp_workers')} workers of a Python pre-fork server (`vm-bench/churn_server.py`) that "
+          f"answer \"worker PID\" and close, under a closed-loop load from {settings.get('rp_clients')} client "
+          f"addresses (`vm-bench/loadgen.c`, {settings.get('rp_concurrency')} connections in flight, a "
+          f"connection that has no answer after {settings.get('rp_timeout_ms')} ms counts as timed out). After "
+          f"{settings.get('rp_warmup_s')} s of warm-up and {settings.get('rp_before_s')} s of steady load, one "
+          f"event; {settings.get('rp_after_s')} s more load. Designs:", "",
+          "- **SO_SOCKLEVELHASH**: one listener opened by the master, workers in a blocking `accept()`, "
+          "the server knows nothing of the option: `LD_PRELOAD=libslh_preload.so` enables it (default "
+          "bounded wait 200 ms) and registers each worker.",
+          "- **SO_REUSEPORT + eBPF**: each worker opens its own `SO_REUSEPORT` listener after `fork()` and "
+          "stores it in its slot of a `REUSEPORT_SOCKARRAY`; an `sk_reuseport` program (loaded for "
+          "`BPF_SK_REUSEPORT_SELECT_OR_MIGRATE`, so it also picks for connections that migrate from a "
+          "closed listener, `net.ipv4.tcp_migrate_req = 1`) hashes the client's IPv4 address to one of 256 "
+          "buckets and reads the slot from a 256-entry array. *bucket mod N*: the array is bucket % slots, "
+          "so a new slot renumbers the buckets (the modulo-N program); *table*: the master keeps it as an "
+          "indirection table (a dead worker's buckets lent to the live slots until its replacement, a new "
+          "slot takes a fair share). A slot whose socket is gone fails the lookup; the program then selects "
+          "nothing and the kernel falls back to its own hash of the 4-tuple over the group's sockets "
+          "(for a new connection and for a migrating one).", "",
+          "Scenarios: worker 1 killed (`SIGKILL`; the master replaces it in its slot "
+          f"{respawn} s after it sees the death, as Apache's once-a-second maintenance loop), worker 1 "
+          "killed and not replaced (the server shrinks to three; *bucket mod N* becomes bucket mod 3 over "
+          "the live slots, the group's own renumbering; *table* keeps the dead slot's buckets lent), a fifth worker "
+          "added, worker 1 stopped (`SIGSTOP` for the rest of the run: a wedged worker, alive to the "
+          "master), a reload (a new worker per slot; once they listen, the old ones stop accepting, close "
+          "their listener and exit).", "",
+          "- lost: connections that began or ended after the event and failed (refused, reset, timed out, "
+          "or closed without an answer), of the connections begun after it; clients never answered "
+          "again: every connection they began after the event failed",
+          "- bystanders moved: clients whose worker before the event was not the killed/stopped one (all "
+          "clients when one is added; none in a reload, where every worker is new) and that end on another "
+          "worker; clients moved: all clients whose last worker is not the one that served them before",
+          "- sticky again after: from the event to the first connection of the last client to settle, "
+          "every client then answered by one worker to the end (≥ 2 connections each); in emulated seconds "
+          "(TCG) and in client rounds (the time each client takes to come back, client addresses / "
+          "connections per second before the event, same run)",
+          "- conn/s after / before: the throughput after the event against before, same run", "",
+          f"One boot of our kernel under TCG with {settings.get('cpus', '?')} vCPUs; each row is one run. "
+          "Every count and time: [vm-reuseport.csv](vm-reuseport.csv). What it means: "
+          "[analysis.md](analysis.md#against-so_reuseport--ebpf-in-the-vm).", ""] + table
+    md += ["", "Servers each design serves unmodified: SO_SOCKLEVELHASH any pre-fork server whose workers "
+           "share one listener (Apache prefork/worker, nginx without `reuseport`, gunicorn, php-fpm, this "
+           "Python server) through the shim, nothing rebuilt or reconfigured; SO_REUSEPORT + eBPF only a "
+           "server that opens one listener per worker (nginx with `reuseport`, HAProxy, Envoy), and even "
+           "then someone must load the program, attach it and fill the socket array with each worker's "
+           "socket in its slot (the server itself, or a loader that takes the sockets from it with "
+           "`pidfd_getfd()`), and keep the table when workers come and go."]
+    with open(f"{out}/vm-reuseport.md", "w") as f:
+        f.write("\n".join(md) + "\n")
+    lines.append("== 7. against SO_REUSEPORT + eBPF + tcp_migrate_req: workers killed, added, stopped, "
+                 "reloaded (docs/results/vm-reuseport.md)")
+    lines += table
+
+
 def main():
     raw, out = sys.argv[1:3]
     os.makedirs(out, exist_ok=True)
@@ -372,6 +586,8 @@ def main():
     section4(raw, out, settings, lines)
     lines.append("")
     section6(raw, out, settings, lines)
+    lines.append("")
+    section7(raw, out, settings, lines)
     print("\n".join(lines))
 
 

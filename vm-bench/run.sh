@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The VM benchmarks of the socket-level hash (sections 3 and 4 of make bench, see
+# The VM benchmarks of the socket-level hash (sections 3, 4, 6 and 7 of make bench, see
 # vm-bench/README.md): builds the load generator and the server with the host's cc and the
 # release preload shim, boots our kernel once under TCG, runs vm-bench/guest.py in it, then
 # vm-bench/report.py writes the tables.
@@ -25,17 +25,17 @@ started=$(date +%s)
 
 module="$root/rust/sock_level_hash.ko"
 if [ ! -f "$module" ] || [ ! -f "$SLH_KBUILD/arch/x86/boot/bzImage" ]; then
-	echo "VM benchmarks (sections 3, 4 and 6) not run: no kernel in $SLH_KBUILD or no $module (make modules builds them)"
+	echo "VM benchmarks (sections 3, 4, 6 and 7) not run: no kernel in $SLH_KBUILD or no $module (make modules builds them)"
 	exit 1
 fi
 
-echo "== 3-4. building the VM benchmark programs (cc) and the preload shim (cargo, release)"
+echo "== 3-7. building the VM benchmark programs (cc) and the preload shim (cargo, release)"
 cc -O2 -Wall -Wextra -Werror -o "$bin/accept_server" "$here/accept_server.c"
 cc -O2 -Wall -Wextra -Werror -o "$bin/loadgen" "$here/loadgen.c"
 cargo build --quiet --release -p slh-preload
 preload="$target/release/libslh_preload.so"
 
-echo "== 3-4. booting $(cat "$SLH_KBUILD/include/config/kernel.release") under TCG, 2 vCPUs" \
+echo "== 3-7. booting $(cat "$SLH_KBUILD/include/config/kernel.release") under TCG, 2 vCPUs" \
 	"(waits for any other VM; log: ${work#"$root"/}/raw)"
 # The guest's environment: VMB_* overrides pass through (shorter trial runs).
 env_args=$(for v in ${!VMB_@}; do printf '%s=%q ' "$v" "${!v}"; done)
@@ -46,7 +46,7 @@ flock "${TMPDIR:-/tmp}/slh-vng.lock" timeout 2100 env SLH_VNG_NOLOCK=1 bash "$ro
 	</dev/null 2>"$raw/kernel-console.txt" | tee "$raw/console.txt" | grep --line-buffered '^vm-bench:' ||
 	vm_status=${PIPESTATUS[0]}
 if [ ! -f "$raw/guest.json" ]; then
-	echo "VM benchmarks (sections 3, 4 and 6): the guest did not finish (exit $vm_status); end of its output:"
+	echo "VM benchmarks (sections 3, 4, 6 and 7): the guest did not finish (exit $vm_status); end of its output:"
 	tail -n 30 "$raw/console.txt"
 	tail -n 15 "$raw/kernel-console.txt"
 	# What was measured before it stopped is still reported.
@@ -55,10 +55,10 @@ if [ ! -f "$raw/guest.json" ]; then
 fi
 errors=$(kernel_errors "$raw/kernel-console.txt" || true)
 if [ -n "$errors" ]; then
-	echo "VM benchmarks (sections 3, 4 and 6): the kernel reported errors during the run:"
+	echo "VM benchmarks (sections 3, 4, 6 and 7): the kernel reported errors during the run:"
 	echo "$errors"
 fi
-echo "vm-bench: sections 3, 4 and 6 took $(($(date +%s) - started)) s on the host clock (boot included)"
+echo "vm-bench: sections 3, 4, 6 and 7 took $(($(date +%s) - started)) s on the host clock (boot included)"
 python3 "$here/report.py" "$raw" "$out"
 if [ -f "$out/vm-availability.csv" ]; then
 	cargo build --quiet --release -p sock-level-hash-bench --features bench --bin slh-availability-plot
