@@ -22,6 +22,10 @@ usage: slh_bounded.py CASE       (run inside a netns whose lo is up)
           normal queue's connection is still served by another worker at once.
   flap    a slow but live worker goes on standby a few times, not over and over: the hold
           before it may come back doubles with each relapse.
+  strictswitch  an owner on standby, asleep in epoll_wait(): switching the listener to the
+          strict mode wakes it and it comes back (the strict mode has no timer).
+  oldepoll      an owner whose epoll entry predates the option, on standby and asleep: woken
+          at its hold's end, with no connection arriving, and back.
 Clients connect from 64 addresses 127.0.1.1.. to 127.0.0.1; each worker answers with its
 index. Prints "ok: ..." per check; exits 1 at the first failed one.
 """
@@ -606,9 +610,140 @@ def case_flap():
     server.stop()
 
 
+def stop_until_standby(server_info, pid, queue, clients, max_wait):
+    """Stops `pid` (SIGSTOP), the owner of `queue`, while each of `clients` (its own, at least
+    two) connects once: they expire and the other workers answer them; the owner goes on
+    standby. Then SIGCONT: it polls once more, finds nothing (its hold has not passed) and
+    sleeps in epoll_wait(). Returns the time its clients connected, before which it cannot
+    have gone on standby: its hold (2 x max_wait) ends after started + 3 x max_wait. Fails
+    if it was not asleep on standby well before that."""
+    os.kill(pid, signal.SIGSTOP)
+    wait_quietly("the owner is stopped", lambda: stopped(pid), time.monotonic() + 10)
+    started = time.monotonic()
+    results = round_of(clients)
+    unanswered = [c for c in clients if results[c][0] is None]
+    check(not unanswered, f"its {len(clients)} clients answered by the others (unanswered: {unanswered})")
+    wait_quietly("the owner goes on standby", lambda: server_info()[1][queue]["standby"] == 1,
+                 time.monotonic() + 5)
+    row = server_info()[1][queue]
+    check(row["buckets"] == 0 and row["demotions"] == 1,
+          f"its queue on standby with no bucket ({row['expired']} expired)")
+    os.kill(pid, signal.SIGCONT)
+    wait_quietly("the owner sleeps again", lambda: sleeping(pid), time.monotonic() + 10)
+    time.sleep(0.1)
+    asleep = time.monotonic() - started
+    check(server_info()[1][queue]["standby"] == 1 and sleeping(pid) and asleep < 2.5 * max_wait,
+          f"the owner sleeps in epoll_wait() on standby {asleep:.2f} s after its clients "
+          f"connected, before its hold can have ended ({3 * max_wait:.1f} s)")
+    return started
+
+
+def stopped(pid):
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] == "T"
+
+
+def case_strictswitch():
+    """Switching to the strict mode ends every hold (30ee544): the strict mode has no timer
+    to end one. An epoll worker is put on standby (bound 600 ms, hold 1.2 s) and sleeps in
+    epoll_wait(); the server switches the listener to max_wait_ms 0 (same queue count). The
+    worker must be woken and come back (its next accept() takes it off standby with a share)
+    within 1 s, well before its hold would have ended, and its clients reach it again.
+    Before the fix it stayed on standby for good."""
+    max_wait = 0.6
+    server = Server(max_wait_ms=600)
+    clients = range(CLIENTS)
+    owner, _ = sticky_round(clients)
+    slow = max(range(WORKERS), key=lambda w: sum(1 for c in clients if owner[c] == w))
+    theirs = [c for c in clients if owner[c] == slow]
+    check(len(theirs) >= 2, f"worker {slow} serves {len(theirs)} clients")
+    stop_until_standby(server.info, server.pids[slow], server.queue_of[slow], theirs, max_wait)
+    server.listener.setsockopt(SOL_SOCKET, SO_SOCKLEVELHASH, config_bytes(WORKERS, max_wait_ms=0))
+    switched = time.monotonic()
+    check(server.info()[0]["max_wait_ms"] == 0, "the listener switched to the strict mode")
+    wait_quietly("the worker on standby is woken and comes back after the switch to strict",
+                 lambda: server.row(slow)["standby"] == 0 and server.row(slow)["buckets"] > 0,
+                 switched + 1.0)
+    row = server.row(slow)
+    check(row["promotions"] == 1,
+          f"the switch to strict woke it: back with {row['buckets']} buckets "
+          f"{time.monotonic() - switched:.2f} s after the switch, before its hold's end")
+    owner, _ = sticky_round(clients)
+    mine = [c for c in clients if owner[c] == slow]
+    check(mine, f"worker {slow} serves its clients again ({len(mine)}), every client sticky")
+    server.stop()
+
+
+def early_epoll_worker(listener, index, go, ready):
+    """An epoll worker as worker() whose epoll entry predates the option: it adds the listener
+    to its set, tells the parent, waits for `go` (the option is on), then registers."""
+    poller = select.epoll()
+    poller.register(listener.fileno(), select.EPOLLIN)
+    listener.setblocking(False)
+    ready()
+    os.read(go, 1)
+    listener.setsockopt(SOL_SOCKET, SO_SOCKADDLSPH, REGISTER_ANY)
+    while True:
+        poller.poll()
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except BlockingIOError:
+                break
+            conn.sendall(struct.pack("=i", index))
+            conn.close()
+
+
+def case_oldepoll():
+    """An owner whose epoll entry predates the option (on the socket's wait queue, not on its
+    own head) is woken when its hold ends (30ee544: wake_owner() wakes the socket's waiters
+    for it, as park() does). Worker A adds the listener to its epoll set before the option is
+    on, then registers; B is an ordinary epoll worker; bound 600 ms. A is put on standby and
+    sleeps in epoll_wait(); no connection arrives afterwards: A must come back (the listener
+    readable for it, its accept() takes it off standby) within 2 s after its hold's end.
+    Before the fix nothing woke it: on standby for good, or until a connection came."""
+    max_wait = 0.6
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", PORT))
+    listener.listen(64)
+    go_read, go_write = os.pipe()
+
+    def serve_a(listener, index, ready):
+        early_epoll_worker(listener, index, go_read, ready)
+
+    a = start_workers(listener, serve_a, [0])[0]
+    listener.setsockopt(SOL_SOCKET, SO_SOCKLEVELHASH, config_bytes(2, max_wait_ms=600))
+    os.write(go_write, b"g")
+    wait_quietly("A registered", lambda: info(listener)[0]["registered"] == 1,
+                 time.monotonic() + 10)
+    start_workers(listener, worker, [1])
+    check(info(listener)[0]["registered"] == 2, "A (epoll entry from before the option) and B registered")
+    queue_a = next(q for q, row in enumerate(info(listener)[1]) if row["owner_pid"] == a)
+    clients = range(CLIENTS)
+    owner, _ = sticky_round(clients)
+    theirs = [c for c in clients if owner[c] == 0]
+    check(len(theirs) >= 2, f"A serves {len(theirs)} clients (woken through the socket's queue)")
+    started = stop_until_standby(lambda: info(listener), a, queue_a, theirs, max_wait)
+    quiet = (info(listener)[0]["normal_accepted"], info(listener)[1][queue_a]["queued"])
+    wait_quietly("A, on standby, is woken at its hold's end and comes back",
+                 lambda: info(listener)[1][queue_a]["standby"] == 0, started + 3 * max_wait + 2)
+    header, rows = info(listener)
+    check(rows[queue_a]["promotions"] == 1 and rows[queue_a]["buckets"] > 0,
+          f"A back with {rows[queue_a]['buckets']} buckets {time.monotonic() - started:.2f} s "
+          f"after its clients connected (hold ends after {3 * max_wait:.1f} s)")
+    check((header["normal_accepted"], rows[queue_a]["queued"]) == quiet,
+          "no connection arrived meanwhile: the hold's end alone woke it")
+    for pid in WORKER_PIDS:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    listener.close()
+
+
 def main():
     {"wait": case_wait, "strict": case_strict, "share": case_share, "hol": case_hol,
-     "more": case_more, "many": case_many, "handoff": case_handoff, "flap": case_flap}[sys.argv[1]]()
+     "more": case_more, "many": case_many, "handoff": case_handoff, "flap": case_flap,
+     "strictswitch": case_strictswitch, "oldepoll": case_oldepoll}[sys.argv[1]]()
 
 
 if __name__ == "__main__":

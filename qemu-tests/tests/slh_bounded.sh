@@ -26,6 +26,17 @@
 # - flap: a worker that pauses 150 ms after each connection (max_wait 100 ms) goes on standby
 #   at most 7 times in 8 s of load, each standby period at least twice as long as the one
 #   before; every connection answered.
+# Two of the three ways a live owner stayed on standby long after its hold (fixed by 30ee544),
+# each shown to fail with its hunk of that fix reverted in the glue and to pass with it:
+# - strictswitch: an epoll worker on standby (bound 600 ms), asleep in epoll_wait(); the
+#   server switches the listener to the strict mode (max_wait_ms 0, same queues): it is woken
+#   and back with a share within 1 s, and serves its clients again. Reverted: "timed out
+#   waiting until the worker on standby is woken and comes back after the switch to strict"
+#   (the strict mode has no timer).
+# - oldepoll: a worker whose epoll entry predates the option (on the socket's wait queue,
+#   not its own head), on standby and asleep: woken at its hold's end with no connection
+#   arriving, and back. Reverted (wake_owner() wakes only the head): "timed out waiting until
+#   A, on standby, is woken at its hold's end and comes back".
 # SLH_BOUNDED_CASES="..." (through SLH_GUEST_ENV) runs some cases only.
 # Shown to fail before the bounded wait: the stopped worker's clients were never answered.
 # modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
@@ -37,7 +48,7 @@ slh_module_load
 ip netns add bnd
 ip -n bnd link set lo up
 failed=0
-for case in ${SLH_BOUNDED_CASES:-wait strict share hol more many handoff flap}; do
+for case in ${SLH_BOUNDED_CASES:-wait strict share hol more many handoff flap strictswitch oldepoll}; do
 	echo "== $case"
 	if ! ip netns exec bnd "$SLH_PY" -I -S "$LIB/slh_bounded.py" "$case"; then
 		failed=$((failed + 1))
