@@ -96,6 +96,8 @@ elapsed=$(($(date +%s) - started))
 	done
 	echo "- [vm-accept.md](vm-accept.md), [vm-accept.csv](vm-accept.csv): the accept path in the VM, SO_SOCKLEVELHASH against a shared listener and SO_REUSEPORT + BPF"
 	echo "- [vm-paper.md](vm-paper.md), [vm-paper.csv](vm-paper.csv): the paper's experiment 2, an unmodified pre-fork server under the shim"
+	echo "- [vm-availability.md](vm-availability.md), [vm-availability.csv](vm-availability.csv), [vm-availability.png](vm-availability.png): stickiness against availability, one slow worker of four"
+	echo "- [vm-reuseport.md](vm-reuseport.md), [vm-reuseport.csv](vm-reuseport.csv): against SO_REUSEPORT + eBPF + tcp_migrate_req, workers killed, added, stopped, reloaded"
 	echo "- [ipvs-schedule.md](ipvs-schedule.md), [ipvs-connrate.md](ipvs-connrate.md), [ipvs-lblc-1m.md](ipvs-lblc-1m.md) (and their .csv): the IPVS schedulers, Rust against C"
 	if [ ${#failed[@]} -gt 0 ]; then
 		echo
