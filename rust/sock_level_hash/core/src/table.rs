@@ -83,11 +83,7 @@ fn decode(owner: u16) -> Option<Slot> {
 
 fn set_bit(bitmap: &mut [u64], bit: usize, value: bool) {
     if let Some(word) = bitmap.get_mut(bit / 64) {
-        if value {
-            *word |= 1 << (bit % 64);
-        } else {
-            *word &= !(1 << (bit % 64));
-        }
+        *word = (*word & !(1 << (bit % 64))) | (u64::from(value) << (bit % 64));
     }
 }
 
@@ -108,6 +104,9 @@ pub struct IndirectionTable<const B: usize = DEFAULT_BUCKETS> {
     owner: [u16; B],
     /// `owner` before the last successful operation, for [`Self::moves`].
     prev: [u16; B],
+    /// The queue each bucket was lent out from when that queue last left or went on standby,
+    /// encoded as `owner`; [`NONE`] once a queue took it in a join.
+    home: [u16; B],
     /// Buckets owned by each queue (0 for unregistered queues).
     count: [u16; MAX_QUEUES],
     /// Bitmap of the registered queues.
@@ -145,6 +144,7 @@ impl<const B: usize> IndirectionTable<B> {
         Ok(Self {
             owner: [NONE; B],
             prev: [NONE; B],
+            home: [NONE; B],
             count: [0; MAX_QUEUES],
             registered: [0; MAX_QUEUES / 64],
             n_registered: 0,
@@ -163,6 +163,7 @@ impl<const B: usize> IndirectionTable<B> {
         }
         self.owner = [NONE; B];
         self.prev = [NONE; B];
+        self.home = [NONE; B];
         self.count = [0; MAX_QUEUES];
         self.registered = [0; MAX_QUEUES / 64];
         self.n_registered = 0;
@@ -300,6 +301,7 @@ impl<const B: usize> IndirectionTable<B> {
         if n == 1 {
             // Everybody's buckets were on the normal queue: all of them are the newcomer's.
             self.owner = [newcomer; B];
+            self.home = [NONE; B];
             self.set_count(index, B);
             return self.finish_move();
         }
@@ -308,9 +310,9 @@ impl<const B: usize> IndirectionTable<B> {
         // The old queues had `F` or `F + 1` buckets (F = floor(B / (n - 1)) >= fair); they must
         // end with `fair` or `fair + 1`, exactly `extra` of them with `fair + 1` (the newcomer
         // takes `fair`). A queue above `fair + 1` gives down to `fair + 1`; of the queues that
-        // reach `fair + 1` (there are at least `extra`), all but `extra` give one more. Every
-        // such queue still has `fair + 1 >= 1` buckets ahead in the scan when it gets there, so
-        // one pass moves exactly `fair` buckets, each straight to the newcomer.
+        // reach `fair + 1` (there are at least `extra`), all but `extra` give one more. In any
+        // order of the buckets each giver gives exactly its surplus, so the scans move exactly
+        // `fair` buckets, each straight to the newcomer: first those lent out from it, then any.
         let above = self
             .count
             .iter()
@@ -318,24 +320,38 @@ impl<const B: usize> IndirectionTable<B> {
             .count();
         let mut drops = above.saturating_sub(extra);
         let mut taken = 0;
-        let Self { owner, count, .. } = self;
-        for entry in owner.iter_mut() {
-            if taken == fair {
-                break;
-            }
-            let Some(giver) = decode(*entry).and_then(|old| count.get_mut(usize::from(old))) else {
-                continue;
-            };
-            let has = usize::from(*giver);
-            let gives = has > fair + 1 || (has == fair + 1 && drops > 0);
-            if gives {
-                if has == fair + 1 {
-                    drops -= 1;
+        let Self {
+            owner, count, home, ..
+        } = self;
+        for own_first in [true, false] {
+            for (entry, home) in owner.iter_mut().zip(home.iter_mut()) {
+                if taken == fair {
+                    break;
                 }
-                *giver -= 1;
-                *entry = newcomer;
-                taken += 1;
+                if own_first && *home != newcomer {
+                    continue;
+                }
+                // The newcomer owns nothing yet (count 0): its own entries never give.
+                let Some(giver) = decode(*entry).and_then(|old| count.get_mut(usize::from(old)))
+                else {
+                    continue;
+                };
+                let has = usize::from(*giver);
+                let gives = has > fair + 1 || (has == fair + 1 && drops > 0);
+                if gives {
+                    if has == fair + 1 {
+                        drops -= 1;
+                    }
+                    *giver -= 1;
+                    *entry = newcomer;
+                    *home = NONE;
+                    taken += 1;
+                }
             }
+        }
+        // What it did not take back stays where it is: those clients' queue is now their home.
+        for home in home.iter_mut().filter(|home| **home == newcomer) {
+            *home = NONE;
         }
         self.set_count(index, taken);
         self.finish_move()
@@ -379,6 +395,7 @@ impl<const B: usize> IndirectionTable<B> {
 
         let n = self.active_count();
         if n == 0 {
+            self.home = self.owner;
             self.owner = [NONE; B];
             return self.finish_move();
         }
@@ -397,6 +414,7 @@ impl<const B: usize> IndirectionTable<B> {
         let n_queues = self.n_queues;
         let Self {
             owner,
+            home,
             count,
             registered,
             standby,
@@ -405,7 +423,13 @@ impl<const B: usize> IndirectionTable<B> {
         // A queue skipped by the cursor can never take again (counts only grow and `spare` only
         // shrinks), so one cursor over the queues serves all the buckets: O(B + queues).
         let mut cursor = 0;
-        for entry in owner.iter_mut().filter(|entry| **entry == leaving) {
+        for (entry, home) in owner
+            .iter_mut()
+            .zip(home.iter_mut())
+            .filter(|(entry, _)| **entry == leaving)
+        {
+            // Its clients were this queue's last: they go back to it if it comes back.
+            *home = leaving;
             let taker = loop {
                 if cursor >= n_queues {
                     break None;

@@ -281,3 +281,77 @@ fn fill_and_drain_every_queue() {
     }
     assert!((0..256).all(|bucket| table.owner(bucket).is_none()));
 }
+
+/// After any history, a queue that leaves (or goes on standby) and comes straight back gets its
+/// own buckets back: exactly, with every other bucket where it was, when the active queues
+/// divide the buckets evenly; otherwise within one bucket per active queue (which queues keep
+/// the remainder's extra bucket may change).
+fn comes_back<const B: usize>(
+    n_queues: usize,
+    ops: &[Op],
+    pick: usize,
+    standby: bool,
+) -> Result<(), TestCaseError> {
+    let mut table = IndirectionTable::<B>::new(n_queues).unwrap();
+    let mut model = Model::default();
+    for &op in ops {
+        step(&mut table, &mut model, op)?;
+    }
+    let active: Vec<Slot> = model.active().into_iter().collect();
+    let Some(&queue) = active.get(pick % active.len().max(1)) else {
+        return Ok(());
+    };
+    let before = owners(&table);
+    let (leave, back) = if standby {
+        (Op::Demote(queue), Op::Promote(queue))
+    } else {
+        (Op::Deregister(queue), Op::Register(queue))
+    };
+    step(&mut table, &mut model, leave)?;
+    step(&mut table, &mut model, back)?;
+    let after = owners(&table);
+    let changed = (0..B).filter(|&b| before[b] != after[b]).count();
+    if B.is_multiple_of(active.len()) {
+        prop_assert_eq!(changed, 0, "{} active, {:?}", active.len(), back);
+    } else {
+        prop_assert!(
+            changed <= active.len(),
+            "{} changed, {} active",
+            changed,
+            active.len()
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn a_returning_queue_gets_its_buckets_back(
+        (n, ops) in scenario(40, 80), pick in any::<usize>(), standby in any::<bool>()
+    ) {
+        comes_back::<256>(n, &ops, pick, standby)?;
+    }
+
+    #[test]
+    fn a_returning_queue_gets_its_buckets_back_tiny(
+        (n, ops) in scenario(12, 60), pick in any::<usize>(), standby in any::<bool>()
+    ) {
+        comes_back::<8>(n, &ops, pick, standby)?;
+    }
+}
+
+/// The bench's case: four workers, one dies and its replacement registers in the same queue:
+/// nobody else's client moves, and every one of the dead worker's clients comes back.
+#[test]
+fn a_replacement_in_the_same_queue_moves_no_bystander() {
+    let mut table = IndirectionTable::<256>::new(4).unwrap();
+    for queue in 0..4 {
+        table.register(queue).unwrap();
+    }
+    let before = owners(&table);
+    table.deregister(1).unwrap();
+    assert_eq!(table.register_any(), Ok((1, 64)));
+    assert_eq!(owners(&table), before);
+}
