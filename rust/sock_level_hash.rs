@@ -66,7 +66,8 @@ type Table = IndirectionTable<DEFAULT_BUCKETS>;
 /// What changes only under the socket lock: the setting and who owns which bucket.
 struct Control {
     config: Config,
-    table: Table,
+    /// On the heap (4 KiB), so that nothing copies it through the stack.
+    table: KBox<Table>,
 }
 
 /// What the packet path reads without a lock: a copy of the setting and of the table's
@@ -333,7 +334,7 @@ impl glue::Policy for SocketLevelHash {
     type Data = ListenerData;
 
     fn new_data(guard: &SockGuard<'_>) -> Result<KBox<ListenerData>> {
-        let table = Table::new(0).map_err(|_| EINVAL)?;
+        let table = glue::new_table()?;
         Ok(KBox::new(
             ListenerData {
                 control: SockLocked::new(

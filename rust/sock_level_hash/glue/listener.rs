@@ -11,7 +11,7 @@ use core::{
     ptr::{addr_of, addr_of_mut, null_mut, NonNull},
     sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering},
 };
-use kernel::{bindings, prelude::*, types::Opaque};
+use kernel::{bindings, init::init_array_from_fn, prelude::*, types::Opaque};
 
 use super::policy::Policy;
 use super::proc_wait::ProcWaits;
@@ -21,8 +21,7 @@ use super::time::{earliest, now};
 use crate::bound;
 use crate::table::MAX_QUEUES;
 
-/// Queues per allocation: small chunks, so a listener with few queues stays small and the
-/// chunk is built on the stack without risk.
+/// Queues per allocation: small chunks, so that a listener with few queues stays small.
 const CHUNK: usize = 8;
 pub(super) const MAX_CHUNKS: usize = MAX_QUEUES / CHUNK;
 // The chunks cover every queue the core's table may name.
@@ -95,8 +94,9 @@ impl<P: Policy> Listener<P> {
             if !entry.load(Ordering::Acquire).is_null() {
                 continue;
             }
-            let chunk = KBox::new(
-                core::array::from_fn::<Queue, CHUNK, _>(|i| Queue::new(chunk_index * CHUNK + i)),
+            // Built in place, one queue at a time: the chunk never passes through the stack.
+            let chunk = KBox::init::<core::convert::Infallible>(
+                init_array_from_fn(|i| Queue::new(chunk_index * CHUNK + i)),
                 GFP_KERNEL,
             )?;
             let chunk = KBox::into_raw(chunk);

@@ -17,7 +17,8 @@
 //! - `ops.rs`: every entry from C ([`Registration`], the trampolines, the exit watch and work,
 //!   the timer);
 //! - `sockopt.rs`, `time.rs`, `lock_class.rs`: the options and errnos, jiffies, the lockdep
-//!   keys.
+//!   keys;
+//! - `table_box.rs`: the indirection table, allocated in place.
 //!
 //! Concurrency, in one place:
 //! - everything that changes the configuration, the registrations or moves connections runs in
@@ -47,6 +48,7 @@ mod proc_wait;
 mod queue;
 mod sock;
 mod sockopt;
+mod table_box;
 mod time;
 
 pub(crate) use listener::Listener;
@@ -54,3 +56,4 @@ pub(crate) use ops::Registration;
 pub(crate) use policy::Policy;
 pub(crate) use sock::{Sock, SockGuard, SockLocked};
 pub(crate) use sockopt::{errno, nr_cpu_ids, SockOpt};
+pub(crate) use table_box::new_table;
