@@ -51,7 +51,7 @@ checkpatch: kernel
 
 # The rules tools check: shellcheck, rustfmt, clippy, #![forbid(unsafe_code)] in the cores.
 lint: bootstrap
-	@for rule in shellcheck rustfmt clippy forbid; do bash scripts/lint.sh $$rule || exit 1; done
+	@for rule in shellcheck rustfmt clippy forbid stack; do bash scripts/lint.sh $$rule || exit 1; done
 
 clean:
 	find rust -name '*.o' -o -name '*.ko' -o -name '*.mod*' -o -name '.*.cmd' -o -name '*.rmeta' | xargs rm -f

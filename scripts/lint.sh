@@ -10,6 +10,9 @@
 #   lint.sh forbid       #![forbid(unsafe_code)] in every core file, and in every file of a
 #                        module or glue without unsafe code that is not a crate root, so that it
 #                        holds when a module includes the file by path
+#   lint.sh stack        no function of the built modules (rust/**/*.ko, make modules) reserves
+#                        more than 1 KiB of the kernel's 16 KiB stack: a value built on the stack
+#                        and then boxed (a table, a chunk of queues) shows up here, not in rustc
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,8 +53,27 @@ forbid)
 	fi
 	echo "forbid: every core file and every safe module file forbids unsafe code"
 	;;
+stack)
+	mapfile -t kos < <(find rust -name '*.ko' | sort)
+	if [ "${#kos[@]}" -eq 0 ]; then
+		echo "stack: no module built (make modules)"
+		exit 1
+	fi
+	# A frame is reserved by one "sub $N, %rsp" in the function's prologue.
+	big=$(for ko in "${kos[@]}"; do
+		llvm-objdump -d --no-show-raw-insn "$ko" |
+			awk -v ko="$ko" '/>:$/ { fn = $2 } /sub[q]?\t\$[0-9]+, %rsp/ {
+				n = $3; sub(/^\$/, "", n); sub(/,$/, "", n); if (n + 0 > 1024) print ko ": " fn " " n " bytes" }'
+	done)
+	if [ -n "$big" ]; then
+		echo "stack frames over 1 KiB:"
+		echo "$big"
+		exit 1
+	fi
+	echo "stack: no frame over 1 KiB in ${#kos[@]} modules"
+	;;
 *)
-	echo "usage: lint.sh shellcheck|rustfmt|clippy|forbid" >&2
+	echo "usage: lint.sh shellcheck|rustfmt|clippy|forbid|stack" >&2
 	exit 2
 	;;
 esac

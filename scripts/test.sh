@@ -49,7 +49,7 @@ echo "== checkpatch"
 if bash scripts/checkpatch.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
 echo "== lint"
-for rule in shellcheck rustfmt clippy forbid; do
+for rule in shellcheck rustfmt clippy forbid stack; do
 	if bash scripts/lint.sh "$rule"; then
 		passed=$((passed + 1))
 	else
