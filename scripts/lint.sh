@@ -59,9 +59,10 @@ stack)
 		echo "stack: no module built (make modules)"
 		exit 1
 	fi
-	# A frame is reserved by one "sub $N, %rsp" in the function's prologue.
+	# A frame is reserved by one "sub $N, %rsp" in the function's prologue (the kernel builds
+	# Rust without stack probes), N in decimal (LLVM 16 and later print hex by default).
 	big=$(for ko in "${kos[@]}"; do
-		llvm-objdump -d --no-show-raw-insn "$ko" |
+		llvm-objdump -d --no-show-raw-insn --no-print-imm-hex "$ko" |
 			awk -v ko="$ko" '/>:$/ { fn = $2 } /sub[q]?\t\$[0-9]+, %rsp/ {
 				n = $3; sub(/^\$/, "", n); sub(/,$/, "", n); if (n + 0 > 1024) print ko ": " fn " " n " bytes" }'
 	done)

@@ -114,9 +114,9 @@ pub const fn may_create(entries: i32) -> bool {
 pub trait TableRules {
     /// Bits of a bucket index (`IP_VS_LBLC_TAB_BITS`, `IP_VS_LBLCR_TAB_BITS`).
     const TAB_BITS: u32;
-    /// The bucket of an IPv4 target (address in network byte order).
+    /// The bucket of an IPv4 target (address in network byte order), below `1 << TAB_BITS`.
     fn hashkey_v4(addr: [u8; 4]) -> u32;
-    /// The bucket of an IPv6 target (address in network byte order).
+    /// The bucket of an IPv6 target (address in network byte order), below `1 << TAB_BITS`.
     fn hashkey_v6(addr: [u8; 16]) -> u32;
     /// Whether a table holding `entries` entries may create a new one.
     fn may_create(entries: i32) -> bool;

@@ -97,7 +97,8 @@ fn is_set(bitmap: &[u64], bit: usize) -> bool {
 /// [`MAX_QUEUES`] queues.
 ///
 /// `B` is a const generic so the arrays have a fixed size (no allocation) and tests can use
-/// tiny tables; the kernel uses the default, [`DEFAULT_BUCKETS`].
+/// tiny tables; the kernel uses the default, [`DEFAULT_BUCKETS`]. Every field is an integer or
+/// an array of integers: the kernel allocates the table zeroed (`glue/table_box.rs`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IndirectionTable<const B: usize = DEFAULT_BUCKETS> {
     /// Owner of each bucket, encoded `queue + 1`, [`NONE`] for the normal queue.

@@ -355,3 +355,14 @@ fn a_replacement_in_the_same_queue_moves_no_bystander() {
     assert_eq!(table.register_any(), Ok((1, 64)));
     assert_eq!(owners(&table), before);
 }
+
+/// The kernel allocates the table zeroed (its glue declares it `Zeroable`): the all-zero bytes
+/// must be the empty table, and every field a type for which they are a valid value.
+#[test]
+fn the_zeroed_table_is_the_empty_table() {
+    // SAFETY: the test's claim; a field for which all-zero is invalid (a reference, a
+    // `NonNull`, an enum without a zero variant) would make this undefined, and the glue's
+    // `unsafe impl Zeroable` with it: keep every field an integer or an array of integers.
+    let zeroed: IndirectionTable<256> = unsafe { std::mem::zeroed() };
+    assert_eq!(zeroed, IndirectionTable::<256>::new(0).unwrap());
+}
