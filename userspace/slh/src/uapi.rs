@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The kernel's user-space interface, transcribed: option numbers, limits and the three
-//! `#[repr(C)]` structs, with compile-time checks of their layout. `userspace/README.md` is the
+//! `#[repr(C)]` structs (the two the kernel writes are the core's), with compile-time checks of
+//! their layout. `userspace/README.md` is the
 //! reference this file follows.
 
 use core::mem::{offset_of, size_of};
@@ -77,53 +78,12 @@ pub struct SockLevelHash {
     pub max_wait_ms: u32,
 }
 
-/// `struct sock_level_hash_info`, the header `SO_SOCKLEVELHASH_INFO` writes first.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SockLevelHashInfo {
-    /// Total number of queues, whether or not all their entries fitted in the buffer.
-    pub queues: u32,
-    pub hash: u32,
-    pub input: u32,
-    /// How many processes are registered.
-    pub registered: u32,
-    /// Connections that went to the normal accept queue (hashed to a queue nobody owns, or
-    /// spilled from a priority queue: expired or over its share).
-    pub normal_queued: u64,
-    pub normal_accepted: u64,
-    /// The listener's bounded wait (0: strict).
-    pub max_wait_ms: u32,
-    /// The most connections a queue may hold now, `ceil(backlog / registered)`; 0: no limit
-    /// (strict mode).
-    pub share: u32,
-}
-
-/// `struct sock_level_hash_queue`, one per queue after the header.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SockLevelHashQueue {
-    /// The owning thread group, 0 when free.
-    pub owner_pid: i32,
-    /// Connections waiting in the queue now.
-    pub depth: u32,
-    pub queued: u64,
-    pub accepted: u64,
-    /// Connections moved away when the owner exited or deregistered.
-    pub moved: u64,
-    pub wakeups: u64,
-    /// Connections sent to the normal queue after waiting `max_wait_ms` for the owner.
-    pub expired: u64,
-    /// Connections sent to the normal queue because the queue held its share.
-    pub overflowed: u64,
-    /// Indirection-table buckets the queue owns now (0 while free or on standby).
-    pub buckets: u32,
-    /// 1 while the owner is on standby (registered, without buckets), else 0.
-    pub standby: u32,
-    /// Times the owner was put on standby (two connections in a row reached `max_wait_ms`).
-    pub demotions: u32,
-    /// Times the owner was taken off standby (by its next `accept()`).
-    pub promotions: u32,
-}
+/// `struct sock_level_hash_info`, the header `SO_SOCKLEVELHASH_INFO` writes first, and
+/// `struct sock_level_hash_queue`, one per queue after it: the very `#[repr(C)]` structs the
+/// kernel module fills (the core's `reply`), so the writer and this reader share one layout.
+pub use sock_level_hash_core::reply::{
+    InfoHeader as SockLevelHashInfo, QueueEntry as SockLevelHashQueue,
+};
 
 // The layouts are the kernel's; a mismatch would silently garble every field.
 const _: () = {

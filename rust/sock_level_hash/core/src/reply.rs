@@ -5,8 +5,8 @@
 //! `SO_SOCKADDLSPH` the caller's queue ([`registration_reply`]), `SO_SOCKLEVELHASH_INFO` an
 //! [`InfoHeader`] (`struct sock_level_hash_info`) followed by one [`QueueEntry`] (`struct
 //! sock_level_hash_queue`) per queue that fits. The kernel module fills these structs and
-//! copies their bytes: the layouts are here only, where the host tests them field by field and
-//! the user-space library's tests read them back with its `#[repr(C)]` structs.
+//! copies their bytes: the layouts are here only, where the host tests them field by field; the
+//! user-space library reads the replies into these same structs and checks their layout.
 //!
 //! Native byte order, the fields in the order of the C structs, without padding: each C field
 //! is aligned to its size after the ones before it, so the compiler puts none there either.
@@ -30,6 +30,9 @@ pub const ENTRY_LEN: usize = 72;
 pub const NOT_REGISTERED: i32 = -1;
 
 /// `struct sock_level_hash_info`: the listener's setting and the normal queue's counters.
+/// `#[repr(C)]` with the C struct's fields in order: the user-space library reads the replies
+/// into this very struct.
+#[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct InfoHeader {
     /// Total number of queues, whether or not all their entries fit the buffer.
@@ -66,7 +69,9 @@ impl InfoHeader {
     }
 }
 
-/// `struct sock_level_hash_queue`: one queue's owner and counters.
+/// `struct sock_level_hash_queue`: one queue's owner and counters (`#[repr(C)]`, as
+/// [`InfoHeader`]).
+#[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct QueueEntry {
     /// The owning thread group; 0: free.
