@@ -72,6 +72,11 @@ def worker(listener, index, ready):
     poller = select.epoll()
     poller.register(listener.fileno(), select.EPOLLIN)
     ready()
+    serve_epoll(listener, poller, index)
+
+
+def serve_epoll(listener, poller, index):
+    """The epoll loop of worker(): accepts everything it can, answers with its index."""
     while True:
         poller.poll()
         while True:
@@ -683,15 +688,7 @@ def early_epoll_worker(listener, index, go, ready):
     ready()
     os.read(go, 1)
     listener.setsockopt(SOL_SOCKET, SO_SOCKADDLSPH, REGISTER_ANY)
-    while True:
-        poller.poll()
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except BlockingIOError:
-                break
-            conn.sendall(struct.pack("=i", index))
-            conn.close()
+    serve_epoll(listener, poller, index)
 
 
 def case_oldepoll():
