@@ -265,9 +265,20 @@ mod tests {
         let ours = |targets: Vec<Target>| -> Vec<Target> {
             targets.into_iter().filter(|t| t.pid == pid).collect()
         };
-        assert_eq!(ours(listening_sockets(port).unwrap()), vec![me]);
+        // It failed twice in full workspace runs and never alone: say what was seen.
+        let seen = listening_sockets(port);
+        assert_eq!(
+            ours(seen.as_ref().unwrap().clone()),
+            vec![me],
+            "port {port}: {seen:?}"
+        );
         drop(listener);
-        assert_eq!(ours(listening_sockets(port).unwrap()), vec![]);
+        let seen = listening_sockets(port);
+        assert_eq!(
+            ours(seen.as_ref().unwrap().clone()),
+            vec![],
+            "port {port}: {seen:?}"
+        );
     }
 
     #[test]
