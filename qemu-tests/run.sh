@@ -165,6 +165,17 @@ for ((v = 0; v < vms; v++)); do
 		n=$((n + 1))
 		echo "not ok $n - VM $v did not run all its tests (vng exit $vng_rc); end of its console:"
 		tail -n 30 "$dir/console.txt" | sed 's/^/# /'
+		# What it was running when it stopped (the runner writes a test's log as the test
+		# starts), and what the kernel said last: a panic or a hang shows there, not above.
+		for log in "$dir"/*.log; do
+			[ -f "$log" ] || continue
+			name=$(basename "$log" .log)
+			grep -qE "^(not )?ok [0-9]+ - $name " "$dir/console.txt" && continue
+			echo "# unfinished: $name; end of its log:"
+			tail -n 15 "$log" | sed 's/^/#   /'
+		done
+		echo "# end of the kernel console:"
+		tail -n 60 "$dir/kernel-console.txt" | sed 's/^/#   /'
 		failed=$((failed + 1))
 	fi
 	# The whole guest log too: an error at boot or between tests fails the run.
