@@ -36,6 +36,10 @@ use_scheduler() {
 	esac
 }
 
+# module_unused MODULE: nothing holds MODULE (for wait_for, which retries the command: the
+# count must be read on each try).
+module_unused() { [ "$(cat "/sys/module/$1/refcnt")" = 0 ]; }
+
 unload_schedulers() {
 	local name=$1
 	rmmod "ip_vs_${name}_rs" 2>/dev/null || true
@@ -56,7 +60,7 @@ load_every_scheduler() {
 unload_every_scheduler() {
 	local name
 	for name in $RUST_SCHEDS; do
-		wait_for "$name: last reference dropped" test "$(cat /sys/module/ip_vs_${name}_rs/refcnt)" = 0
+		wait_for "$name: last reference dropped" module_unused "ip_vs_${name}_rs"
 		rmmod "ip_vs_${name}_rs"
 	done
 	for name in $C_ONLY_SCHEDS; do rmmod "ip_vs_$name"; done

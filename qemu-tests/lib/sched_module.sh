@@ -74,7 +74,7 @@ sched_module_test() {
 	echo "ok: $name: rmmod refused while in use"
 	ipvs -C
 	topo_down
-	wait_for "$name: last reference dropped" test "$(cat /sys/module/$module/refcnt)" = 0
+	wait_for "$name: last reference dropped" module_unused "$module"
 	rmmod "$module"
 	[ ! -e "$sysctl" ] || fail "$name: $sysctl left behind after unload"
 	echo "ok: $name: unloaded, sysctl removed"

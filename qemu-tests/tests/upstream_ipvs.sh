@@ -27,7 +27,7 @@ for name in rr wlc wrr lblc lblcr; do
 		echo "not ok: ipvs.sh with $name"
 		failed=$((failed + 1))
 	fi
-	wait_for "$name: last reference dropped" test "$(cat /sys/module/ip_vs_${name}_rs/refcnt)" = 0
+	wait_for "$name: last reference dropped" module_unused "ip_vs_${name}_rs"
 	rmmod "ip_vs_${name}_rs"
 done
 [ "$failed" -eq 0 ] || fail "ipvs.sh failed with $failed schedulers"

@@ -41,6 +41,6 @@ ip netns exec lb ipvsadm -D -t 198.18.0.1:80
 assert_eq "references after one service is deleted" 1 "$(cat /sys/module/ip_vs_wlc_rs/refcnt)"
 # Deleting the namespace tears down the other service.
 topo_down
-wait_for "last reference dropped" test "$(cat /sys/module/ip_vs_wlc_rs/refcnt)" = 0
+wait_for "last reference dropped" module_unused ip_vs_wlc_rs
 rmmod ip_vs_wlc_rs
 echo "ok: unloaded"
