@@ -91,13 +91,14 @@ release() {
 # run_test TEST: runs it and prints its TAP block (one write, under the lock, so blocks of
 # two lanes never interleave).
 run_test() {
-	local t=$1 name start rc errors leaks undeclared secs block
+	local t=$1 name start rc errors leaks undeclared secs block scratch
 	name=$(basename "$t" .sh)
 	echo "slh-test-start $name" >/dev/kmsg
 	start=$(date +%s)
 	: >"$results/$name.modules"
+	scratch=$(mktemp -d "/tmp/slh-$name.XXXXXX")
 	PATH="$SLH_TOP/qemu-tests/lib/bin:$PATH" SLH_MODULES_LOG="$results/$name.modules" \
-		TMPDIR=$(mktemp -d "/tmp/slh-$name.XXXXXX") unshare --mount --propagation private bash -c '
+		TMPDIR=$scratch unshare --mount --propagation private bash -c '
 		mkdir -p /run/netns && mount -t tmpfs slh-netns /run/netns || exit 99
 		timeout 900 bash "$1"
 		rc=$?
@@ -106,6 +107,11 @@ run_test() {
 		exit $rc' slh-test "$t" >"$results/$name.log" 2>&1
 	rc=$?
 	echo "slh-test-end $name" >/dev/kmsg
+	# The guest's /tmp is held in its 2 GB of memory: a test that passed leaves no scratch
+	# files (its log is on the host), and the console keeps what memory is left, for a VM
+	# that dies.
+	[ $rc -ne 0 ] || rm -rf "$scratch"
+	echo "slh-test-memory after $name: $(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo) MB available" >/dev/kmsg
 	dmesg | sed -n "/slh-test-start $name\$/,/slh-test-end $name\$/p" >"$results/$name.dmesg"
 	errors=$(kernel_errors "$results/$name.dmesg")
 	if [ -n "$kmemleak" ]; then

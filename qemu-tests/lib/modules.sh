@@ -9,7 +9,7 @@
 # A # test_schedulers TEST: what TEST locks while it runs, derived from its modules: the IPVS
 # scheduler name of each ip_vs_NAME_rs (the kernel's C module of that name registers the same
 # name, and the tests compare the two), "slh" for sock_level_hash (global: one listener option
-# for every test). Two tests that lock one name never overlap. "*" (everything: the test runs
+# for every test), and each test-only module (qemu-tests/kmod/) by its name. Two tests that lock one name never overlap. "*" (everything: the test runs
 # alone) for a test with a "# alone: REASON" line or without a modules line. Read by run.sh
 # (ordering) and guest-runner.sh (locking).
 test_schedulers() {
@@ -22,6 +22,8 @@ test_schedulers() {
 		case $m in
 		ip_vs_*_rs) m=${m#ip_vs_} && names="$names ${m%_rs}" ;;
 		sock_level_hash) names="$names slh" ;;
+		# A test-only module is one per kernel: its users take turns.
+		slh_test_*) names="$names $m" ;;
 		esac
 	done
 	names=${names# }
