@@ -92,8 +92,6 @@ slh_cleanup() {
 	ip netns pids srv 2>/dev/null | xargs -r kill -9 2>/dev/null || true
 	ip netns pids cl 2>/dev/null | xargs -r kill -9 2>/dev/null || true
 	slh_topo_down >/dev/null 2>&1 || true
-	# A probe of a test that stopped half-way would slow every later connection.
-	rmmod slh_test_delay 2>/dev/null || true
 	for i in $(seq 1 50); do
 		[ -d /sys/module/sock_level_hash ] || break
 		rmmod sock_level_hash 2>/dev/null && break

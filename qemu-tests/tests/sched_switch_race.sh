@@ -22,6 +22,9 @@ symbols=$(awk '$3 ~ /schedule_cb/ && $4 ~ /^\[ip_vs_[a-z]+_rs\]$/ { print $3 }' 
 	paste -sd,)
 read -r -a rust_scheds <<<"$RUST_SCHEDS"
 assert_eq "Rust schedule() entries found" ${#rust_scheds[@]} "$(tr ',' '\n' <<<"$symbols" | grep -c .)"
+# A test that stops half-way must not leave the probe behind (every later Rust schedule()
+# would stand still 200 ms).
+trap 'rmmod slh_test_delay 2>/dev/null || true' EXIT
 rmmod slh_test_delay 2>/dev/null || true
 insmod "$SLH_TOP/qemu-tests/kmod/slh_test_delay.ko" symbol="$symbols" delay_us=200000
 delayed=/sys/module/slh_test_delay/parameters/hits

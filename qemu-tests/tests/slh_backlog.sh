@@ -32,6 +32,9 @@ listen_drops() {
 }
 assert_eq "handshakes dropped before the test (overflows, drops)" "0 0" "$(listen_drops)"
 
+# A test that stops half-way must not leave the probe behind (it would hold every later
+# connection of every test 200 ms); the other test that loads it never runs beside this one.
+trap 'rc=$?; rmmod slh_test_delay 2>/dev/null || true; (exit $rc); slh_cleanup' EXIT
 rmmod slh_test_delay 2>/dev/null || true
 insmod "$SLH_TOP/qemu-tests/kmod/slh_test_delay.ko" symbol=__sock_level_hash_enqueue \
 	delay_us=200000 on_return=1
