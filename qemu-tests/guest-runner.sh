@@ -41,6 +41,15 @@ if [ "${SLH_KMEMLEAK:-0}" = 1 ]; then
 	# What boot left unreferenced is not ours.
 	echo scan >$kmemleak
 	echo clear >$kmemleak
+	# The scans must find a leak: one made on purpose by a test-only module (kmemleak reports
+	# objects at least 5 s old).
+	insmod "$SLH_TOP/qemu-tests/kmod/slh_test_leak.ko"
+	sleep 6
+	echo scan >$kmemleak
+	grep -q 'slh_test_leak_alloc' $kmemleak ||
+		{ echo "Bail out! kmemleak did not report the leak of slh_test_leak.ko"; exit 1; }
+	echo clear >$kmemleak
+	rmmod slh_test_leak
 fi
 
 state=$(mktemp -d /tmp/slh-runner.XXXXXX)
@@ -168,6 +177,7 @@ lane() {
 
 echo "TAP version 13"
 echo "1..${#tests[@]}"
+[ -z "$kmemleak" ] || echo "# kmemleak: the deliberate leak of slh_test_leak.ko was reported; scans after each test"
 for ((l = 0; l < lanes; l++)); do lane & done
 wait
 dmesg >"$results/dmesg.txt"
