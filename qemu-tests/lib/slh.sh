@@ -268,6 +268,12 @@ slh_load_check() {
 
 # --- checks ------------------------------------------------------------------------------
 
+# slh_nstat COUNTER: a TCP counter of the server's namespace (nstat's name, e.g.
+# TcpExtListenOverflows), 0 when nstat has none yet.
+slh_nstat() {
+	ip netns exec srv nstat -az "$1" | awk -v c="$1" '$1 == c { n = $2 } END { print n + 0 }'
+}
+
 # slh_worker_sets < conns: "CLIENT PID[,PID...]" per client (its distinct workers, sorted).
 slh_worker_sets() {
 	awk '$2 ~ /^[0-9]+$/ && !(($1, $2) in seen) { seen[$1, $2] = 1; s[$1] = s[$1] ? s[$1] "," $2 : $2 }

@@ -26,10 +26,7 @@ slh_module_load
 slh_server_start backlog --workers 2
 
 # listen_drops: "OVERFLOWS DROPS" of the server's namespace.
-listen_drops() {
-	ip netns exec srv nstat -az TcpExtListenOverflows TcpExtListenDrops |
-		awk '$1 == "TcpExtListenOverflows" { o = $2 } $1 == "TcpExtListenDrops" { d = $2 } END { print o + 0, d + 0 }'
-}
+listen_drops() { echo "$(slh_nstat TcpExtListenOverflows) $(slh_nstat TcpExtListenDrops)"; }
 assert_eq "handshakes dropped before the test (overflows, drops)" "0 0" "$(listen_drops)"
 
 # A test that stops half-way must not leave the probe behind (it would hold every later
