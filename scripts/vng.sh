@@ -6,7 +6,7 @@
 # last rootflags= of the command line wins) make execs in the guest about twice as fast.
 # One VM at a time per machine (2 cores: a second TCG guest only slows both and skews every
 # timing); the lock waits for the other VM. SLH_VNG_NOLOCK=1 skips it (run.sh with
-# SLH_QEMU_VMS > 1 boots several on purpose).
+# SLH_QEMU_VMS > 1 boots several on purpose). SLH_VNG_APPEND adds kernel parameters.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 if [ "${SLH_VNG_NOLOCK:-0}" != 1 ]; then
@@ -14,4 +14,4 @@ if [ "${SLH_VNG_NOLOCK:-0}" != 1 ]; then
 	flock 8
 fi
 PATH="$SLH_VENV/bin:$PATH" exec vng --run "$SLH_KBUILD" --user root --disable-kvm \
-	--append "rootflags=version=9p2000.L,trans=virtio,access=any,msize=524288,cache=loose" "$@"
+	--append "rootflags=version=9p2000.L,trans=virtio,access=any,msize=524288,cache=loose${SLH_VNG_APPEND:+ $SLH_VNG_APPEND}" "$@"
