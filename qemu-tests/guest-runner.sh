@@ -12,6 +12,8 @@
 # the kernel's scheduler modules: two tests that load the same scheduler (as their "# modules:"
 # line says, see lib/modules.sh) never run at the same time.
 #
+# A test that runs longer than SLH_TEST_TIMEOUT seconds (default 900) is killed and fails.
+#
 # With SLH_KMEMLEAK=1 (make test-debug, on a kernel with kmemleak) a kmemleak scan runs after
 # each test and a suspected leak fails it. Leaks are seen only once their objects are a few
 # seconds old, and two lanes run side by side: a report may land on the test after (or beside)
@@ -33,6 +35,7 @@ fi
 . "$SLH_TOP/qemu-tests/lib/kernel-errors.sh"
 . "$SLH_TOP/qemu-tests/lib/modules.sh"
 lanes=${SLH_QEMU_LANES:-2}
+export SLH_TEST_TIMEOUT=${SLH_TEST_TIMEOUT:-900}
 kmemleak=
 if [ "${SLH_KMEMLEAK:-0}" = 1 ]; then
 	mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug
@@ -113,7 +116,7 @@ run_test() {
 	PATH="$SLH_TOP/qemu-tests/lib/bin:$PATH" SLH_MODULES_LOG="$results/$name.modules" \
 		TMPDIR=$scratch unshare --mount --propagation private bash -c '
 		mkdir -p /run/netns && mount -t tmpfs slh-netns /run/netns || exit 99
-		timeout 900 bash "$1"
+		timeout "$SLH_TEST_TIMEOUT" bash "$1"
 		rc=$?
 		# A test that failed half-way leaves its namespaces and processes: end them.
 		ip -all netns delete 2>/dev/null

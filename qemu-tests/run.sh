@@ -9,7 +9,8 @@
 # interleavings of four CPUs rather than for speed; the stress tests want at least 4);
 # SLH_QEMU_LANES how many tests a guest runs at once (default 2, see guest-runner.sh).
 # SLH_GUEST_ENV="NAME=VALUE ..." is set in the guest for the runner and every test (make
-# test-debug: SLH_KMEMLEAK=1, SLH_FUZZ_CALLS=1000000).
+# test-debug: SLH_KMEMLEAK=1, SLH_FUZZ_CALLS=1000000, SLH_TEST_TIMEOUT=3600); SLH_QEMU_TIMEOUT
+# (seconds, default 3000) bounds each VM.
 #
 # Result cache (lib/result-cache.sh): a test whose key (a hash of everything that determines
 # its result) has a stored pass is not run; its TAP line says "# cached: passed DATE (key K)"
@@ -98,7 +99,7 @@ boot_vm() {
 	# KVM guests hang on these machines: always TCG. The guest sees the host's root
 	# read-only, so it runs the clone's scripts and modules and the host's ipvsadm, python3
 	# and iproute2; it writes its logs to $dir.
-	timeout 3000 bash "$top/scripts/vng.sh" -v \
+	timeout "${SLH_QEMU_TIMEOUT:-3000}" bash "$top/scripts/vng.sh" -v \
 		--cpus "${SLH_QEMU_CPUS:-4}" --memory 2G --rwdir "$dir" \
 		--exec "${SLH_GUEST_ENV:-} SLH_TOP=$top SLH_KBUILD=$SLH_KBUILD SLH_QEMU_LANES=${SLH_QEMU_LANES:-2} bash $top/qemu-tests/guest-runner.sh $dir @$dir/tests.txt" \
 		</dev/null >"$dir/console.txt" 2>"$dir/kernel-console.txt"
