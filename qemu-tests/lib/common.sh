@@ -153,6 +153,11 @@ topo_down() {
 	for ns in $(ip netns list | awk '{print $1}'); do ip netns del "$ns"; done
 }
 
+# time_bound SECONDS: a test's bound on how long the emulated machine takes for something,
+# times SLH_TIME_SCALE (default 1; make test-debug sets 3, its sanitizers slowing the guest
+# two- to threefold).
+time_bound() { awk -v s="$1" -v k="${SLH_TIME_SCALE:-1}" 'BEGIN { print s * k }'; }
+
 # wait_for WHAT COMMAND...: retry COMMAND for up to 30 s.
 wait_for() {
 	local what=$1
