@@ -11,6 +11,9 @@
 #   5. the IPVS schedulers, Rust against the kernel's C modules (vm-bench/ipvs/run.sh)
 #   6. stickiness against availability: one slow worker of four, the bounded wait against the
 #      strict mode and a shared listener (vm-bench/run.sh, same boot as 3-4)
+#   8. the hooks' cost: instructions per accepted connection under QEMU -icount, a plain
+#      listener with the module not loaded, loaded and unused, and with the option
+#      (vm-bench/hooks/run.sh)
 # Writes docs/results/ (tables, CSV, PNG plots, README.md with this run's summary).
 # Numbers move with the machine's load; the ratios are measured within one run. Never fails
 # because a number moved; a part that could not run says so and the others still run.
@@ -79,6 +82,9 @@ if [[ " $parts " == *" vm "* ]]; then
 	echo | tee -a "$summary"
 	bash "$root/vm-bench/ipvs/run.sh" "$out" 2>&1 | tee -a "$summary"
 	[ "${PIPESTATUS[0]}" -eq 0 ] || failed+=("section 5 (vm-bench/ipvs/run.sh)")
+	echo | tee -a "$summary"
+	bash "$root/vm-bench/hooks/run.sh" "$out" 2>&1 | tee -a "$summary"
+	[ "${PIPESTATUS[0]}" -eq 0 ] || failed+=("section 8 (vm-bench/hooks/run.sh)")
 	set -e
 fi
 elapsed=$(($(date +%s) - started))
@@ -99,6 +105,7 @@ elapsed=$(($(date +%s) - started))
 	echo "- [vm-availability.md](vm-availability.md), [vm-availability.csv](vm-availability.csv), [vm-availability.png](vm-availability.png): stickiness against availability, one slow worker of four"
 	echo "- [vm-reuseport.md](vm-reuseport.md), [vm-reuseport.csv](vm-reuseport.csv): against SO_REUSEPORT + eBPF + tcp_migrate_req, workers killed, added, stopped, reloaded"
 	echo "- [ipvs-schedule.md](ipvs-schedule.md), [ipvs-connrate.md](ipvs-connrate.md), [ipvs-lblc-1m.md](ipvs-lblc-1m.md) (and their .csv): the IPVS schedulers, Rust against C"
+	echo "- [vm-hooks-icount.md](vm-hooks-icount.md), [vm-hooks-icount.csv](vm-hooks-icount.csv): instructions per accepted connection, the hooks unused and used"
 	if [ ${#failed[@]} -gt 0 ]; then
 		echo
 		echo "Parts that did not finish in this run (their files may be from an earlier run): ${failed[*]}."
