@@ -11,6 +11,8 @@
 #   5. the IPVS schedulers, Rust against the kernel's C modules (vm-bench/ipvs/run.sh)
 #   6. stickiness against availability: one slow worker of four, the bounded wait against the
 #      strict mode and a shared listener (vm-bench/run.sh, same boot as 3-4)
+#   7. against SO_REUSEPORT + eBPF + tcp_migrate_req: workers killed, added, stopped and a
+#      reload under load (vm-bench/run.sh, same boot as 3-4)
 #   8. the hooks' cost: instructions per accepted connection under QEMU -icount, a plain
 #      listener with the module not loaded, loaded and unused, and with the option
 #      (vm-bench/hooks/run.sh)
@@ -71,7 +73,7 @@ if [[ " $parts " == *" host "* ]]; then
 fi
 
 if [[ " $parts " == *" vm "* ]]; then
-	echo "== 3-6. the kernel and the modules the VM runs (scripts/kernel.sh reuses a cached build)"
+	echo "== 3-8. the kernel and the modules the VM runs (scripts/kernel.sh reuses a cached build)"
 	bash "$here/bootstrap.sh"
 	bash "$here/kernel.sh"
 	bash "$here/modules.sh" >/dev/null

@@ -12,7 +12,7 @@
 #                     parks in its queue and leaves it through accept()
 # usage: guest.sh OUT   (environment: SLH_TOP, ACCEPT_LOOP = the binary; SLH_HOOKS_CONNS,
 # SLH_HOOKS_ROUNDS for shorter trial runs)
-set -eu
+set -eu -o pipefail
 out=$1
 raw=$out/raw.txt
 : >"$raw"
@@ -31,7 +31,11 @@ measure() {
 	local case=$1 round=$2 mode holder=
 	port=$((port + 1))
 	case $case in
-	plain-unloaded | reuseport-bpf) rmmod sock_level_hash 2>/dev/null || true ;;
+	plain-unloaded | reuseport-bpf)
+		if grep -q '^sock_level_hash ' /proc/modules; then
+			rmmod sock_level_hash || { echo "sock_level_hash did not unload before $case"; exit 1; }
+		fi
+		;;
 	*) grep -q '^sock_level_hash ' /proc/modules || insmod "$module" ;;
 	esac
 	case $case in
@@ -42,13 +46,14 @@ measure() {
 	if [ "$case" = plain-key-on ]; then
 		coproc HOLD { exec ip netns exec hk "$ACCEPT_LOOP" hold 19999 0 0; }
 		holder=$HOLD_PID
-		read -r ready <&"${HOLD[0]}"
+		ready=
+		read -r ready <&"${HOLD[0]}" || true
 		[ "$ready" = ready ] || { echo "the holding listener did not start"; exit 1; }
 	fi
 	ip netns exec hk "$ACCEPT_LOOP" "$mode" "$port" "$conns" 1 |
 		awk -v c="$case" -v r="$round" '$1 == "ns_per_connection" { print "hooks", c, r, $3 }' >>"$raw"
 	if [ -n "$holder" ]; then
-		kill "$holder"
+		kill "$holder" 2>/dev/null || true
 		wait "$holder" 2>/dev/null || true
 	fi
 	# The key's last decrement is deferred by a second: the next case starts with it off.

@@ -39,10 +39,11 @@ if [ "$rc" -ne 0 ] || ! grep -q '^guest_seconds' "$work/raw.txt" 2>/dev/null; th
 	tail -n 15 "$work/kernel-console.txt"
 	exit 1
 fi
+python3 "$here/report.py" "$work/raw.txt" "$out" "$(cat "$SLH_KBUILD/include/config/kernel.release")" \
+	"$(($(date +%s) - started))"
 errors=$(kernel_errors "$work/kernel-console.txt" || true)
 if [ -n "$errors" ]; then
 	echo "hooks benchmark: the kernel reported errors during the run:"
 	echo "$errors"
+	exit 1
 fi
-python3 "$here/report.py" "$work/raw.txt" "$out" "$(cat "$SLH_KBUILD/include/config/kernel.release")" \
-	"$(($(date +%s) - started))"
