@@ -19,6 +19,8 @@ Reads commands on stdin, one per line:
   ports BASE  later connections bind to source ports BASE, BASE + 1, ... in turn ("ports any":
            the kernel picks): the same ports in every run, for schedulers that hash them.
   to ADDR [PORT]  later connections go to ADDR (and PORT; else the same port); print "done".
+  pace S   after a connection fails, wait S seconds before the next one (default 0): a
+           client refused at once would otherwise retry in a tight loop.
   quit     exit.
 A connection that fails prints "error <reason>" in place of a name.
 """
@@ -96,6 +98,7 @@ def main() -> None:
     sources = [src]
     turn = 0
     port_base = 0
+    pace = 0.0
     for line in sys.stdin:
         cmd = line.split()
         if not cmd:
@@ -106,6 +109,7 @@ def main() -> None:
                 s = connect(family, addr, port, sources[turn % len(sources)], sport)
                 turn += 1
                 if s is None:
+                    time.sleep(pace)
                     continue
                 if cmd[0] == "open":
                     open_conns.append(s)
@@ -132,6 +136,8 @@ def main() -> None:
             family = socket.AF_INET6 if ":" in addr else socket.AF_INET
             if len(cmd) > 2:
                 port = int(cmd[2])
+        elif cmd[0] == "pace":
+            pace = float(cmd[1])
         elif cmd[0] == "quit":
             break
         print("done", flush=True)
