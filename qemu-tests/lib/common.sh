@@ -137,8 +137,8 @@ topo_up() {
 
 # lb_refuse_at_once: IPVS refuses a connection it cannot schedule with an ICMP port
 # unreachable; the kernel sends at most one a second to a peer, and a client that gets none
-# retries its SYN for 20 s. Without the limit in the director a refusal is seen at once (for
-# tests that count on refusals; the ones that race traffic against unbinds keep the limit).
+# retries its SYN for 20 s. Without the limit in the director a refusal is seen at once, and
+# a connection that times out was lost, not refused.
 lb_refuse_at_once() {
 	ip netns exec lb sh -c 'echo 0 >/proc/sys/net/ipv4/icmp_ratelimit
 		echo 0 >/proc/sys/net/ipv6/icmp/ratelimit; echo 1000000 >/proc/sys/net/ipv4/icmp_msgs_per_sec'

@@ -29,19 +29,14 @@ rmmod slh_test_delay 2>/dev/null || true
 insmod "$SLH_TOP/qemu-tests/kmod/slh_test_delay.ko" symbol="$symbols" delay_us=200000
 delayed=/sys/module/slh_test_delay/parameters/hits
 
-# IPVS refuses a connection it cannot schedule with an ICMP port unreachable, which the
-# director rate-limits (per client address, 1/s after a burst of 6, and 1000/s in all): a
-# refusal over the limit is a silent drop, and the client's SYN retransmissions (1, 3, 7,
-# 15 s) could all meet unbound windows and time out, as if a scheduler had lost them. The
-# ICMP errors of the director are not rate-limited here (no type in the mask), so that only
-# a lost packet can time out.
-icmp_unlimited() { ip netns exec lb sysctl -qw net.ipv4.icmp_ratemask=0; }
+# The director's ICMP errors unlimited (lb_refuse_at_once): with the limit, a client whose SYN
+# and retransmissions all met unbound windows timed out, as if a scheduler had lost them.
 icmp_rate_limited() {
 	ip netns exec lb awk '/^Icmp:/ && !names { names = 1; for (i = 2; i <= NF; i++) col[$i] = i; next }
 		/^Icmp:/ { print $col["OutRateLimitGlobal"] + $col["OutRateLimitHost"] }' /proc/net/snmp
 }
 topo_up 3
-icmp_unlimited
+lb_refuse_at_once
 service() {
 	echo "-A -t $VIP4:80 -s $1"
 	for k in 1 2 3; do echo "-a -t $VIP4:80 -r $(rs_addr4 $k):$RS_PORT -m -w $k"; done
@@ -125,7 +120,7 @@ for name in $RUST_SCHEDS; do
 	echo "ok: namespace with a live $name service deleted under traffic"
 	topo_down
 	topo_up 3
-	icmp_unlimited
+	lb_refuse_at_once
 done
 topo_down
 

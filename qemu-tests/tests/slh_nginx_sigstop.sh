@@ -1,6 +1,7 @@
 #!/bin/bash
 # An nginx worker stopped for 5 s under load, with the shim and a bounded wait of 1 s (long
-# enough that a healthy worker under TCG keeps up): 256 client addresses connect throughout.
+# enough that a healthy worker under TCG keeps up; both times SLH_TIME_SCALE, see time_bound):
+# 256 client addresses connect throughout.
 # Every connection is answered; the stopped worker goes on standby (its buckets move to the
 # other three); after SIGCONT its event loop accepts again and it gets a share back; every
 # client is sticky again afterwards.
@@ -13,7 +14,7 @@ slh_module_load
 slh_topo_up
 slh_client_start
 dir=$TMPDIR/sigstop
-slh_nginx_start sigstop LD_PRELOAD="$SLH_SHIM" SLH_PORTS="$SLH_PORT" SLH_MAX_WAIT=1000
+slh_nginx_start sigstop LD_PRELOAD="$SLH_SHIM" SLH_PORTS="$SLH_PORT" SLH_MAX_WAIT="$(time_bound 1000)"
 wait_for "4 nginx workers registered" sh -c "ip netns exec srv '$SLH' info --port $SLH_PORT | grep -q ', 4 registered\$'"
 workers=$(slh_nginx_workers | xargs)
 stopped=$(echo "$workers" | awk '{ print $1 }')
@@ -22,7 +23,7 @@ queue=$(slh_info | slh_owners | awk -v p="$stopped" '$2 == p { print $1 }')
 slh_load_start load 8
 sleep 1
 kill -STOP "$stopped"
-sleep 5
+sleep "$(time_bound 5)"
 slh_info >"$dir/stopped.info"
 kill -CONT "$stopped"
 grep -E "^ *$queue " "$dir/stopped.info"
