@@ -6,7 +6,8 @@
 # $SLH_KBUILD. The build is skipped when kernel version + patches + config are unchanged.
 # Config: x86_64_defconfig + kvm_guest.config + kernel/slh.config.
 # SLH_KVARIANT=debug builds the sanitizer kernel of make test-debug instead: kernel/debug.config
-# merged last, built in $SLH_CACHE/build-debug (same tree and patches, a build of its own).
+# merged last, built in $SLH_CACHE/build-debug (same tree and patches, a build of its own);
+# SLH_KVARIANT=bench the kernel make bench measures (kernel/bench.config, no lock debugging).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/env.sh"
@@ -81,9 +82,16 @@ mkdir -p "$gen" "$SLH_KBUILD"
 make -s -C "$SLH_KSRC" O="$gen" "${make_flags[@]}" x86_64_defconfig kvm_guest.config >/dev/null
 "$SLH_KSRC/scripts/kconfig/merge_config.sh" -m -O "$gen" "$gen/.config" "${fragments[@]}" >/dev/null
 make -s -C "$SLH_KSRC" O="$gen" "${make_flags[@]}" olddefconfig >/dev/null
-# Every option the fragment sets must survive olddefconfig (a dependency may silently drop it).
-lost=$(cat "${fragments[@]}" | grep -E '^CONFIG_[A-Z0-9_]+=' | while read -r line; do
-	grep -qx "$line" "$gen/.config" || echo "$line"
+# Every option the fragments set (the last fragment that names it wins) must survive
+# olddefconfig: a dependency may silently drop it, or another option select it again.
+lost=$(awk 'match($0, /^CONFIG_[A-Z0-9_]+=/) { name = substr($0, 1, RLENGTH - 1) }
+	match($0, /^# CONFIG_[A-Z0-9_]+ is not set$/) { name = $2 }
+	name { if (!(name in want)) order[n++] = name; want[name] = $0; name = "" }
+	END { for (i = 0; i < n; i++) print want[order[i]] }' "${fragments[@]}" | while read -r line; do
+	case $line in
+	"# "*) set -- $line && ! grep -q "^$2=" "$gen/.config" || echo "$line" ;;
+	*) grep -qx "$line" "$gen/.config" || echo "$line" ;;
+	esac
 done)
 if [ -n "$lost" ]; then
 	echo "kernel: these options of ${fragments[*]#"$top/"} did not take effect:" >&2
