@@ -11,3 +11,10 @@ export SLH_CACHE SLH_VENV SLH_KSRC SLH_CARGO_BIN SLH_TARBALL
 mkdir -p "$SLH_CACHE"
 SLH_KBUILD=${SLH_KBUILD:-$SLH_CACHE/build${SLH_KVARIANT:+-$SLH_KVARIANT}}
 export SLH_KBUILD
+# What the benchmarks' tables say about the kernel they ran on.
+case ${SLH_KVARIANT:-} in
+bench) SLH_KERNEL_DESC="the bench kernel (kernel/bench.config: no lock or RCU checking)" ;;
+debug) SLH_KERNEL_DESC="the sanitizer kernel (kernel/debug.config)" ;;
+*) SLH_KERNEL_DESC="the test kernel (lockdep and RCU checking on)" ;;
+esac
+export SLH_KERNEL_DESC

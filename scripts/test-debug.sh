@@ -6,29 +6,22 @@
 # and, on this kernel, runs a kmemleak scan after each test. Not part of CI (time); ends with
 # "N passed, N failed". TESTS="slh_stress slh_fuzz" (names as for run.sh) picks some.
 #
-# The modules must be built against the debug kernel without touching the clone's (make test
-# uses those): the clone's files are copied to $SLH_CACHE/debug/tree (its target/ a link to
-# the clone's, the user-space tools being the same), built there, and run from there.
+# The modules are built against the debug kernel in a copy of the clone (make test uses the
+# clone's): scripts/variant-tree.sh.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 export SLH_KVARIANT=debug
 . "$top/scripts/env.sh"
+export SLH_KBUILD=$SLH_CACHE/build-debug
 start=$(date +%s)
 
 bash scripts/bootstrap.sh
 bash scripts/kernel.sh
 cargo build --quiet -p slh-cli -p slh-preload
 
+bash scripts/variant-tree.sh debug
 tree=$SLH_CACHE/debug/tree
-mkdir -p "$tree"
-# The tests find the recorded traces at $SLH_TOP/../shared, as in a clone beside ../shared.
-ln -sfn "$top/../shared" "$SLH_CACHE/debug/shared"
-rsync -a --delete --exclude /.git --exclude /target --exclude '*.o' --exclude '*.ko' \
-	--exclude '*.mod' --exclude '*.mod.c' --exclude '.*.cmd' --exclude modules.order \
-	--exclude Module.symvers "$top/" "$tree/"
-ln -sfn "$top/target" "$tree/target"
-bash "$tree/scripts/modules.sh"
 bash "$tree/scripts/selftests.sh"
 
 # Sanitizers slow the guest two- to threefold, and the 1M-call fuzzer alone runs for tens of

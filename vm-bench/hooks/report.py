@@ -4,8 +4,12 @@ vm-bench/hooks/guest.sh ("hooks CASE ROUND NS_PER_CONNECTION"; under -icount shi
 one instruction). Writes OUT/vm-hooks-icount.md and .csv and prints the table.
 usage: report.py RAW OUT KERNEL_RELEASE SECONDS"""
 import csv
+import os
 import statistics
 import sys
+
+# What the run measured on (scripts/env.sh).
+KERNEL = os.environ.get("SLH_KERNEL_DESC", "our kernel")
 
 CASES = [
     ("plain-unloaded", "plain listener, module not loaded (anchor)", None),
@@ -80,11 +84,12 @@ def main():
         "The anchor is our kernel without the module: the hooks are compiled in, behind a static "
         "key that is on only while some socket has the option, so with the module loaded and "
         "unused they are still jumps over them; stock 6.12 is not measured here. With the key "
-        "on, a plain listener's hooks each test one pointer. The kernel is `make test`'s, with "
-        "lockdep and RCU checking: their bookkeeping is in every case alike and brings the "
-        "ratios closer to 1 than a production kernel's would be (the − anchor column is the "
-        "absolute cost). The loop never leaves the CPU idle; idle time under `-icount` would "
-        "count at the host's speed.",
+        f"on, a plain listener's hooks each test one pointer. The kernel is {KERNEL}."
+        + (" Lockdep's and RCU checking's bookkeeping is in every case alike and brings the "
+           "ratios closer to 1 than a production kernel's would be (the − anchor column is the "
+           "absolute cost)." if "lockdep" in KERNEL else "")
+        + " The loop never leaves the CPU idle; idle time under `-icount` would count at the "
+        "host's speed.",
         "",
         f"Raw numbers: [vm-hooks-icount.csv](vm-hooks-icount.csv). Run time {seconds} s.",
     ]

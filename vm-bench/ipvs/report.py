@@ -17,6 +17,9 @@ import os
 import statistics
 import sys
 
+# What the run measured on (scripts/env.sh).
+KERNEL = os.environ.get("SLH_KERNEL_DESC", "our kernel")
+
 SCHEDS = ["rr", "wrr", "lc", "wlc", "sed", "nq", "fo", "ovf", "twos", "lblc", "lblcr", "dh", "sh", "mh"]
 # The schedulers that take the service's sched_lock in every call, C and Rust alike.
 LOCKED = {"rr", "wrr"}
@@ -288,8 +291,8 @@ def main():
             "the table shows the median and every round. It also shows the fastest full batch of any round "
             "(per call): interrupts and the host descheduling the emulator's thread only ever add time to a "
             "batch, so the fastest one is the cost of the calls themselves, the figure that is stable from "
-            "run to run on a shared machine (the rounds' means moved by up to 2x). One boot of our kernel "
-            "(a debug build: lockdep, RCU checking) under TCG: the absolute times are an emulated CPU's, the "
+            "run to run on a shared machine (the rounds' means moved by up to 2x). "
+            f"One boot of {KERNEL} under TCG: the absolute times are an emulated CPU's, the "
             "ratio is the result.", ""]
             + t_sched + ["", "Raw numbers: [ipvs-schedule.csv](ipvs-schedule.csv)."]
             + (["", "## Instructions per call", "",
@@ -301,10 +304,11 @@ def main():
                 "includes the benchmark loop's own share, the same for C and Rust (the destination "
                 "address, the indirect call, the counters), measured in the same boot by the same loop "
                 "calling a function that does nothing: *schedule() alone* is the count minus that. "
-                "rr and wrr take the service's `sched_lock` in every call, C and Rust alike; on this debug "
-                "kernel lockdep's bookkeeping makes that pair of calls most of their count, so the "
-                "last column also takes off the pair's count, measured by the same loop taking the "
-                "lock around the empty call. 2 rounds of 100 ms.", ""]
+                "rr and wrr take the service's `sched_lock` in every call, C and Rust alike"
+                + ("; with lockdep, its bookkeeping makes that pair of calls most of their count"
+                   if "lockdep" in KERNEL else "")
+                + ": the last column also takes off the pair's count, measured by the same loop "
+                "taking the lock around the empty call. 2 rounds of 100 ms.", ""]
                + t_icount + ["", icount_note + ".", "",
                              "Raw numbers: [ipvs-schedule-icount.csv](ipvs-schedule-icount.csv)."]
                if t_icount else [])) + "\n")
