@@ -12,6 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 . "$root/scripts/env.sh"
 . "$root/qemu-tests/lib/kernel-errors.sh"
+. "$root/vm-bench/lib.sh"
 cd "$root"
 out=${1:-${SLH_RESULTS:-docs/results}}
 target=${CARGO_TARGET_DIR:-$root/target}
@@ -40,24 +41,15 @@ echo "== 3-7. booting $(cat "$SLH_KBUILD/include/config/kernel.release") under T
 # The guest's environment: VMB_* overrides pass through (shorter trial runs).
 env_args=$(for v in ${!VMB_@}; do printf '%s=%q ' "$v" "${!v}"; done)
 vm_status=0
-# The lock scripts/vng.sh takes, taken here so that the time limit starts once it is ours.
-flock "${TMPDIR:-/tmp}/slh-vng.lock" timeout 2100 env SLH_VNG_NOLOCK=1 bash "$root/scripts/vng.sh" -v --cpus 2 --memory 2G --rwdir "$raw" \
-	--exec "insmod $module && env $env_args /usr/bin/python3 -I -S $here/guest.py $bin $preload $raw 2>&1" \
-	</dev/null 2>"$raw/kernel-console.txt" | tee "$raw/console.txt" | grep --line-buffered '^vm-bench:' ||
-	vm_status=${PIPESTATUS[0]}
+bench_vm "$raw" 2100 '^vm-bench:' "insmod $module && env $env_args /usr/bin/python3 -I -S $here/guest.py $bin $preload $raw 2>&1" \
+	--cpus 2 || vm_status=$?
 if [ ! -f "$raw/guest.json" ]; then
-	echo "VM benchmarks (sections 3, 4, 6 and 7): the guest did not finish (exit $vm_status); end of its output:"
-	tail -n 30 "$raw/console.txt"
-	tail -n 15 "$raw/kernel-console.txt"
+	bench_vm_unfinished "VM benchmarks (sections 3, 4, 6 and 7)" "$raw" "$vm_status" 30
 	# What was measured before it stopped is still reported.
 	python3 "$here/report.py" "$raw" "$out" || true
 	exit 1
 fi
-errors=$(kernel_errors "$raw/kernel-console.txt" || true)
-if [ -n "$errors" ]; then
-	echo "VM benchmarks (sections 3, 4, 6 and 7): the kernel reported errors during the run:"
-	echo "$errors"
-fi
+bench_vm_errors "VM benchmarks (sections 3, 4, 6 and 7)" "$raw" || true
 echo "vm-bench: sections 3, 4, 6 and 7 took $(($(date +%s) - started)) s on the host clock (boot included)"
 python3 "$here/report.py" "$raw" "$out"
 if [ -f "$out/vm-availability.csv" ]; then

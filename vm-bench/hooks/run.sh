@@ -11,6 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 . "$root/scripts/env.sh"
 . "$root/qemu-tests/lib/kernel-errors.sh"
+. "$root/vm-bench/lib.sh"
 out=${1:-${SLH_RESULTS:-$root/docs/results}}
 started=$(date +%s)
 
@@ -27,23 +28,12 @@ env_args=$(for v in ${!SLH_HOOKS_@}; do printf '%s=%q ' "$v" "${!v}"; done)
 echo "== 8. instructions per accepted connection: booting $(cat "$SLH_KBUILD/include/config/kernel.release")" \
 	"under QEMU -icount shift=0, 1 CPU (waits for any other VM; log: ${work#"$root"/})"
 rc=0
-# The lock scripts/vng.sh takes, taken here so that the time limit starts once it is ours.
-flock "${TMPDIR:-/tmp}/slh-vng.lock" timeout 1800 env SLH_VNG_NOLOCK=1 bash "$root/scripts/vng.sh" -v \
-	--memory 2G --cpus 1 -o "-icount shift=0" --rwdir "$work" \
-	--exec "env $env_args SLH_TOP=$root ACCEPT_LOOP=$work/accept_loop bash $here/guest.sh $work" \
-	</dev/null 2>"$work/kernel-console.txt" | tee "$work/console.txt" | grep --line-buffered '^\[' ||
-	rc=${PIPESTATUS[0]}
+bench_vm "$work" 1800 '^\[' "env $env_args SLH_TOP=$root ACCEPT_LOOP=$work/accept_loop bash $here/guest.sh $work" \
+	--cpus 1 -o "-icount shift=0" || rc=$?
 if [ "$rc" -ne 0 ] || ! grep -q '^guest_seconds' "$work/raw.txt" 2>/dev/null; then
-	echo "hooks benchmark: the VM run did not finish (exit $rc); last lines:"
-	tail -n 15 "$work/console.txt"
-	tail -n 15 "$work/kernel-console.txt"
+	bench_vm_unfinished "hooks benchmark" "$work" "$rc"
 	exit 1
 fi
 python3 "$here/report.py" "$work/raw.txt" "$out" "$(cat "$SLH_KBUILD/include/config/kernel.release")" \
 	"$(($(date +%s) - started))"
-errors=$(kernel_errors "$work/kernel-console.txt" || true)
-if [ -n "$errors" ]; then
-	echo "hooks benchmark: the kernel reported errors during the run:"
-	echo "$errors"
-	exit 1
-fi
+bench_vm_errors "hooks benchmark" "$work"

@@ -20,6 +20,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 . "$root/scripts/env.sh"
 . "$root/qemu-tests/lib/kernel-errors.sh"
+. "$root/vm-bench/lib.sh"
 out=${1:-${SLH_RESULTS:-$root/docs/results}}
 started=$(date +%s)
 
@@ -41,23 +42,13 @@ cc -O2 -Wall -Wextra -Werror -o "$work/connrate" "$here/connrate.c"
 boot() {
 	local dir=$1 limit=$2 rc=0
 	shift 2
-	mkdir -p "$dir"
-	# The lock scripts/vng.sh takes, taken here so that the time limit starts once it is ours.
-	flock "${TMPDIR:-/tmp}/slh-vng.lock" timeout "$limit" env SLH_VNG_NOLOCK=1 bash "$root/scripts/vng.sh" -v --memory 2G "$@" --rwdir "$dir" \
-		--exec "env $env_args SLH_TOP=$root SLH_KBUILD=$SLH_KBUILD CONNRATE=$work/connrate BENCH_KO=$work/kmod/ipvs_sched_bench.ko bash $here/guest.sh $dir" \
-		</dev/null 2>"$dir/kernel-console.txt" | tee "$dir/console.txt" | grep --line-buffered '^\[' ||
-		rc=${PIPESTATUS[0]}
+	bench_vm "$dir" "$limit" '^\[' "env $env_args SLH_TOP=$root SLH_KBUILD=$SLH_KBUILD CONNRATE=$work/connrate BENCH_KO=$work/kmod/ipvs_sched_bench.ko bash $here/guest.sh $dir" \
+		"$@" || rc=$?
 	if [ "$rc" -ne 0 ] || ! grep -q '^guest_seconds' "$dir/raw.txt" 2>/dev/null; then
-		echo "IPVS scheduler benchmarks: the VM run did not finish (exit $rc); last lines:"
-		tail -n 15 "$dir/console.txt"
-		tail -n 15 "$dir/kernel-console.txt"
+		bench_vm_unfinished "IPVS scheduler benchmarks" "$dir" "$rc"
 		return 1
 	fi
-	errors=$(kernel_errors "$dir/kernel-console.txt" || true)
-	if [ -n "$errors" ]; then
-		echo "IPVS scheduler benchmarks: the kernel reported errors during the run:"
-		echo "$errors"
-	fi
+	bench_vm_errors "IPVS scheduler benchmarks" "$dir" || true
 }
 
 # The guest's environment: SLH_IPVS_* overrides pass through (shorter trial runs).
