@@ -90,7 +90,8 @@ lost=$(awk 'match($0, /^CONFIG_[A-Z0-9_]+=/) { name = substr($0, 1, RLENGTH - 1)
 	END { for (i = 0; i < n; i++) print want[order[i]] }' "${fragments[@]}" | while read -r line; do
 	case $line in
 	"# "*) set -- $line && ! grep -q "^$2=" "$gen/.config" || echo "$line" ;;
-	*) grep -qx "$line" "$gen/.config" || echo "$line" ;;
+	CONFIG_*=n) ! grep -q "^${line%=n}=" "$gen/.config" || echo "$line" ;;
+	*) grep -qxF "$line" "$gen/.config" || echo "$line" ;;
 	esac
 done)
 if [ -n "$lost" ]; then
