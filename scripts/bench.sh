@@ -79,7 +79,7 @@ if [[ " $parts " == *" vm "* ]]; then
 	# against it in a copy of the clone (scripts/variant-tree.sh): make test keeps the clone's.
 	echo "== 3-8. the bench kernel and the modules the VM runs (scripts/kernel.sh reuses a cached build)"
 	bash "$here/bootstrap.sh"
-	export SLH_KVARIANT=bench SLH_KBUILD=$SLH_CACHE/build-bench
+	export SLH_KVARIANT=bench
 	bash "$here/kernel.sh"
 	bash "$here/variant-tree.sh" bench >/dev/null
 	tree=$SLH_CACHE/bench/tree

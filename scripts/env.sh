@@ -9,7 +9,15 @@ SLH_TARBALL=${SLH_TARBALL:-$(ls /usr/src/linux-source-6.12.tar.xz 2>/dev/null ||
 export PATH="$SLH_CARGO_BIN:$PATH"
 export SLH_CACHE SLH_VENV SLH_KSRC SLH_CARGO_BIN SLH_TARBALL
 mkdir -p "$SLH_CACHE"
-SLH_KBUILD=${SLH_KBUILD:-$SLH_CACHE/build${SLH_KVARIANT:+-$SLH_KVARIANT}}
+# The build of SLH_KVARIANT's kernel. One that env.sh derived for another variant (exported
+# by a parent script: make bench's host part, then its bench kernel) is derived again; one set
+# by hand is kept.
+if [ -z "${SLH_KBUILD:-}" ] || { [ -n "${SLH_KBUILD_VARIANT+set}" ] &&
+	[ "$SLH_KBUILD_VARIANT" != "${SLH_KVARIANT:-}" ]; }; then
+	SLH_KBUILD=$SLH_CACHE/build${SLH_KVARIANT:+-$SLH_KVARIANT}
+	SLH_KBUILD_VARIANT=${SLH_KVARIANT:-}
+	export SLH_KBUILD_VARIANT
+fi
 export SLH_KBUILD
 # What the benchmarks' tables say about the kernel they ran on.
 case ${SLH_KVARIANT:-} in

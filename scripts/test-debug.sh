@@ -13,7 +13,6 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 export SLH_KVARIANT=debug
 . "$top/scripts/env.sh"
-export SLH_KBUILD=$SLH_CACHE/build-debug
 start=$(date +%s)
 
 bash scripts/bootstrap.sh

@@ -8,8 +8,6 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 export SLH_KVARIANT=$1
 . "$top/scripts/env.sh"
-# Not the caller's SLH_KBUILD, which env.sh keeps when set.
-export SLH_KBUILD=$SLH_CACHE/build-$1
 tree=$SLH_CACHE/$1/tree
 mkdir -p "$tree"
 # The tests find the recorded traces at $SLH_TOP/../shared, as in a clone beside ../shared.
