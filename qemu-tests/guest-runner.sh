@@ -157,6 +157,9 @@ run_test() {
 		[ -z "$errors" ] || printf '%s\n' "$errors" | sed 's/^/# kernel: /'
 		[ -z "$undeclared" ] || printf '%s\n' "$undeclared" |
 			sed 's/.*/# undeclared module: & (loaded by the test, missing from its "# modules:" header)/'
+		# What failed first, then how the log ends: a test that goes on after a failed case
+		# (slh_bounded) may have printed it more than 40 lines before its end.
+		grep -m 5 '^FAIL' "$results/$name.log" | sed 's/^/# first failure: /'
 		tail -n 40 "$results/$name.log" | sed 's/^/# /'
 	fi >"$block"
 	(

@@ -139,6 +139,8 @@ echo "1..$total"
 n=0
 passed=0
 failed=0
+failures=()
+current=
 for c in "${cached[@]}"; do
 	n=$((n + 1))
 	passed=$((passed + 1))
@@ -158,6 +160,11 @@ for ((v = 0; v < vms; v++)); do
 			rest=${line#* [0-9]* }
 			echo "$status $n $rest"
 			if [ "$status" = ok ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+			current=${rest%% *}
+			;;
+		"# first failure: "*)
+			echo "$line"
+			failures+=("# $current: ${line#"# first failure: "}")
 			;;
 		"#"*) echo "$line" ;;
 		esac
@@ -215,5 +222,7 @@ for ((v = 0; v < vms; v++)); do
 		fi
 	done
 done
+# The first failure of each failed test again, where a reader of the end of the output sees it.
+[ ${#failures[@]} -eq 0 ] || printf '%s\n' "${failures[@]}"
 echo "qemu-tests: $passed passed, $failed failed${cached[0]:+ (${#cached[@]} of the passed from the result cache)}"
 [ "$failed" -eq 0 ]
