@@ -64,9 +64,9 @@ impl Scheduler for Dh {
         let chosen = dh::schedule(table, svc.is_ipv6(), pkt.daddr(), |dest: &'a DestRef| {
             &**dest
         });
-        if chosen.is_none() {
-            svc.scheduler_err(c_str!("no destination available"));
+        match chosen {
+            Some(dest) => Some(&**dest),
+            None => svc.refuse(c_str!("no destination available")),
         }
-        chosen.map(|dest| &**dest)
     }
 }

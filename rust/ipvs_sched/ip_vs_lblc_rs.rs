@@ -114,10 +114,7 @@ impl Scheduler for Lblc {
                 record(tbl, addr, dest);
                 Some(dest)
             }
-            lblc::Choice::NoDest => {
-                svc.scheduler_err(c_str!("no destination available"));
-                None
-            }
+            lblc::Choice::NoDest => svc.refuse(c_str!("no destination available")),
         }
     }
 

@@ -193,10 +193,7 @@ impl Scheduler for Lblcr {
                 }
                 Some(dest)
             }
-            lblcr::Choice::NoDest => {
-                svc.scheduler_err(c_str!("no destination available"));
-                None
-            }
+            lblcr::Choice::NoDest => svc.refuse(c_str!("no destination available")),
         }
     }
 

@@ -92,9 +92,9 @@ impl Scheduler for Mh {
             port,
             |dest: &'a DestRef| &**dest,
         );
-        if chosen.is_none() {
-            svc.scheduler_err(c_str!("no destination available"));
+        match chosen {
+            Some(dest) => Some(&**dest),
+            None => svc.refuse(c_str!("no destination available")),
         }
-        chosen.map(|dest| &**dest)
     }
 }

@@ -34,9 +34,6 @@ impl Scheduler for Nq {
     fn schedule<'a>(svc: &'a Service, _data: &(), _pkt: &Packet) -> Option<&'a Dest> {
         // Each server is its own load: the rule reads the values it tests, when it tests them.
         let chosen = nq::pick(svc.destinations());
-        if chosen.is_none() {
-            svc.scheduler_err(c_str!("no destination available"));
-        }
-        chosen
+        chosen.or_else(|| svc.refuse(c_str!("no destination available")))
     }
 }

@@ -72,10 +72,7 @@ impl Scheduler for Rr {
                 *place = Some(cursor);
                 Some(dest)
             }
-            None => {
-                svc.scheduler_err(c_str!("no destination available"));
-                None
-            }
+            None => svc.refuse(c_str!("no destination available")),
         }
     }
 }

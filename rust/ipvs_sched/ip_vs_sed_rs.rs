@@ -33,9 +33,6 @@ impl Scheduler for Sed {
     fn schedule<'a>(svc: &'a Service, _data: &(), _pkt: &Packet) -> Option<&'a Dest> {
         // Each server is its own load: the rule reads the values it tests, when it tests them.
         let chosen = sed::pick(svc.destinations().map(|dest| (dest, dest)));
-        if chosen.is_none() {
-            svc.scheduler_err(c_str!("no destination available"));
-        }
-        chosen
+        chosen.or_else(|| svc.refuse(c_str!("no destination available")))
     }
 }

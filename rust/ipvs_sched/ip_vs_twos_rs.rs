@@ -35,9 +35,6 @@ impl Scheduler for Twos {
     fn schedule<'a>(svc: &'a Service, _data: &(), _pkt: &Packet) -> Option<&'a Dest> {
         let dests = svc.destinations().map(|dest| (dest, dest));
         let chosen = twos::pick(dests, random_u32_below);
-        if chosen.is_none() {
-            svc.scheduler_err(c_str!("no destination available"));
-        }
-        chosen
+        chosen.or_else(|| svc.refuse(c_str!("no destination available")))
     }
 }

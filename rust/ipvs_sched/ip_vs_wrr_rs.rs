@@ -84,16 +84,10 @@ impl Scheduler for Wrr {
         let chosen = mark.lock().schedule(walk, weight_of);
         match chosen {
             Ok(dest) => Some(dest),
-            Err(wrr::NoDest::NoneAvailable) => {
-                svc.scheduler_err(c_str!("no destination available"));
-                None
-            }
-            Err(wrr::NoDest::AllOverloaded) => {
-                svc.scheduler_err(c_str!(
-                    "no destination available: all destinations are overloaded"
-                ));
-                None
-            }
+            Err(wrr::NoDest::NoneAvailable) => svc.refuse(c_str!("no destination available")),
+            Err(wrr::NoDest::AllOverloaded) => svc.refuse(c_str!(
+                "no destination available: all destinations are overloaded"
+            )),
         }
     }
 }

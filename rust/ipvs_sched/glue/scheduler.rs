@@ -56,7 +56,7 @@ pub trait Scheduler: 'static {
     }
 
     /// Chooses the real server for a new connection, whose first packet is `pkt`, or `None`
-    /// to refuse it (call [`Service::scheduler_err`] to say why, as the C schedulers do).
+    /// to refuse it (return [`Service::refuse`], which says why, as the C schedulers do).
     /// The returned server is one of the service's list or one the scheduler holds a
     /// [`DestRef`] to; both stay valid until the RCU read-side section of the packet ends.
     fn schedule<'a>(

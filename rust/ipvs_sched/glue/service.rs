@@ -4,7 +4,7 @@
 use core::marker::PhantomData;
 use kernel::{bindings, str::CStr, types::Opaque};
 
-use super::{DestCursor, DestWalk, Destinations, Packet};
+use super::{Dest, DestCursor, DestWalk, Destinations, Packet};
 
 /// A virtual service (`struct ip_vs_service`), seen from inside a scheduler callback.
 ///
@@ -98,10 +98,21 @@ impl Service {
         unsafe { (*(*self.as_ptr()).ipvs).net }
     }
 
-    /// Reports that the scheduler could not choose a server (rate-limited kernel log line
-    /// naming the service), as `ip_vs_scheduler_err()` does for the C schedulers.
-    pub fn scheduler_err(&self, msg: &CStr) {
+    /// Refuses the connection: logs `msg` naming the service (rate-limited, as
+    /// `ip_vs_scheduler_err()` does for the C schedulers) and returns `None`, what
+    /// [`Scheduler::schedule`] then returns.
+    ///
+    /// Out of line and cold: the packet path calls it only to refuse, as its tail call, so
+    /// a scheduler that makes no other call needs no stack frame, as C's need none.
+    ///
+    /// [`Scheduler::schedule`]: super::Scheduler::schedule
+    #[cold]
+    #[inline(never)]
+    pub fn refuse<'a>(&self, msg: &CStr) -> Option<&'a Dest> {
         // SAFETY: the service is valid for the callback and `msg` is NUL-terminated.
-        unsafe { bindings::ip_vs_scheduler_err(self.as_ptr(), msg.as_char_ptr()) }
+        unsafe { bindings::ip_vs_scheduler_err(self.as_ptr(), msg.as_char_ptr()) };
+        // Hidden from the optimiser: knowing the result is `None`, it would return it in the
+        // caller after a plain call, for which that caller then keeps a frame.
+        core::hint::black_box(None)
     }
 }
