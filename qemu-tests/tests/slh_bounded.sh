@@ -37,6 +37,9 @@
 #   not its own head), on standby and asleep: woken at its hold's end with no connection
 #   arriving, and back. Reverted (wake_owner() wakes only the head): "timed out waiting until
 #   A, on standby, is woken at its hold's end and comes back".
+# A round that needs every client sticky, in which a worker nobody stopped still missed
+# max_wait (the listener counted expired connections: a busy host stalled an emulated CPU),
+# runs its case again, at most 3 times; a client that moves with nothing expired fails.
 # SLH_BOUNDED_CASES="..." (through SLH_GUEST_ENV) runs some cases only.
 # Shown to fail before the bounded wait: the stopped worker's clients were never answered.
 # modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
