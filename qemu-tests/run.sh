@@ -195,6 +195,7 @@ for ((v = 0; v < vms; v++)); do
 			printf '%s\n' "$errors" | sed 's/^/# kernel: /'
 			failed=$((failed + 1))
 		fi
+		kcsan_foreign "$dir/dmesg.txt" | sed 's/^ */# KCSAN, core kernel only (not counted): /'
 	fi
 done
 # Remember how long each test took, for the order of the next run.

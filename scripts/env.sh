@@ -23,6 +23,7 @@ export SLH_KBUILD
 case ${SLH_KVARIANT:-} in
 bench) SLH_KERNEL_DESC="the bench kernel (kernel/bench.config: no lock or RCU checking)" ;;
 debug) SLH_KERNEL_DESC="the sanitizer kernel (kernel/debug.config, with lockdep and RCU checking)" ;;
+kcsan) SLH_KERNEL_DESC="the race detector kernel (kernel/kcsan.config, with lockdep and RCU checking)" ;;
 *) SLH_KERNEL_DESC="the test kernel (lockdep and RCU checking on)" ;;
 esac
 export SLH_KERNEL_DESC
