@@ -61,7 +61,7 @@ impl Scheduler for Dh {
     #[inline(always)]
     fn schedule<'a>(svc: &'a Service, buckets: &'a Buckets, pkt: &'a Packet) -> Option<&'a Dest> {
         let table = buckets.get(pkt);
-        let chosen = dh::schedule(table, svc.is_ipv6(), pkt.daddr(), |dest: &'a DestRef| {
+        let chosen = dh::schedule(table, pkt.is_ipv6(), pkt.daddr(), |dest: &'a DestRef| {
             &**dest
         });
         match chosen {

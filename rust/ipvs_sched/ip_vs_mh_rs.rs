@@ -86,7 +86,7 @@ impl Scheduler for Mh {
         };
         let chosen = mh::schedule(
             lookup.get(pkt),
-            svc.is_ipv6(),
+            pkt.is_ipv6(),
             flags,
             pkt.client_addr(),
             port,

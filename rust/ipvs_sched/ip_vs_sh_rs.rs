@@ -84,7 +84,7 @@ impl Scheduler for Sh {
         let table = buckets.get(pkt);
         let chosen = sh::schedule(
             table,
-            svc.is_ipv6(),
+            pkt.is_ipv6(),
             flags,
             pkt.client_addr(),
             port,

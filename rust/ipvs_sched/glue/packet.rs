@@ -65,6 +65,13 @@ impl Packet {
         self.iph().hdr_flags & bindings::IP_VS_HDR_INVERSE as c_int != 0
     }
 
+    /// The service is IPv6: its family as this call read it once, the family of the
+    /// packet's addresses. The hashing schedulers fold an address by it: the same read as the
+    /// addresses' own, where `Service::is_ipv6()` would read `svc->af` again.
+    pub fn is_ipv6(&self) -> bool {
+        self.v6
+    }
+
     /// The destination address: the key of the locality-based schedulers.
     pub fn daddr(&self) -> Addr {
         self.addr(&self.iph().daddr)
