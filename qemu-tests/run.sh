@@ -160,7 +160,8 @@ for ((v = 0; v < vms; v++)); do
 			rest=${line#* [0-9]* }
 			echo "$status $n $rest"
 			if [ "$status" = ok ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
-			current=${rest%% *}
+			current=${rest#- }
+			current=${current%% *}
 			;;
 		"# first failure: "*)
 			echo "$line"
