@@ -99,21 +99,32 @@ impl<T> Drop for SchedGuard<'_, T> {
     }
 }
 
-// `spin_lock_bh()` is `_raw_spin_lock_bh(&lock->rlock)` (and so for the unlock) unless the
-// kernel is PREEMPT_RT, where a `spinlock_t` is a sleeping lock. Called directly rather than
-// through the `rust_helper_*` wrapper, whose call costs four instructions per packet on the
-// schedulers that lock (rr, wrr): a tenth of rr's whole `schedule()` without the lock.
+// `spin_lock_bh()` is `_raw_spin_lock_bh(&lock->rlock)`, and `spin_unlock_bh()` is
+// `_raw_spin_unlock_bh(&lock->rlock)`, on an SMP kernel (or one with DEBUG_SPINLOCK) that
+// is not PREEMPT_RT (a `spinlock_t` is then a sleeping lock) and does not inline them
+// (INLINE_SPIN_*_BH: the functions are then not built). There they are called directly
+// rather than through the `rust_helper_*` wrappers, whose calls cost four instructions per
+// packet on the schedulers that lock (rr, wrr): a tenth of rr's `schedule()` without the
+// lock. Elsewhere the wrappers.
 
 /// `spin_lock_bh()`.
 ///
 /// # Safety
 ///
 /// `lock` points to an initialised `spinlock_t` that outlives the call.
-#[cfg(not(CONFIG_PREEMPT_RT))]
+#[cfg(all(
+    any(CONFIG_SMP, CONFIG_DEBUG_SPINLOCK),
+    not(any(
+        CONFIG_PREEMPT_RT,
+        CONFIG_INLINE_SPIN_LOCK_BH,
+        CONFIG_INLINE_SPIN_UNLOCK_BH
+    ))
+))]
 #[inline(always)]
 unsafe fn spin_lock_bh(lock: *mut bindings::spinlock_t) {
     // SAFETY: without PREEMPT_RT a `spinlock_t` is a union whose member `rlock`, the
-    // `raw_spinlock_t` that `spin_lock_bh()` takes, is at offset 0; `lock` is valid (caller).
+    // `raw_spinlock_t` that `spin_lock_bh()` takes, is at offset 0 (its other member, with
+    // DEBUG_LOCK_ALLOC, is padding up to `rlock`'s `dep_map`); `lock` is valid (caller).
     unsafe { bindings::_raw_spin_lock_bh(lock.cast()) }
 }
 
@@ -122,12 +133,26 @@ unsafe fn spin_lock_bh(lock: *mut bindings::spinlock_t) {
 /// # Safety
 ///
 /// `lock` points to a `spinlock_t` that this context holds, taken by [`spin_lock_bh`].
-#[cfg(not(CONFIG_PREEMPT_RT))]
+#[cfg(all(
+    any(CONFIG_SMP, CONFIG_DEBUG_SPINLOCK),
+    not(any(
+        CONFIG_PREEMPT_RT,
+        CONFIG_INLINE_SPIN_LOCK_BH,
+        CONFIG_INLINE_SPIN_UNLOCK_BH
+    ))
+))]
 #[inline(always)]
 unsafe fn spin_unlock_bh(lock: *mut bindings::spinlock_t) {
     // SAFETY: as in `spin_lock_bh`; the caller holds the lock.
     unsafe { bindings::_raw_spin_unlock_bh(lock.cast()) }
 }
 
-#[cfg(CONFIG_PREEMPT_RT)]
+#[cfg(not(all(
+    any(CONFIG_SMP, CONFIG_DEBUG_SPINLOCK),
+    not(any(
+        CONFIG_PREEMPT_RT,
+        CONFIG_INLINE_SPIN_LOCK_BH,
+        CONFIG_INLINE_SPIN_UNLOCK_BH
+    ))
+)))]
 use bindings::{spin_lock_bh, spin_unlock_bh};
