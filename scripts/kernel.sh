@@ -7,7 +7,8 @@
 # Config: x86_64_defconfig + kvm_guest.config + kernel/slh.config.
 # SLH_KVARIANT=debug builds the sanitizer kernel of make test-debug instead: kernel/debug.config
 # merged last, built in $SLH_CACHE/build-debug (same tree and patches, a build of its own);
-# SLH_KVARIANT=bench the kernel make bench measures (kernel/bench.config, no lock debugging).
+# SLH_KVARIANT=bench the kernel make bench measures (kernel/bench.config, no lock debugging);
+# SLH_KVARIANT=kcsan the race detector kernel of make test-debug's race run (kernel/kcsan.config).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/env.sh"
