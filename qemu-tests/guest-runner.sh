@@ -13,6 +13,9 @@
 # line says, see lib/modules.sh) never run at the same time.
 #
 # A test that runs longer than SLH_TEST_TIMEOUT seconds (default 900) is killed and fails.
+# With SLH_RUN_UNTIL (seconds since the epoch) no test starts after that time: those left
+# are listed as "# not run:", and the VM ends normally, so that run.sh stores the passes of
+# the others (make test-debug, longer than a working session, goes on from them next time).
 #
 # With SLH_KMEMLEAK=1 (make test-debug, on a kernel with kmemleak) a kmemleak scan runs after
 # each test and a suspected leak fails it. Leaks are seen only once their objects are a few
@@ -79,11 +82,12 @@ conflicts() {
 }
 
 # claim: the next pending test that can run now (marked running), "" if none can yet, DONE
-# when nothing is pending. Under the state lock.
+# when nothing is pending or SLH_RUN_UNTIL has passed. Under the state lock.
 claim() {
 	(
 		flock 9
 		[ -s "$state/pending" ] || { echo DONE; exit 0; }
+		[ -z "${SLH_RUN_UNTIL:-}" ] || [ "$(date +%s)" -lt "$SLH_RUN_UNTIL" ] || { echo DONE; exit 0; }
 		while read -r t; do
 			res=$(test_schedulers "$t")
 			conflicts "$res" "$state/running" && continue
@@ -190,4 +194,7 @@ echo "1..${#tests[@]}"
 [ -z "$kmemleak" ] || echo "# kmemleak: the deliberate leak of slh_test_leak.ko was reported; scans after each test"
 for ((l = 0; l < lanes; l++)); do lane & done
 wait
+while read -r t; do
+	echo "# not run: $(basename "$t" .sh) (SLH_RUN_UNTIL passed)"
+done <"$state/pending"
 dmesg >"$results/dmesg.txt"

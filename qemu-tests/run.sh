@@ -10,7 +10,8 @@
 # SLH_QEMU_LANES how many tests a guest runs at once (default 2, see guest-runner.sh).
 # SLH_GUEST_ENV="NAME=VALUE ..." is set in the guest for the runner and every test (make
 # test-debug: SLH_KMEMLEAK=1, SLH_FUZZ_CALLS=1000000, SLH_TEST_TIMEOUT=3600); SLH_QEMU_TIMEOUT
-# (seconds, default 3000) bounds each VM.
+# (seconds, default 3000) bounds each VM. SLH_RUN_UNTIL (seconds since the epoch): no test
+# starts after that time; those left count as not run, and the others' passes are stored.
 #
 # Result cache (lib/result-cache.sh): a test whose key (a hash of everything that determines
 # its result) has a stored pass is not run; its TAP line says "# cached: passed DATE (key K)"
@@ -101,7 +102,7 @@ boot_vm() {
 	# and iproute2; it writes its logs to $dir.
 	timeout "${SLH_QEMU_TIMEOUT:-3000}" bash "$top/scripts/vng.sh" -v \
 		--cpus "${SLH_QEMU_CPUS:-4}" --memory 2G --rwdir "$dir" \
-		--exec "${SLH_GUEST_ENV:-} SLH_TOP=$top SLH_KBUILD=$SLH_KBUILD SLH_QEMU_LANES=${SLH_QEMU_LANES:-2} bash $top/qemu-tests/guest-runner.sh $dir @$dir/tests.txt" \
+		--exec "${SLH_GUEST_ENV:-} SLH_TOP=$top SLH_KBUILD=$SLH_KBUILD SLH_QEMU_LANES=${SLH_QEMU_LANES:-2} SLH_RUN_UNTIL=${SLH_RUN_UNTIL:-} bash $top/qemu-tests/guest-runner.sh $dir @$dir/tests.txt" \
 		</dev/null >"$dir/console.txt" 2>"$dir/kernel-console.txt"
 }
 
@@ -141,6 +142,7 @@ passed=0
 failed=0
 failures=()
 current=
+not_run=0
 for c in "${cached[@]}"; do
 	n=$((n + 1))
 	passed=$((passed + 1))
@@ -150,6 +152,7 @@ for ((v = 0; v < vms; v++)); do
 	vng_rc=${vng_rcs[$v]}
 	dir="$results/vm$v"
 	planned=$(sed -n 's/^1\.\.//p' "$dir/console.txt" | head -1)
+	not_run_vm=$(grep -c '^# not run: ' "$dir/console.txt")
 	ran=0
 	while IFS= read -r line; do
 		case $line in
@@ -163,6 +166,10 @@ for ((v = 0; v < vms; v++)); do
 			current=${rest#- }
 			current=${current%% *}
 			;;
+		"# not run: "*)
+			echo "$line"
+			not_run=$((not_run + 1))
+			;;
 		"# first failure: "*)
 			echo "$line"
 			failures+=("# $current: ${line#"# first failure: "}")
@@ -170,7 +177,7 @@ for ((v = 0; v < vms; v++)); do
 		"#"*) echo "$line" ;;
 		esac
 	done < <(grep -E '^(ok |not ok |#)' "$dir/console.txt")
-	if [ -z "$planned" ] || [ "$ran" -ne "$planned" ]; then
+	if [ -z "$planned" ] || [ "$((ran + not_run_vm))" -ne "$planned" ]; then
 		n=$((n + 1))
 		echo "not ok $n - VM $v did not run all its tests (vng exit $vng_rc); end of its console:"
 		tail -n 30 "$dir/console.txt" | sed 's/^/# /'
@@ -226,5 +233,7 @@ for ((v = 0; v < vms; v++)); do
 done
 # The first failure of each failed test again, where a reader of the end of the output sees it.
 [ ${#failures[@]} -eq 0 ] || printf '%s\n' "${failures[@]}"
-echo "qemu-tests: $passed passed, $failed failed${cached[0]:+ (${#cached[@]} of the passed from the result cache)}"
-[ "$failed" -eq 0 ]
+summary="qemu-tests: $passed passed, $failed failed${cached[0]:+ (${#cached[@]} of the passed from the result cache)}"
+[ "$not_run" -eq 0 ] || summary+=", $not_run not run (SLH_RUN_UNTIL passed)"
+echo "$summary"
+[ "$failed" -eq 0 ] && [ "$not_run" -eq 0 ]
