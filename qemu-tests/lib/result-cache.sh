@@ -8,8 +8,12 @@
 #   - the project modules the test declares in its "# modules:" header (guest-runner.sh fails a
 #     test that loads one it does not declare), and the test file itself;
 #   - what every test runs or is run by: the user-space binaries in target/debug/ (slh, the
-#     LD_PRELOAD shim), all of qemu-tests/lib/, run.sh, guest-runner.sh, scripts/vng.sh and
+#     LD_PRELOAD shim), the runner's part of qemu-tests/lib/ (bin/, kernel-errors.sh,
+#     modules.sh), run.sh, guest-runner.sh, scripts/vng.sh and
 #     scripts/env.sh, the trace data in ../shared/data/umass-youtube/;
+#   - the files of qemu-tests/lib/ the test uses: those it names, and those they name, by file
+#     name (". lib/fwd.sh", "$LIB/slh_bounded.py") or as a Python module ("from slh_uapi
+#     import"); an edit to one test's helper re-runs the tests that use it, not all of them;
 #   - the host's packages the guest runs (its root is the host's) and QEMU and virtme-ng;
 #   - the guest's CPUs, lanes and environment (SLH_GUEST_ENV).
 # A passed test's result is stored as $SLH_CACHE/qemu-test-results/NAME.KEY, only when its VM's
@@ -48,7 +52,8 @@ cache_common() {
 	hash_files "$top" target/debug/slh target/debug/libslh_preload.so \
 		qemu-tests/run.sh qemu-tests/guest-runner.sh scripts/vng.sh scripts/env.sh
 	# shellcheck disable=SC2046 # paths in the clone have no spaces
-	hash_files "$top" $(cd "$top" && find qemu-tests/lib -type f ! -path '*/__pycache__/*' | LC_ALL=C sort)
+	hash_files "$top" $(cd "$top" && find qemu-tests/lib/bin -type f | LC_ALL=C sort) \
+		qemu-tests/lib/kernel-errors.sh qemu-tests/lib/modules.sh
 	echo "data:"
 	# shellcheck disable=SC2046
 	hash_files "$top/.." $(cd "$top/.." && find shared/data/umass-youtube -type f 2>/dev/null | LC_ALL=C sort)
@@ -59,6 +64,27 @@ cache_common() {
 	echo "guest: cpus ${SLH_QEMU_CPUS:-4} lanes ${SLH_QEMU_LANES:-2}${SLH_GUEST_ENV:+ env $SLH_GUEST_ENV}"
 }
 
+# cache_lib_deps TOP TEST: the files of qemu-tests/lib/ (names) that TEST uses, transitively.
+cache_lib_deps() {
+	local top=$1 t=$2 lib=$1/qemu-tests/lib token name
+	local -A used=()
+	local new=("$t") next
+	while [ ${#new[@]} -gt 0 ]; do
+		next=()
+		while read -r token; do
+			case $token in
+			from\ * | import\ *) name=${token#* }.py ;;
+			*) name=$token ;;
+			esac
+			[ -f "$lib/$name" ] && [ -z "${used[$name]:-}" ] || continue
+			used[$name]=1
+			next+=("$lib/$name")
+		done < <(grep -ohE '[A-Za-z0-9_-]+\.(sh|py)|^(from|import) [A-Za-z0-9_]+' "${new[@]}" | LC_ALL=C sort -u)
+		new=("${next[@]}")
+	done
+	printf '%s\n' "${!used[@]}" | LC_ALL=C sort
+}
+
 # cache_manifest TOP TEST COMMON: the whole manifest of TEST (COMMON: cache_common's output).
 # Status 1, nothing printed, for a test without a "# modules:" header (never cached).
 cache_manifest() {
@@ -67,6 +93,8 @@ cache_manifest() {
 	printf '%s\n' "$common"
 	echo "test:"
 	hash_files "$(dirname "$t")" "$(basename "$t")"
+	# shellcheck disable=SC2046 # file names without spaces
+	hash_files "$top/qemu-tests/lib" $(cache_lib_deps "$top" "$t")
 	for m in $mods; do
 		ko=$(cd "$top" && find rust qemu-tests/kmod -name "$m.ko" -type f | LC_ALL=C sort | head -n 1)
 		hash_files "$top" "${ko:-rust/$m.ko}"
