@@ -46,6 +46,9 @@ from slh_uapi import (REGISTER_ANY, SO_SOCKADDLSPH, SO_SOCKLEVELHASH, SOL_SOCKET
 PORT = 7300
 CLIENTS = 64
 WORKERS = 4
+# The bounds of the cases whose workers must keep up with them, times SLH_TIME_SCALE as the
+# shell's time_bound (make test-debug's sanitizer kernel runs four to five times slower).
+SCALE = float(os.environ.get("SLH_TIME_SCALE", "1"))
 
 
 WORKER_PIDS = []
@@ -301,8 +304,8 @@ def wait_until(what, predicate, seconds=20):
 
 
 def case_wait():
-    max_wait = 0.3
-    server = Server(max_wait_ms=300)
+    max_wait = 0.3 * SCALE
+    server = Server(max_wait_ms=round(max_wait * 1000))
     clients = range(CLIENTS)
     owner, healthy = sticky_round(clients, info_of=server.info, max_wait=max_wait)
     stopped = max(range(WORKERS), key=lambda w: sum(1 for c in clients if owner[c] == w))
@@ -342,7 +345,8 @@ def case_wait():
     owner, _ = sticky_round(clients, info_of=server.info, max_wait=max_wait)
     check(any(w == stopped for w in owner.values()), f"worker {stopped} serves clients again")
     header = server.info()[0]
-    check(header["max_wait_ms"] == 300, "info reports max_wait_ms 300")
+    check(header["max_wait_ms"] == round(max_wait * 1000),
+          f"info reports max_wait_ms {round(max_wait * 1000)}")
     server.stop()
 
 
@@ -550,7 +554,7 @@ def case_handoff():
         try:
             os.sched_setaffinity(0, {1})
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
-            end = time.monotonic() + 5
+            end = time.monotonic() + 5 * SCALE
             while time.monotonic() < end:
                 pass
         finally:
@@ -558,13 +562,13 @@ def case_handoff():
     held_since = time.monotonic()
     wait_quietly("the SCHED_FIFO task runs on R's CPU",
                  lambda: open(f"/proc/{hog}/stat").read().rsplit(")", 1)[1].split()[0] == "R",
-                 time.monotonic() + 5)
+                 time.monotonic() + 5 * SCALE)
     accepted_before = info(listener)[0]["normal_accepted"]
     results = {}
     b_thread = threading.Thread(target=lambda: results.update(b=connect(b, 30, b"f")))
     b_thread.start()
     wait_quietly("B expired into the normal queue",
-                 lambda: info(listener)[1][1]["expired"] == 1, time.monotonic() + 5)
+                 lambda: info(listener)[1][1]["expired"] == 1, time.monotonic() + 5 * SCALE)
     time.sleep(0.2)
     check("b" not in results and info(listener)[0]["normal_accepted"] == accepted_before,
           "B waits in the normal queue 0.2 s after it expired: its wake-up went to R, which "
@@ -573,7 +577,7 @@ def case_handoff():
     a_thread = threading.Thread(target=lambda: results.update(a=connect(a, 30, b"x")))
     a_thread.start()
     wait_quietly("A is parked for R", lambda: info(listener)[1][0]["queued"] > queued,
-                 time.monotonic() + 5)
+                 time.monotonic() + 5 * SCALE)
     hog_alive = os.waitpid(hog, os.WNOHANG)[0] == 0
     os.kill(hog, signal.SIGKILL)
     os.waitpid(hog, 0)
@@ -643,6 +647,11 @@ def case_flap():
     server.stop()
 
 
+# The bound of the two cases that need an owner asleep on standby before its hold ends: their
+# set-up takes longer with a longer bound and on a slower machine both, hence the square.
+STANDBY_WAIT = 0.6 * SCALE * SCALE
+
+
 def stop_until_standby(server_info, pid, queue, clients, max_wait):
     """Stops `pid` (SIGSTOP), the owner of `queue`, while each of `clients` (its own, at least
     two) connects once: they expire and the other workers answer them; the owner goes on
@@ -683,8 +692,8 @@ def case_strictswitch():
     worker must be woken and come back (its next accept() takes it off standby with a share)
     within 1 s, well before its hold would have ended, and its clients reach it again.
     Before the fix it stayed on standby for good."""
-    max_wait = 0.6
-    server = Server(max_wait_ms=600)
+    max_wait = STANDBY_WAIT
+    server = Server(max_wait_ms=round(max_wait * 1000))
     clients = range(CLIENTS)
     owner, _ = sticky_round(clients, info_of=server.info, max_wait=max_wait)
     slow = max(range(WORKERS), key=lambda w: sum(1 for c in clients if owner[c] == w))
@@ -696,7 +705,7 @@ def case_strictswitch():
     check(server.info()[0]["max_wait_ms"] == 0, "the listener switched to the strict mode")
     wait_quietly("the worker on standby is woken and comes back after the switch to strict",
                  lambda: server.row(slow)["standby"] == 0 and server.row(slow)["buckets"] > 0,
-                 switched + 1.0)
+                 switched + 1.0 * SCALE)
     row = server.row(slow)
     check(row["promotions"] == 1,
           f"the switch to strict woke it: back with {row['buckets']} buckets "
@@ -727,7 +736,7 @@ def case_oldepoll():
     sleeps in epoll_wait(); no connection arrives afterwards: A must come back (the listener
     readable for it, its accept() takes it off standby) within 2 s after its hold's end.
     Before the fix nothing woke it: on standby for good, or until a connection came."""
-    max_wait = 0.6
+    max_wait = STANDBY_WAIT
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     LISTENERS.append(listener)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -739,7 +748,8 @@ def case_oldepoll():
         early_epoll_worker(listener, index, go_read, ready)
 
     a = start_workers(listener, serve_a, [0])[0]
-    listener.setsockopt(SOL_SOCKET, SO_SOCKLEVELHASH, config_bytes(2, max_wait_ms=600))
+    listener.setsockopt(SOL_SOCKET, SO_SOCKLEVELHASH,
+                        config_bytes(2, max_wait_ms=round(max_wait * 1000)))
     os.write(go_write, b"g")
     wait_quietly("A registered", lambda: info(listener)[0]["registered"] == 1,
                  time.monotonic() + 10)

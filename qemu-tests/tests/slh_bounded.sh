@@ -40,6 +40,8 @@
 # A round that needs every client sticky, in which a worker nobody stopped still missed
 # max_wait (the listener counted expired connections: a busy host stalled an emulated CPU),
 # runs its case again, at most 3 times; a client that moves with nothing expired fails.
+# On a slower kernel (SLH_TIME_SCALE, make test-debug) wait's and handoff's bounds grow with
+# the scale, strictswitch's and oldepoll's with its square (their set-up grows with both).
 # SLH_BOUNDED_CASES="..." (through SLH_GUEST_ENV) runs some cases only.
 # Shown to fail before the bounded wait: the stopped worker's clients were never answered.
 # modules: sock_level_hash   (loaded by this test; the result cache keys on them, see lib/modules.sh)
