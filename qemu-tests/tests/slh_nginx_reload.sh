@@ -1,10 +1,10 @@
 #!/bin/bash
 # nginx's graceful reload under load with the shim (256 queues; the strict mode, so that only
 # the shim's deregistration keeps the old worker's clients served), while an old worker holds
-# a slow download open: 256 client addresses keep connecting
-# through the reload; the download (1 MiB at 16 KiB/s) keeps its old worker alive for a
-# minute after the reload. That worker closes its listener at once, and the shim deregisters
-# it then: its buckets and parked connections go to the workers that accept. While it still
+# a slow download open: 256 client addresses keep connecting through the reload; the
+# download (1 MiB at 16 KiB/s, times SLH_TIME_SCALE) keeps its old worker alive for a minute
+# after the reload. That worker closes its listener at once, and the shim deregisters it then:
+# its buckets and parked connections go to the workers that accept. While it still
 # serves the download: every connection was answered, the owners are the 4 new workers only,
 # and the listener never overflowed (nstat ListenOverflows); then clients are sticky again.
 # Shown to fail without the shim's close hook: the old worker stayed an owner while it lived.
@@ -18,7 +18,9 @@ slh_topo_up
 slh_client_start
 dir=$TMPDIR/reload
 mkdir -p "$dir/files"
-head -c 1048576 /dev/zero >"$dir/files/big"
+# 1 MiB at 16 KiB/s: a minute, times SLH_TIME_SCALE (the load through the reload takes longer
+# than a minute on the sanitizer kernel); the download is ended once the checks are done.
+head -c "$(printf '%.0f' "$(time_bound 1048576)")" /dev/zero >"$dir/files/big"
 SLH_NGINX_EXTRA="location /big { root $dir/files; limit_rate 16k; }"
 slh_nginx_start reload LD_PRELOAD="$SLH_SHIM" SLH_PORTS="$SLH_PORT" SLH_MAX_WAIT=0
 wait_for "4 nginx workers registered" sh -c "ip netns exec srv '$SLH' info --port $SLH_PORT | grep -q ', 4 registered\$'"
