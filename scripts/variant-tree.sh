@@ -12,7 +12,10 @@ tree=$SLH_CACHE/$1/tree
 mkdir -p "$tree"
 # The tests find the recorded traces at $SLH_TOP/../shared, as in a clone beside ../shared.
 ln -sfn "$top/../shared" "$SLH_CACHE/$1/shared"
-rsync -a --delete --exclude /.git --exclude /target --exclude '*.o' --exclude '*.ko' \
+# By content, and with the time of the copy (no -t): a file copied from a clone whose edit is
+# older than the tree's last build (another branch) must still be newer than its objects, or
+# make keeps the modules of the other sources.
+rsync -rlpD --checksum --delete --exclude /.git --exclude /target --exclude '*.o' --exclude '*.ko' \
 	--exclude '*.mod' --exclude '*.mod.c' --exclude '.*.cmd' --exclude modules.order \
 	--exclude Module.symvers "$top/" "$tree/"
 ln -sfn "$top/target" "$tree/target"
