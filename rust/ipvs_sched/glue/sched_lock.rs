@@ -107,11 +107,6 @@ impl<T> Drop for SchedGuard<'_, T> {
 // packet on the schedulers that lock (rr, wrr): a tenth of rr's `schedule()` without the
 // lock. Elsewhere the wrappers.
 
-/// `spin_lock_bh()`.
-///
-/// # Safety
-///
-/// `lock` points to an initialised `spinlock_t` that outlives the call.
 #[cfg(all(
     any(CONFIG_SMP, CONFIG_DEBUG_SPINLOCK),
     not(any(
@@ -120,31 +115,32 @@ impl<T> Drop for SchedGuard<'_, T> {
         CONFIG_INLINE_SPIN_UNLOCK_BH
     ))
 ))]
-#[inline(always)]
-unsafe fn spin_lock_bh(lock: *mut bindings::spinlock_t) {
-    // SAFETY: without PREEMPT_RT a `spinlock_t` is a union whose member `rlock`, the
-    // `raw_spinlock_t` that `spin_lock_bh()` takes, is at offset 0 (its other member, with
-    // DEBUG_LOCK_ALLOC, is padding up to `rlock`'s `dep_map`); `lock` is valid (caller).
-    unsafe { bindings::_raw_spin_lock_bh(lock.cast()) }
-}
+mod raw {
+    use kernel::bindings;
 
-/// `spin_unlock_bh()`.
-///
-/// # Safety
-///
-/// `lock` points to a `spinlock_t` that this context holds, taken by [`spin_lock_bh`].
-#[cfg(all(
-    any(CONFIG_SMP, CONFIG_DEBUG_SPINLOCK),
-    not(any(
-        CONFIG_PREEMPT_RT,
-        CONFIG_INLINE_SPIN_LOCK_BH,
-        CONFIG_INLINE_SPIN_UNLOCK_BH
-    ))
-))]
-#[inline(always)]
-unsafe fn spin_unlock_bh(lock: *mut bindings::spinlock_t) {
-    // SAFETY: as in `spin_lock_bh`; the caller holds the lock.
-    unsafe { bindings::_raw_spin_unlock_bh(lock.cast()) }
+    /// `spin_lock_bh()`.
+    ///
+    /// # Safety
+    ///
+    /// `lock` points to an initialised `spinlock_t` that outlives the call.
+    #[inline(always)]
+    pub(super) unsafe fn spin_lock_bh(lock: *mut bindings::spinlock_t) {
+        // SAFETY: without PREEMPT_RT a `spinlock_t` is a union whose member `rlock`, the
+        // `raw_spinlock_t` that `spin_lock_bh()` takes, is at offset 0 (its other member, with
+        // DEBUG_LOCK_ALLOC, is padding up to `rlock`'s `dep_map`); `lock` is valid (caller).
+        unsafe { bindings::_raw_spin_lock_bh(lock.cast()) }
+    }
+
+    /// `spin_unlock_bh()`.
+    ///
+    /// # Safety
+    ///
+    /// `lock` points to a `spinlock_t` that this context holds, taken by [`spin_lock_bh`].
+    #[inline(always)]
+    pub(super) unsafe fn spin_unlock_bh(lock: *mut bindings::spinlock_t) {
+        // SAFETY: as in `spin_lock_bh`; the caller holds the lock.
+        unsafe { bindings::_raw_spin_unlock_bh(lock.cast()) }
+    }
 }
 
 #[cfg(not(all(
@@ -155,4 +151,8 @@ unsafe fn spin_unlock_bh(lock: *mut bindings::spinlock_t) {
         CONFIG_INLINE_SPIN_UNLOCK_BH
     ))
 )))]
-use bindings::{spin_lock_bh, spin_unlock_bh};
+mod raw {
+    pub(super) use kernel::bindings::{spin_lock_bh, spin_unlock_bh};
+}
+
+use raw::{spin_lock_bh, spin_unlock_bh};
