@@ -20,9 +20,12 @@
 #   none.)
 # - handoff: a worker woken for a connection in the normal queue, which takes its own parked
 #   connection instead, does not strand the other: the next arrival wakes another worker
-#   (a SCHED_FIFO task holds the first worker's CPU to order the events). Not shown failing:
-#   it guards the listener's data_ready, which wakes for every arrival while the normal
-#   queue is not empty.
+#   (a SCHED_FIFO task holds the first worker's CPU to order the events). It guards the
+#   listener's data_ready, which wakes for every arrival while the normal queue is not empty
+#   (finding 4 of issue 13, the wake-up taken by a task that accepts its own connection).
+#   Shown to fail on a one-off kernel whose data_ready woke only for an arrival that entered
+#   the normal queue: "B answered by U (woken by A's arrival), not left waiting for R (worker
+#   0, 5.52 s)": B waited for R's 5 s request.
 # - flap: a worker that pauses 150 ms after each connection (max_wait 100 ms) goes on standby
 #   at most 7 times in 8 s of load, each standby period at least twice as long as the one
 #   before; every connection answered.
