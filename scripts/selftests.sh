@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds the upstream selftests of what the project touches, from the kernel tree we test,
-# for the qemu-tests upstream_reuseport and upstream_ipvs: the SO_REUSEPORT tests of
-# tools/testing/selftests/net (C programs, compiled against the kernel's own uapi headers)
-# and netfilter/ipvs.sh with the shell libraries it sources. Output: $SLH_KBUILD/slh-selftests
-# (rebuilt when the kernel tree or this script changes).
+# for the qemu-tests upstream_reuseport, upstream_ipvs and upstream_ipvs_hash: the
+# SO_REUSEPORT tests of tools/testing/selftests/net (C programs, compiled against the kernel's
+# own uapi headers) and netfilter/ipvs.sh with the shell libraries it sources. Output:
+# $SLH_KBUILD/slh-selftests (rebuilt when the kernel tree or this script changes).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/env.sh"

@@ -24,10 +24,8 @@ Reads commands on stdin, one per line:
   quit     exit.
 A connection that fails prints "error <reason>" in place of a name.
 """
-import os
 import selectors
 import socket
-import struct
 import sys
 import time
 
@@ -55,22 +53,13 @@ def connect(family, addr, port, src=None, sport=0):
         return None
 
 
-# IP_RECVERR and IPV6_RECVERR (<linux/in.h>, <linux/in6.h>): the control messages of an
-# error-queue read; Python's socket module does not name them.
-RECVERR = {(socket.IPPROTO_IP, 11), (socket.IPPROTO_IPV6, 25)}
-
-
-def queued_error(s):
-    """The errno of the first error on the socket's error queue (None if the queue is empty):
-    `ee_errno`, the first field of the `struct sock_extended_err` that comes with it."""
-    try:
-        _, ancdata, _, _ = s.recvmsg(0, 512, socket.MSG_ERRQUEUE)
-    except BlockingIOError:
-        return None
-    for level, kind, data in ancdata:
-        if (level, kind) in RECVERR:
-            return struct.unpack_from("=I", data)[0]
-    return None
+def drop_queued_errors(s):
+    """Empties the socket's error queue."""
+    while True:
+        try:
+            s.recvmsg(0, 512, socket.MSG_ERRQUEUE)
+        except OSError:  # EAGAIN: empty
+            return
 
 
 def burst(family, addr, port, ends):
@@ -97,13 +86,11 @@ def burst(family, addr, port, ends):
                 chunk = s.recv(64)
             except BlockingIOError:
                 # Ready with neither data nor an error: a refusal (ICMP port unreachable)
-                # that arrived while the socket's own connect() held it is only queued on its
-                # error queue, the socket still connecting (tcp_v4_err() in SYN_SENT). That
-                # refusal is the connection's answer, as a later one would be.
-                err = queued_error(s)
-                if err is not None:
-                    names[s] = f"error [Errno {err}] {os.strerror(err)}"
-                    sel.unregister(s)
+                # that arrived while the socket's own connect() held it is only queued on the
+                # error queue (IPv4: tcp_v4_err() in SYN_SENT), the socket still connecting.
+                # Its SYN goes again a second later and gets the connection's answer, as on
+                # the other paths (IPv6, blocking connect()): drop the queued error and wait.
+                drop_queued_errors(s)
                 continue
             except OSError as e:
                 names[s] = f"error {e}"

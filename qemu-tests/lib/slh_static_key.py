@@ -5,8 +5,8 @@ socket-level hash state: the hooks of every other listener are a jump over them 
 read from the running kernel: the key's address from /proc/kallsyms, its `enabled` word (the
 first of the struct) from /proc/kcore.
 
-usage: slh_static_key.py     (run inside a network namespace whose lo is up, the module loaded,
-                              no other socket with the option; needs kernel.kptr_restrict=0)
+usage: slh_static_key.py     (as root, inside a network namespace whose lo is up, the module
+                              loaded, no other socket with the option)
 Prints "ok: ..." per check; exits 1 at the first failure.
 """
 import errno
@@ -42,7 +42,7 @@ def key_address():
             addr, _, name = line.split()[:3]
             if name == "sock_level_hash_in_use":
                 if int(addr, 16) == 0:
-                    fail("/proc/kallsyms hides addresses: set kernel.kptr_restrict=0")
+                    fail("/proc/kallsyms hides addresses (kernel.kptr_restrict 2, or no CAP_SYSLOG)")
                 return int(addr, 16)
     fail("sock_level_hash_in_use is not in /proc/kallsyms (a kernel without patch 0006?)")
 
@@ -50,10 +50,10 @@ def key_address():
 def key_count(addr):
     """The key's `enabled` count: the atomic_t at the start of the struct, read through the
     PT_LOAD segment of /proc/kcore that maps the kernel image."""
-    with open("/proc/kcore", "rb") as f:
+    with open("/proc/kcore", "rb", buffering=0) as f:
         ehdr = f.read(64)
-        if ehdr[:4] != b"\x7fELF":
-            fail("/proc/kcore is not an ELF file")
+        if ehdr[:6] != b"\x7fELF\x02\x01":
+            fail("/proc/kcore is not a 64-bit little-endian ELF file")
         (phoff,) = struct.unpack_from("<Q", ehdr, 32)
         phentsize, phnum = struct.unpack_from("<HH", ehdr, 54)
         for i in range(phnum):
@@ -130,9 +130,10 @@ def main():
     set_fails(client, config_bytes(4), "EOPNOTSUPP")
     child, _ = a.accept()
     set_fails(child, config_bytes(4), "EOPNOTSUPP")
-    expect(addr, 2, "an accepted connection of the listener (a child has no state; connected sockets are refused)")
+    expect(addr, 2, "a connection accepted (the accept added no count; connected sockets are refused)")
     child.close()
     client.close()
+    expect(addr, 2, "the accepted connection closed (it had no state of its own to drop)")
 
     a.setsockopt(SOL_SOCKET, SO_SOCKLEVELHASH, config_bytes(0))
     expect(addr, 2, "the option turned off on the listener (its state lives until it closes)")

@@ -15,7 +15,6 @@ set -eu
 . "$SLH_TOP/qemu-tests/lib/slh.sh"
 
 slh_module_load
-sysctl -qw kernel.kptr_restrict=0
 ip netns add srv
 ip -n srv link set lo up
 ip netns exec srv "$SLH_PY" -I -S "$LIB/slh_static_key.py" || fail "the static key does not follow the sockets with state"
