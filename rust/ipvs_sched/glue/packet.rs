@@ -2,14 +2,10 @@
 //! The packet being scheduled, as the scheduler sees it, and the RCU read-side section of its
 //! `schedule` call.
 
-use core::{
-    cell::Cell,
-    ffi::c_int,
-    sync::atomic::{AtomicUsize, Ordering},
-};
+use core::ffi::c_int;
 use kernel::bindings;
 
-use super::Addr;
+use super::{place::Place, Addr, PlaceGuard, Service};
 
 /// What a scheduler sees of the first packet of a new connection (`struct ip_vs_iphdr`).
 /// It also stands for the call's RCU read-side section ([`ReadSide`]).
@@ -19,25 +15,22 @@ pub struct Packet {
     pub(super) iph: *const bindings::ip_vs_iphdr,
     /// The service is IPv6 (the family of the addresses in `iph`).
     pub(super) v6: bool,
-    /// The service being scheduled, its count of list changes and that count as this call
-    /// read it first (read only by the schedulers that keep a place in the list, and once per
-    /// call): what [`Service::destinations_after`] checks a cursor against.
-    pub(super) svc: *const bindings::ip_vs_service,
-    pub(super) list_changes: *const AtomicUsize,
-    pub(super) list_changes_seen: Cell<Option<usize>>,
+    /// The service being scheduled, and its place (in the glue's state of the service, or its
+    /// `sched_data` word for a scheduler without data).
+    pub(super) svc: *mut bindings::ip_vs_service,
+    pub(super) place: *const Place,
+    /// The address of the service's data (its `ServiceData`), for [`PlaceGuard`].
+    pub(super) data: *const (),
 }
 
 impl Packet {
-    /// The count of the service's list changes, as this call first read it.
-    pub(super) fn list_changes(&self) -> usize {
-        if let Some(seen) = self.list_changes_seen.get() {
-            return seen;
-        }
-        // SAFETY: the counter lives in the service's scheduler state, which stays valid until
-        // the RCU read-side section of this call ends.
-        let seen = unsafe { (*self.list_changes).load(Ordering::Acquire) };
-        self.list_changes_seen.set(Some(seen));
-        seen
+    /// Takes the service's `sched_lock`: its place in its list of real servers, where rr and
+    /// wrr continue (C's `svc->sched_data`, `mark->cl`).
+    pub fn lock_place(&self) -> PlaceGuard<'_> {
+        // SAFETY: `svc` is the service being scheduled, `place` its place and `data` the
+        // address of its data, valid for the `schedule` call, which runs under the RCU read
+        // lock and which the guard, a borrow of the packet, does not outlive.
+        unsafe { PlaceGuard::lock(Service::from_raw(self.svc), &*self.place, self.data) }
     }
 
     /// An address of the parsed header, in the service's family.

@@ -7,9 +7,9 @@ use core::{
 };
 use kernel::bindings;
 
-use super::{Service, TimerContext};
+use super::{PlaceGuard, Service, TimerContext};
 
-/// Per-service scheduler state that the packet path changes (e.g. wrr's position), protected
+/// Per-service scheduler state that the packet path changes (lblc's and lblcr's tables), protected
 /// by the service's `sched_lock` taken with `spin_lock_bh`, as the C schedulers do: the packet
 /// path runs in softirq context and the configuration callbacks in process context.
 ///
@@ -28,7 +28,7 @@ unsafe impl<T: Send> Send for SchedLocked<T> {}
 unsafe impl<T: Send> Sync for SchedLocked<T> {}
 
 impl<T> SchedLocked<T> {
-    /// State for `svc`, to be returned from [`Scheduler::init_service`] of that service.
+    /// State for `svc`, to be returned from [`PerService::init`](super::PerService::init) of that service.
     pub fn new(svc: &Service, data: T) -> Self {
         // SAFETY: `sched_lock` is initialised when the service is created and lives as long
         // as the service.
@@ -60,6 +60,53 @@ impl<T> SchedLocked<T> {
             locked: self,
             bh: false,
         }
+    }
+}
+
+/// The per-service data of a scheduler that changes it beside its place on the packet path
+/// (wrr's levels, C's `struct ip_vs_wrr_mark` but `cl`), protected by the `sched_lock` that a
+/// [`PlaceGuard`] holds: the scheduler's `ServiceData` itself, reached only with a guard of
+/// its own service ([`PlaceLocked::access_mut`]).
+pub struct PlaceLocked<T>(UnsafeCell<T>);
+
+// SAFETY: the data is only accessed with its service's `sched_lock` held.
+unsafe impl<T: Send> Send for PlaceLocked<T> {}
+// SAFETY: as above: `access_mut` needs the guard of that lock.
+unsafe impl<T: Send> Sync for PlaceLocked<T> {}
+
+impl<T> PlaceLocked<T> {
+    /// The data of a service, to be returned from [`PerService::init`](super::PerService::init).
+    pub fn new(data: T) -> Self {
+        Self(UnsafeCell::new(data))
+    }
+
+    /// The data, under the `sched_lock` that `place` holds, and the place back, for the walks
+    /// the data steers (`kernel::sync::LockedBy::access_mut`, with the place's guard as the
+    /// owner's).
+    ///
+    /// # Panics
+    ///
+    /// Unless `self` is the data of the service whose lock `place` holds (its `ServiceData`,
+    /// at the address the glue keeps it), as `LockedBy` panics on another owner's guard. The
+    /// glue calls `schedule` in line, so there the compiler sees one address and drops the
+    /// test.
+    pub fn access_mut<'p, 'a>(
+        &'p self,
+        place: &'p mut PlaceGuard<'a>,
+    ) -> (&'p mut T, &'p PlaceGuard<'a>) {
+        assert!(
+            core::ptr::eq((self as *const Self).cast::<()>(), place.data_ptr()),
+            "data of another service"
+        );
+        // SAFETY: `self` is at the address of the data of the guard's service, which only
+        // that service's state holds: every reference to it comes from a callback of that
+        // service, and this function, the only access, needs a guard of the service's
+        // `sched_lock`, which the guard holds. Borrowing the guard exclusively for `'p` keeps
+        // a second reference from being handed out meanwhile, and the lock, which is not
+        // recursive, keeps a second guard from being taken on this CPU. (Data of size zero,
+        // the only kind a scheduler without a state of the glue's has, sits at a dangling
+        // address that other values of its type share: it has no bytes to race on.)
+        (unsafe { &mut *self.0.get() }, place)
     }
 }
 
@@ -124,7 +171,7 @@ mod raw {
     ///
     /// `lock` points to an initialised `spinlock_t` that outlives the call.
     #[inline(always)]
-    pub(super) unsafe fn spin_lock_bh(lock: *mut bindings::spinlock_t) {
+    pub(in super::super) unsafe fn spin_lock_bh(lock: *mut bindings::spinlock_t) {
         // SAFETY: without PREEMPT_RT a `spinlock_t` is a union whose member `rlock`, the
         // `raw_spinlock_t` that `spin_lock_bh()` takes, is at offset 0 (its other member, with
         // DEBUG_LOCK_ALLOC, is padding up to `rlock`'s `dep_map`); `lock` is valid (caller).
@@ -137,7 +184,7 @@ mod raw {
     ///
     /// `lock` points to a `spinlock_t` that this context holds, taken by [`spin_lock_bh`].
     #[inline(always)]
-    pub(super) unsafe fn spin_unlock_bh(lock: *mut bindings::spinlock_t) {
+    pub(in super::super) unsafe fn spin_unlock_bh(lock: *mut bindings::spinlock_t) {
         // SAFETY: as in `spin_lock_bh`; the caller holds the lock.
         unsafe { bindings::_raw_spin_unlock_bh(lock.cast()) }
     }
@@ -152,7 +199,7 @@ mod raw {
     ))
 )))]
 mod raw {
-    pub(super) use kernel::bindings::{spin_lock_bh, spin_unlock_bh};
+    pub(in super::super) use kernel::bindings::{spin_lock_bh, spin_unlock_bh};
 }
 
-use raw::{spin_lock_bh, spin_unlock_bh};
+pub(super) use raw::{spin_lock_bh, spin_unlock_bh};

@@ -5,12 +5,7 @@
 //! [`module_ipvs_scheduler!`](crate::glue::module_ipvs_scheduler), which declares a whole
 //! scheduler module.
 
-use core::{
-    cell::Cell,
-    marker::PhantomData,
-    pin::Pin,
-    sync::atomic::{AtomicUsize, Ordering},
-};
+use core::{marker::PhantomData, pin::Pin};
 use kernel::{
     bindings,
     error::{from_result, to_result},
@@ -20,7 +15,7 @@ use kernel::{
     ThisModule,
 };
 
-use super::{jiffies, Dest, DestChange, Jiffies, Packet, Service};
+use super::{jiffies, place::Place, Dest, DestChange, Jiffies, Packet, PlaceGuard, Service};
 
 /// An IPVS connection scheduler.
 ///
@@ -95,16 +90,14 @@ pub struct TimerContext {
 }
 
 /// Per-service state as stored in `svc->sched_data`: the scheduler's data, the service's
-/// periodic timer (when [`Scheduler::PERIOD`] asks for one) and the RCU head used to free it
-/// all after a grace period. Boxed, so the timer never moves.
+/// place in its list (kept for the schedulers that continue where they stopped, see
+/// [`PlaceGuard`]), its periodic timer (when [`Scheduler::PERIOD`] asks for one) and the RCU
+/// head used to free it all after a grace period. Boxed, so the timer never moves.
 struct ServiceState<T> {
     rcu: Opaque<bindings::callback_head>,
     timer: Opaque<bindings::timer_list>,
     svc: *mut bindings::ip_vs_service,
-    /// Changes of the service's list of real servers: counted before the scheduler's
-    /// destination callback runs (IPVS links or unlinks the server before calling it), read
-    /// at the start of `schedule` ([`Packet`]); see [`Service::destinations_after`].
-    list_changes: AtomicUsize,
+    place: Place,
     data: T,
 }
 
@@ -127,17 +120,80 @@ unsafe fn service_state<'a, T: Scheduler>(
     unsafe { &*(*svc).sched_data.cast::<ServiceState<T::ServiceData>>() }
 }
 
+/// Whether the glue keeps no state of its own for `T`'s services: `T` has no per-service data
+/// (a type of size zero without drop glue) and no timer. Then `svc->sched_data` holds the
+/// service's place itself, as C's rr keeps it, and `schedule` reads one word less.
+const fn unboxed<T: Scheduler>() -> bool {
+    core::mem::size_of::<T::ServiceData>() == 0
+        && !core::mem::needs_drop::<T::ServiceData>()
+        && T::PERIOD.is_none()
+}
+
+/// The per-service data of an [`unboxed`] scheduler `T`, and the service's place.
+///
+/// # Safety
+///
+/// `svc` is a service bound to `T`, which is [`unboxed`]; the references do not outlive the
+/// callback of `svc` that asks for them.
+unsafe fn unboxed_state<'a, T: Scheduler>(
+    svc: *mut bindings::ip_vs_service,
+) -> (&'a Place, &'a T::ServiceData) {
+    assert!(unboxed::<T>());
+    // SAFETY: a reference to a type of size zero is valid at any aligned non-null address,
+    // and reads nothing; `init_service_cb` made the service's value and forgot it, so this
+    // stands for it. `init_service_cb` stored the place in `sched_data` (safety requirements).
+    unsafe {
+        (
+            Place::in_sched_data(svc),
+            core::ptr::NonNull::<T::ServiceData>::dangling().as_ref(),
+        )
+    }
+}
+
+/// The place and the per-service data of a service bound to `T`, wherever the glue keeps them.
+///
+/// # Safety
+///
+/// `svc` is a service bound to `T` (its `init_service` callback succeeded and its
+/// `done_service` callback has not been called, or was called within the caller's RCU
+/// read-side section); the references do not outlive the caller's callback.
+#[inline(always)]
+unsafe fn state_of<'a, T: Scheduler>(
+    svc: *mut bindings::ip_vs_service,
+) -> (&'a Place, &'a T::ServiceData) {
+    if unboxed::<T>() {
+        // SAFETY: as per the function's safety requirements, `T` being unboxed.
+        unsafe { unboxed_state::<T>(svc) }
+    } else {
+        // SAFETY: as per the function's safety requirements.
+        let state = unsafe { service_state::<T>(svc) };
+        (&state.place, &state.data)
+    }
+}
+
 unsafe extern "C" fn init_service_cb<T: Scheduler>(svc: *mut bindings::ip_vs_service) -> i32 {
     from_result(|| {
         // SAFETY: IPVS passes a valid service, used only during this call.
         let service = unsafe { Service::from_raw(svc) };
         let data = T::ServiceData::init(service)?;
+        if unboxed::<T>() {
+            core::mem::forget(data);
+            // SAFETY: the service is valid and IPVS's mutex serialises its configuration; the
+            // packet path reads `sched_data` only after IPVS publishes the scheduler. A
+            // `Place` is a word, as `sched_data` is.
+            unsafe {
+                core::ptr::addr_of_mut!((*svc).sched_data)
+                    .cast::<Place>()
+                    .write(Place::new(service))
+            };
+            return Ok(0);
+        }
         let state = KBox::into_raw(KBox::new(
             ServiceState {
                 rcu: Opaque::uninit(),
                 timer: Opaque::uninit(),
                 svc,
-                list_changes: AtomicUsize::new(0),
+                place: Place::new(service),
                 data,
             },
             GFP_KERNEL,
@@ -198,6 +254,18 @@ unsafe extern "C" fn free_state_rcu<T: Scheduler>(head: *mut bindings::callback_
 }
 
 unsafe extern "C" fn done_service_cb<T: Scheduler>(svc: *mut bindings::ip_vs_service) {
+    if unboxed::<T>() {
+        // SAFETY: IPVS passes a valid service bound to `T`, used only during this call.
+        let (service, (place, data)) = unsafe { (Service::from_raw(svc), unboxed_state::<T>(svc)) };
+        // The place goes back to the head, where `PlaceGuard::set` leaves it from now on (see
+        // below); `sched_data` is the next scheduler's once IPVS has waited for a grace period
+        // and bound it.
+        // SAFETY: the place is the service's, and this is its `done_service` callback, under
+        // IPVS's configuration mutex; the guard is dropped at once.
+        unsafe { PlaceGuard::lock(service, place, core::ptr::null()) }.stop();
+        T::done_service(service, data);
+        return;
+    }
     // SAFETY: IPVS passes a valid service bound to `T`, used only during this call;
     // `sched_data` is the `ServiceState` that `init_service_cb` stored.
     let (service, state) = unsafe { (Service::from_raw(svc), service_state::<T>(svc)) };
@@ -209,10 +277,14 @@ unsafe extern "C" fn done_service_cb<T: Scheduler>(svc: *mut bindings::ip_vs_ser
     // Deleting a service unlinks its real servers without the destination callbacks, and
     // `ipvsadm -a` may at once re-link one from IPVS's trash into a re-created service of the
     // same address (no grace period in between). A packet still in `schedule` (it loaded
-    // this scheduler before the unbind) must then not follow a cursor to such a server: its
-    // walk would continue in the other service's list and never meet this one's head. Count
-    // the unbind as a change of the list, so that such a packet walks from the head.
-    state.list_changes.fetch_add(1, Ordering::AcqRel);
+    // this scheduler before the unbind) must then not follow the place to such a server: its
+    // walk would continue in the other service's list and never meet this one's head. The
+    // place goes back to the head and stays there. (A walk from the head is exposed the same
+    // way while it stands on a server that is unlinked and revived meanwhile: C's walks are
+    // too, and no scheduler callback can see it happen.)
+    // SAFETY: the place is the service's, and this is its `done_service` callback, under
+    // IPVS's configuration mutex; the guard is dropped at once.
+    unsafe { PlaceGuard::lock(service, &state.place, core::ptr::null()) }.stop();
     T::done_service(service, &state.data);
     // SAFETY: IPVS unbinds a scheduler (clears `svc->scheduler`, then calls us) without
     // waiting for the packets already inside `schedule_cb`: they read `sched_data` after this
@@ -236,23 +308,34 @@ unsafe fn dest_callback<T: Scheduler>(
     deleted: bool,
     f: fn(&Service, &T::ServiceData, &DestChange<'_>) -> Result,
 ) -> i32 {
-    // SAFETY: as per the function's safety requirements `sched_data` is our live state.
-    let state = unsafe { service_state::<T>(svc) };
-    // Before the callback: from now on no cursor taken before the change is followed.
-    let list_changes = state
-        .list_changes
-        .fetch_add(1, Ordering::AcqRel)
-        .wrapping_add(1);
-    // SAFETY: as per the function's safety requirements.
-    let (service, dest) = unsafe { (Service::from_raw(svc), Dest::from_raw(dest)) };
+    // SAFETY: as per the function's safety requirements `sched_data` is our live state (or
+    // the place of an unboxed scheduler), and `svc` and `dest` are valid for the callback.
+    let (service, dest, (place, data)) = unsafe {
+        (
+            Service::from_raw(svc),
+            Dest::from_raw(dest),
+            state_of::<T>(svc),
+        )
+    };
     // INVARIANT: IPVS calls the destination callbacks with its configuration mutex held,
-    // after it changed the list, and `list_changes` counts this change.
+    // after it changed the list; `place` is the service's, `data` its data's address.
     let change = DestChange {
         dest,
         deleted,
-        list_changes,
+        svc: service,
+        place,
+        data: (data as *const T::ServiceData).cast(),
     };
-    from_result(|| f(service, &state.data, &change).map(|()| 0))
+    let ret = from_result(|| f(service, data, &change).map(|()| 0));
+    if deleted {
+        // The place moves off the deleted server here unless the scheduler's own callback
+        // took the place's lock, which moves it under that lock (`DestChange::lock_place`):
+        // C's wrr puts its place back at the head in the one locked section, so no packet
+        // may see a step back in between. Before IPVS can free the server: a grace period
+        // after this callback.
+        drop(change.lock_place());
+    }
+    ret
 }
 
 unsafe extern "C" fn add_dest_cb<T: Scheduler>(
@@ -287,16 +370,16 @@ unsafe extern "C" fn schedule_cb<T: Scheduler>(
 ) -> *mut bindings::ip_vs_dest {
     // SAFETY: IPVS calls `schedule` under the RCU read lock with a service bound to `T`; the
     // service, its data and its destinations stay valid until the lock is dropped.
-    let (service, state) = unsafe { (Service::from_raw(svc), service_state::<T>(svc)) };
+    let (service, (place, data)) = unsafe { (Service::from_raw(svc), state_of::<T>(svc)) };
     let pkt = Packet {
         skb,
         iph: iph.cast_const(),
         v6: service.is_ipv6(),
-        svc: svc.cast_const(),
-        list_changes: &state.list_changes,
-        list_changes_seen: Cell::new(None),
+        svc,
+        place,
+        data: (data as *const T::ServiceData).cast(),
     };
-    match T::schedule(service, &state.data, &pkt) {
+    match T::schedule(service, data, &pkt) {
         Some(dest) => dest.as_ptr(),
         None => core::ptr::null_mut(),
     }

@@ -4,7 +4,7 @@
 use core::marker::PhantomData;
 use kernel::{bindings, str::CStr, types::Opaque};
 
-use super::{Dest, DestCursor, DestWalk, Destinations, Packet};
+use super::{Dest, Destinations};
 
 /// A virtual service (`struct ip_vs_service`), seen from inside a scheduler callback.
 ///
@@ -56,40 +56,20 @@ impl Service {
         }
     }
 
-    /// The service's real servers after the one `from` points to (all of them for `None`),
-    /// in list order, each with its cursor: C's `list_for_each_entry_continue_rcu()` from a
-    /// remembered `mark->cl`, without walking the list from its head.
-    ///
-    /// A cursor is followed only in a call for the same service and only if the list has not
-    /// changed since it was handed out (the glue counts every add, delete and edit of a real
-    /// server before the scheduler's callback runs); otherwise the walk starts at the head,
-    /// which is where C's wrr resets its place on each change.
-    pub fn destinations_after<'a>(
-        &'a self,
-        pkt: &'a Packet,
-        from: Option<DestCursor>,
-    ) -> DestWalk<'a> {
-        let mut dests = self.destinations();
-        if let Some(cursor) = from {
-            if cursor.svc == self.as_ptr().cast_const()
-                && pkt.svc == cursor.svc
-                && pkt.list_changes() == cursor.list_changes
-            {
-                // The node was a real server of this service when this call's count of
-                // list changes was current, so this call's RCU read-side section (`pkt`)
-                // began before any later unlink of it was counted, and so before it (or its
-                // successor, unlinked later) can be freed: IPVS frees a real server only
-                // after a grace period (`call_rcu()`), after its deletion, whose callback the
-                // count comes before. An unlinked node keeps its `next` pointer
-                // (`list_del_rcu()`), so the walk from it reaches the head, as C's does.
-                dests.pos = cursor.node.as_ptr();
-            }
-        }
-        DestWalk {
-            dests,
-            svc: self.as_ptr().cast_const(),
-            list_changes: pkt.list_changes(),
-        }
+    /// Whether IPVS has cleared `svc->scheduler`: the service stopped using the scheduler
+    /// whose callback asks (`ip_vs_unbind_scheduler()` clears it before `done_service`).
+    pub(super) fn scheduler_is_unbound(&self) -> bool {
+        // SAFETY: `scheduler` is a word inside the valid service. IPVS writes it with
+        // `rcu_assign_pointer()` and no lock of ours, so it is read once, as
+        // `READ_ONCE()`; only its being null is used, never the pointer.
+        unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*self.as_ptr()).scheduler)) }
+            .is_null()
+    }
+
+    /// The service's `sched_lock`.
+    pub(super) fn sched_lock(&self) -> *mut bindings::spinlock_t {
+        // SAFETY: the lock lives in the service, valid for the callback.
+        unsafe { core::ptr::addr_of_mut!((*self.as_ptr()).sched_lock) }
     }
 
     /// The network namespace of the service.

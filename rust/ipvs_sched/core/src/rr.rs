@@ -13,12 +13,12 @@
 //!
 //! # Positions
 //!
-//! As in `wrr.rs`, a place is `Option<C>`: `None` for the list head, `Some(cursor)` for the
-//! server the caller's walk handed out with that cursor (the list node in the kernel, an
-//! index in the host tests). [`pick`] takes a function that walks the list after a place.
+//! A place is a cursor `C`: the list head's, or the one the caller's walk handed out with a
+//! server (the list node in the kernel, as C's `sched_data`; an index of a node in the host
+//! tests). [`pick`] takes a function that walks the list after a place.
 //! Keeping the place across server changes (the same server; the one before it when its
-//! server is deleted, C's `ip_vs_rr_del_dest()`) is list mechanics: the kernel glue's
-//! `Service::keep_place()` does it, and the host tests replay it on their list.
+//! server is deleted, C's `ip_vs_rr_del_dest()`) is list mechanics: the kernel glue does it
+//! (`PlaceGuard::step_back_from`), and the host tests replay it on their list.
 #![forbid(unsafe_code)]
 
 use super::wlc::ServerLoad;
@@ -26,31 +26,33 @@ use super::wlc::ServerLoad;
 /// `ip_vs_rr_schedule()`: the server after `last` (the saved place) that is not overloaded
 /// and has a positive weight, with its cursor, which the caller saves as the new place.
 ///
-/// `walk(from)` gives the servers of the list after `from` (all of them after `None`), in list
-/// order, each with its cursor and its load. Like C: the first pass walks from `last` to the
-/// end of the list; if `last` is the head that is all. Otherwise a second pass walks from the
-/// head and stops after testing `last` itself (a place that was unlinked is never met: the
-/// second pass ends at the end of the list, as C's `pass < 2`). C tests `dest == last` in the
-/// first pass too; so does this. Per server the flags are read, then the weight.
+/// `walk(from)` gives the servers of the list after `from` (all of them after `head`), in
+/// list order, each with its cursor and its load. Like C: the first pass walks from `last` to
+/// the end of the list; if `last` is the head that is all. Otherwise a second pass walks from
+/// the head and stops after testing `last` itself (a place that was unlinked is never met:
+/// the second pass ends at the end of the list, as C's `pass < 2`). C tests `dest == last` in
+/// the first pass too; so does this. Per server the flags are read, then the weight.
 /// `None` (C logs "no destination available"): the caller keeps its place.
-pub fn pick<C, T, L, I, F>(last: Option<C>, walk: F) -> Option<(C, T)>
+pub fn pick<C, T, L, I, F>(head: C, last: C, walk: F) -> Option<(C, T)>
 where
     C: Copy + Eq,
     L: ServerLoad,
     I: Iterator<Item = (C, (T, L))>,
-    F: Fn(Option<C>) -> I,
+    F: Fn(C) -> I,
 {
     for (cursor, (dest, load)) in walk(last) {
         if takes(&load) {
             return Some((cursor, dest));
         }
-        if Some(cursor) == last {
+        if cursor == last {
             return None;
         }
     }
     // The place is the head: one pass was the whole list.
-    let last = last?;
-    for (cursor, (dest, load)) in walk(None) {
+    if last == head {
+        return None;
+    }
+    for (cursor, (dest, load)) in walk(head) {
         if takes(&load) {
             return Some((cursor, dest));
         }

@@ -111,15 +111,15 @@ impl CRr {
     }
 }
 
-/// The walk the kernel module's cursor gives: the nodes after `from` (after the head for
-/// `None`), following `next`, with the logging view of each.
+/// The walk the kernel module's cursor gives: the nodes after `from` (every node after
+/// `HEAD`), following `next`, with the logging view of each.
 fn walk<'a>(
     nodes: &'a [Node],
     servers: &'a [Server],
     log: &'a Log,
-    from: Option<usize>,
+    from: usize,
 ) -> impl Iterator<Item = (usize, (usize, Rec<'a>))> + 'a {
-    let mut n = from.unwrap_or(HEAD);
+    let mut n = from;
     std::iter::from_fn(move || {
         n = nodes[n].next;
         (n != HEAD).then(|| {
@@ -142,7 +142,8 @@ fn walk<'a>(
 fn core_pick(c: &CRr, place: Option<usize>) -> (Option<usize>, Option<usize>, Vec<(usize, Field)>) {
     let servers = c.servers();
     let log = Log::default();
-    let got = pick(place, |from| walk(&c.nodes, &servers, &log, from));
+    let last = place.unwrap_or(HEAD);
+    let got = pick(HEAD, last, |from| walk(&c.nodes, &servers, &log, from));
     let reads = log.take();
     let place = got.map_or(place, |(cursor, _)| Some(cursor));
     (got.map(|(_, d)| d), place, reads)
@@ -268,7 +269,7 @@ proptest! {
                         step(&mut c, &mut place)?;
                     }
                     c.del_dest(n);
-                    // What the kernel's glue does on a deletion (`Service::keep_place`):
+                    // What the kernel's glue does on a deletion (`PlaceGuard::step_back_from`):
                     // a place at the deleted server steps back to the one before it.
                     if place == Some(n) {
                         place = as_place(prev);

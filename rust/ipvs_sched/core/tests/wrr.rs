@@ -6,7 +6,9 @@
 //! * a line-by-line transliteration of `ip_vs_wrr.c` over a doubly linked list with a head
 //!   node (pointer semantics, no shortcuts), for small weights.
 
-use ipvs_sched_core::wrr::{gcd, gcd_weight, max_weight, DestWeight, Mark, NoDest, Position};
+use ipvs_sched_core::wrr::{
+    gcd, gcd_weight, max_weight, DestWeight, Levels, Mark, NoDest, Position,
+};
 use proptest::prelude::*;
 
 fn dw(weight: i32, overloaded: bool) -> DestWeight {
@@ -219,9 +221,10 @@ fn one_huge_weight_does_not_walk_every_level() {
 
 #[test]
 fn documented_window_between_list_add_and_add_dest() {
-    // IPVS links a new server at the front, then calls add_dest. A pick in between continues
-    // from the old index, i.e. one server earlier than C (which continues after the same
-    // server). The add_dest that follows resets the position as in C.
+    // Index cursors (these tests', not the kernel's list nodes): IPVS links a new server at the
+    // front, then calls add_dest. A pick in between continues from the old index, i.e. one
+    // server earlier than C (which continues after the same server). The add_dest that
+    // follows resets the position as in C.
     let d = dests(&[1, 1, 1]);
     let mut mark = new_mark(&d);
     assert_eq!(pick(&mut mark, &d), Some(0));
@@ -734,6 +737,114 @@ proptest! {
                 _ => {}
             }
             prop_assert_eq!((mark.mw(), mark.di()), (c.mw, c.di));
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum NodeOp {
+    Pick,
+    ToggleOverload(usize),
+    SetWeight(usize, i32),
+    /// A weight change seen by the packet path before `upd_dest` runs.
+    SilentWeight(usize, i32),
+    /// IPVS links a server at the front; with `true`, a packet is scheduled before `add_dest`.
+    AddFront(i32, bool),
+    /// IPVS unlinks a server; with `true`, a packet is scheduled before `del_dest`.
+    Delete(usize, bool),
+}
+
+fn node_op() -> impl Strategy<Value = NodeOp> {
+    prop_oneof![
+        12 => Just(NodeOp::Pick),
+        3 => any::<usize>().prop_map(NodeOp::ToggleOverload),
+        2 => (any::<usize>(), c_weight()).prop_map(|(i, w)| NodeOp::SetWeight(i, w)),
+        2 => (any::<usize>(), c_weight()).prop_map(|(i, w)| NodeOp::SilentWeight(i, w)),
+        1 => (c_weight(), any::<bool>()).prop_map(|(w, b)| NodeOp::AddFront(w, b)),
+        2 => (any::<usize>(), any::<bool>()).prop_map(|(i, b)| NodeOp::Delete(i, b)),
+    ]
+}
+
+/// The kernel module's schedule over the model's list: `Levels` with the list's nodes as
+/// cursors (the head a node like the others), the place kept apart as the glue keeps it.
+fn kernel_pick(c: &CWrr, levels: &mut Levels, place: &mut usize) -> Option<usize> {
+    let walk = |from: usize| {
+        let mut n = from;
+        std::iter::from_fn(move || {
+            n = c.nodes[n].next;
+            (n != HEAD).then_some((n, n))
+        })
+    };
+    let weight_of = |&n: &usize| dw(c.nodes[n].weight, c.nodes[n].overloaded);
+    let (at, chosen) = levels.schedule(HEAD, *place, walk, weight_of);
+    *place = at;
+    chosen
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    /// The kernel's form of the state, over a list whose changes IPVS makes before it calls
+    /// the callback (a packet may be scheduled in between, from a place on a server just
+    /// unlinked, whose `next` `list_del_rcu()` leaves): the same choice, place and levels as
+    /// C's loop, connection by connection.
+    #[test]
+    fn levels_over_list_nodes_match_c(initial in prop::collection::vec(
+        (c_weight(), prop::bool::weighted(0.2)).prop_map(|(w, o)| dw(w, o)), 0..7),
+        ops in prop::collection::vec(node_op(), 0..100))
+    {
+        let mut c = CWrr::new(&initial);
+        let mut levels = Levels::new(initial.iter().map(|d| d.weight));
+        let mut place = HEAD;
+        let weights = |c: &CWrr| c.list().iter().map(|&n| c.nodes[n].weight).collect::<Vec<_>>();
+        let pick = |c: &mut CWrr, levels: &mut Levels, place: &mut usize| {
+            let got = kernel_pick(c, levels, place);
+            let want = c.schedule();
+            prop_assert_eq!(got, want);
+            prop_assert_eq!((*place, levels.cw()), (c.cl, c.cw));
+            if got.is_none() {
+                prop_assert_eq!(levels.refusal() == NoDest::NoneAvailable, c.mw == 0);
+            }
+            Ok(())
+        };
+        for op in ops {
+            let list = c.list();
+            match op {
+                NodeOp::Pick => pick(&mut c, &mut levels, &mut place)?,
+                NodeOp::ToggleOverload(i) if !list.is_empty() => {
+                    let n = list[i % list.len()];
+                    c.nodes[n].overloaded = !c.nodes[n].overloaded;
+                }
+                NodeOp::SilentWeight(i, w) if !list.is_empty() => {
+                    c.nodes[list[i % list.len()]].weight = w;
+                }
+                NodeOp::SetWeight(i, w) if !list.is_empty() => {
+                    c.nodes[list[i % list.len()]].weight = w;
+                    c.dest_changed();
+                    levels.dest_changed(weights(&c));
+                    place = HEAD;
+                }
+                NodeOp::AddFront(w, between) => {
+                    c.list_add(w, false);
+                    if between {
+                        pick(&mut c, &mut levels, &mut place)?;
+                    }
+                    c.dest_changed();
+                    levels.dest_changed(weights(&c));
+                    place = HEAD;
+                }
+                NodeOp::Delete(i, between) if !list.is_empty() => {
+                    c.list_del(list[i % list.len()]);
+                    if between {
+                        pick(&mut c, &mut levels, &mut place)?;
+                    }
+                    c.dest_changed();
+                    levels.dest_changed(weights(&c));
+                    place = HEAD;
+                }
+                _ => {}
+            }
+            prop_assert_eq!((levels.mw(), levels.di()), (c.mw, c.di));
         }
     }
 }
