@@ -77,7 +77,7 @@ impl<'a> DestChange<'a> {
         // SAFETY: `place` is the place of `svc` and `data` the address of its data, and this
         // is one of its destination callbacks, under IPVS's configuration mutex (type
         // invariant); the guard borrows the change's lifetime, that of the callback.
-        let guard = unsafe { PlaceGuard::lock(self.svc, self.place, self.data) };
+        let mut guard = unsafe { PlaceGuard::lock(self.svc, self.place, self.data) };
         if self.deleted {
             // SAFETY: this is the `del_dest` callback of `dest`, which IPVS unlinked before
             // it, with its configuration mutex held (type invariant).

@@ -184,9 +184,12 @@ impl<'a> PlaceGuard<'a> {
     /// The service stops using the scheduler (IPVS cleared `svc->scheduler`; its servers are
     /// about to be unlinked without the destination callbacks): the place goes back to the
     /// head, where [`PlaceGuard::set`] leaves it from now on.
-    pub(super) fn stop(&self) {
+    pub(super) fn stop(&mut self) {
+        let head = self.svc.destinations().head;
         // SAFETY: the lock is held (type invariant).
-        unsafe { *self.place.0.get() = self.svc.destinations().head };
+        unsafe { *self.place.0.get() = head };
+        // SAFETY: the head is a member of the service, never null.
+        self.at = unsafe { NonNull::new_unchecked(head) };
     }
 
     /// `deleted`, just unlinked from the list, was the server at the place: the place moves to
@@ -196,14 +199,19 @@ impl<'a> PlaceGuard<'a> {
     ///
     /// `deleted` is the server IPVS unlinked before calling the `del_dest` callback this guard
     /// lives in (with IPVS's configuration mutex held, so the list does not change).
-    pub(super) unsafe fn step_back_from(&self, deleted: &Dest) {
+    /// [`PlaceGuard::at`] then gives the new place.
+    pub(super) unsafe fn step_back_from(&mut self, deleted: &Dest) {
         // SAFETY: `deleted` is valid during its callback (safety requirements).
         let node = unsafe { core::ptr::addr_of_mut!((*deleted.as_ptr()).n_list) };
         if self.at.as_ptr() == node {
             // SAFETY: `list_del_rcu()` left the unlinked node's `next` pointing to its
             // successor (or the head), whose `prev` is now the node before it (or the head);
-            // the list is stable under the mutex. The lock is held (type invariant).
-            unsafe { *self.place.0.get() = (*(*node).next).prev };
+            // the list is stable under the mutex.
+            let before = unsafe { (*(*node).next).prev };
+            // SAFETY: the lock is held (type invariant).
+            unsafe { *self.place.0.get() = before };
+            // SAFETY: a node of the circular list (or its head), never null.
+            self.at = unsafe { NonNull::new_unchecked(before) };
         }
     }
 }

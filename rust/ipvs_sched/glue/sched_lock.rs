@@ -76,7 +76,10 @@ unsafe impl<T: Send> Sync for PlaceLocked<T> {}
 
 impl<T> PlaceLocked<T> {
     /// The data of a service, to be returned from [`PerService::init`](super::PerService::init).
+    /// Not of size zero (a build error): the check of [`PlaceLocked::access_mut`] is by
+    /// address, and values of size zero may share one (as `LockedBy` asks of its owner).
     pub fn new(data: T) -> Self {
+        const { assert!(core::mem::size_of::<T>() != 0) };
         Self(UnsafeCell::new(data))
     }
 
@@ -103,9 +106,8 @@ impl<T> PlaceLocked<T> {
         // service, and this function, the only access, needs a guard of the service's
         // `sched_lock`, which the guard holds. Borrowing the guard exclusively for `'p` keeps
         // a second reference from being handed out meanwhile, and the lock, which is not
-        // recursive, keeps a second guard from being taken on this CPU. (Data of size zero,
-        // the only kind a scheduler without a state of the glue's has, sits at a dangling
-        // address that other values of its type share: it has no bytes to race on.)
+        // recursive, keeps a second guard from being taken on this CPU. `T` is not of size
+        // zero (`new`), so no other value shares the address.
         (unsafe { &mut *self.0.get() }, place)
     }
 }

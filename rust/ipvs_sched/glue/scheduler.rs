@@ -262,7 +262,9 @@ unsafe extern "C" fn done_service_cb<T: Scheduler>(svc: *mut bindings::ip_vs_ser
         // and bound it.
         // SAFETY: the place is the service's, and this is its `done_service` callback, under
         // IPVS's configuration mutex; the guard is dropped at once.
-        unsafe { PlaceGuard::lock(service, place, core::ptr::null()) }.stop();
+        let mut guard = unsafe { PlaceGuard::lock(service, place, core::ptr::null()) };
+        guard.stop();
+        drop(guard);
         T::done_service(service, data);
         return;
     }
@@ -284,7 +286,9 @@ unsafe extern "C" fn done_service_cb<T: Scheduler>(svc: *mut bindings::ip_vs_ser
     // too, and no scheduler callback can see it happen.)
     // SAFETY: the place is the service's, and this is its `done_service` callback, under
     // IPVS's configuration mutex; the guard is dropped at once.
-    unsafe { PlaceGuard::lock(service, &state.place, core::ptr::null()) }.stop();
+    let mut guard = unsafe { PlaceGuard::lock(service, &state.place, core::ptr::null()) };
+    guard.stop();
+    drop(guard);
     T::done_service(service, &state.data);
     // SAFETY: IPVS unbinds a scheduler (clears `svc->scheduler`, then calls us) without
     // waiting for the packets already inside `schedule_cb`: they read `sched_data` after this
