@@ -24,6 +24,9 @@ if [ ! -d "$SLH_KSRC/.git" ]; then
 	tar -xJf "$SLH_TARBALL" -C "$SLH_KSRC.tmp" --strip-components=1
 	# Debian's top-level .gitignore ignores everything ("/*"): add with -f.
 	git -C "$SLH_KSRC.tmp" init -q
+	# No automatic gc: the one the first commit starts in the background outlives it and
+	# holds HEAD.lock while git am runs next.
+	git -C "$SLH_KSRC.tmp" config gc.auto 0
 	git -C "$SLH_KSRC.tmp" add -f -A
 	git -C "$SLH_KSRC.tmp" -c user.name=slh -c user.email=slh@localhost \
 		commit -q -m "Linux $(make -s -C "$SLH_KSRC.tmp" kernelversion) (Debian linux-source-6.12)"
