@@ -8,8 +8,8 @@
 # - strict: with max_wait 0 nothing expires: its connections stay parked until it continues;
 # - share: with a backlog of 8 its queue holds 2 (ceil(8 / 4)) and the rest of its clients go
 #   to the normal queue at once;
-# - hol: workers that serve one connection at a time; one gets a 2 s request; its other
-#   clients are answered by the other workers after max_wait, before the slow request ends;
+# - hol: workers that serve one connection at a time; one holds a request until its other
+#   clients are answered: they are, by the other workers, after max_wait;
 # - more, many: more workers than queues, serving one request at a time: those without a
 #   queue accept from the normal queue, which takes what waits past max_wait. 8 on 4 with 128
 #   requests of 100 ms: every worker serves, within the spread-out work. 300 on 256 (the
