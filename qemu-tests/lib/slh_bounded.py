@@ -435,21 +435,20 @@ def case_hol():
     top = max(range(WORKERS), key=lambda w: sum(1 for c in clients if owner[c] == w))
     held = next(c for c in clients if owner[c] == top)
     accepted = [server.row(w)["accepted"] for w in range(WORKERS)]
-    took = []
 
-    def taken():
-        took[:] = [w for w in range(WORKERS) if server.row(w)["accepted"] > accepted[w]]
-        return took
+    def took():
+        return [w for w in range(WORKERS) if server.row(w)["accepted"] > accepted[w]]
 
     results = {}
     release = threading.Event()
     held_thread = threading.Thread(
         target=lambda: results.update({held: connect(held, 60, HOLD, release=release)}))
     held_thread.start()
-    wait_until("a worker took the held request", taken)
-    busy = took[0]
+    wait_until("a worker took the held request", took)
+    takers = took()
+    busy = takers[0]
     rest = [c for c in clients if owner[c] == busy and c != held]
-    check(len(took) == 1 and rest, f"worker {busy} took it; {len(rest)} other clients are its")
+    check(len(takers) == 1 and rest, f"worker {busy} took it; {len(rest)} other clients are its")
     started = time.monotonic()
     round_of(rest, results=results, request=b"f")
     elapsed = time.monotonic() - started
